@@ -1,0 +1,56 @@
+/**
+ * Wire-level constants of roomkv v1. Changing any of these changes the
+ * protocol: bump the version in the name and in docs/protocol.md.
+ */
+
+export const second = 1000
+export const minute = 60 * second
+export const KiB = 1024
+export const MiB = 1024 * KiB
+
+/** Kademlia protocol id: our own DHT, never the public IPFS one. */
+export const DHT_PROTOCOL = '/roomkv/kad/1.0.0'
+/** Live updates: a peer pushes new records to room members. */
+export const PUSH_PROTOCOL = '/roomkv/push/1.0.0'
+/** Catch-up: digest exchange, then only the missing records. */
+export const SYNC_PROTOCOL = '/roomkv/sync/1.0.0'
+
+/** First path segment of every roomkv DHT key; kad-dht picks validators by it. */
+export const RECORD_NAMESPACE = 'roomkv'
+
+/** Record format version carried in RecordBody.format. */
+export const RECORD_FORMAT = 1
+
+/** Longest key name, in UTF-8 bytes. */
+export const MAX_KEY_BYTES = 256
+/** Largest value, as UTF-8 JSON text. */
+export const MAX_VALUE_BYTES = 32 * KiB
+/**
+ * Largest encoded SignedRecord. Checked before any parsing. Leaves room for
+ * a maximal key and value plus nonce, tag, clock, writer and replaces.
+ */
+export const MAX_RECORD_BYTES = 40 * KiB
+/** Longest writer id. */
+export const MAX_WRITER_CHARS = 64
+/** Most record ids one record may supersede. */
+export const MAX_REPLACES = 16
+/** Records may not claim a clock further than this in the future. */
+export const MAX_CLOCK_SKEW = 5 * minute
+
+/** Bytes of the room secret carried in a room link. */
+export const ROOM_SECRET_BYTES = 32
+/** Bytes of the public room id (truncated SHA-256 of the room public key). */
+export const ROOM_ID_BYTES = 16
+/** Bytes of a record id (truncated SHA-256 of the record body). */
+export const RECORD_ID_BYTES = 16
+/** Bytes of the record id prefix used in sync digests. */
+export const DIGEST_ID_BYTES = 8
+
+/** Largest push request (records in one push). */
+export const MAX_PUSH_MESSAGE_BYTES = 512 * KiB
+/** Largest sync request: a digest of ~100k keys. */
+export const MAX_SYNC_REQUEST_BYTES = 8 * MiB
+/** Largest sync response frame. */
+export const MAX_SYNC_FRAME_BYTES = 1 * MiB
+/** Every read on a roomkv stream times out after this. */
+export const STREAM_READ_TIMEOUT = 10 * second

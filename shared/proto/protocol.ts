@@ -1,0 +1,740 @@
+import { decodeMessage, encodeMessage, MaxLengthError, message, streamMessage } from 'protons-runtime'
+import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
+import type { Codec, DecodeOptions } from 'protons-runtime'
+import type { Uint8ArrayList } from 'uint8arraylist'
+
+export interface PushRequest {
+  roomId: Uint8Array
+  records: Uint8Array[]
+}
+
+export namespace PushRequest {
+  let _codec: Codec<PushRequest>
+
+  export const codec = (): Codec<PushRequest> => {
+    if (_codec == null) {
+      _codec = message<PushRequest>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.roomId != null && obj.roomId.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.roomId)
+        }
+
+        if (obj.records != null && obj.records.length > 0) {
+          for (const value of obj.records) {
+            w.uint32(18)
+            w.bytes(value)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          roomId: uint8ArrayAlloc(0),
+          records: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.roomId = reader.bytes()
+              break
+            }
+            case 2: {
+              if (opts.limits?.records != null && obj.records.length === opts.limits.records) {
+                throw new MaxLengthError('Decode error - repeated field "records" had too many elements')
+              }
+
+              obj.records.push(reader.bytes())
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          records: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.roomId`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              if (opts.limits?.records != null && obj.records === opts.limits.records) {
+                throw new MaxLengthError('Streaming decode error - repeated field "records" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.records[]`,
+                index: obj.records,
+                value: reader.bytes()
+              }
+
+              obj.records++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface PushRequestRoomIdFieldEvent {
+    field: '$.roomId'
+    value: Uint8Array
+  }
+
+  export interface PushRequestRecordsFieldEvent {
+    field: '$.records[]'
+    index: number
+    value: Uint8Array
+  }
+
+  export function encode (obj: Partial<PushRequest>): Uint8Array {
+    return encodeMessage(obj, PushRequest.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PushRequest>): PushRequest {
+    return decodeMessage(buf, PushRequest.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PushRequest>): Generator<PushRequestRoomIdFieldEvent | PushRequestRecordsFieldEvent> {
+    return streamMessage(buf, PushRequest.codec(), opts)
+  }
+}
+
+export interface PushResponse {
+  stored: number
+  known: number
+  rejected: number
+  error: string
+}
+
+export namespace PushResponse {
+  let _codec: Codec<PushResponse>
+
+  export const codec = (): Codec<PushResponse> => {
+    if (_codec == null) {
+      _codec = message<PushResponse>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.stored != null && obj.stored !== 0)) {
+          w.uint32(8)
+          w.uint32(obj.stored)
+        }
+
+        if ((obj.known != null && obj.known !== 0)) {
+          w.uint32(16)
+          w.uint32(obj.known)
+        }
+
+        if ((obj.rejected != null && obj.rejected !== 0)) {
+          w.uint32(24)
+          w.uint32(obj.rejected)
+        }
+
+        if ((obj.error != null && obj.error !== '')) {
+          w.uint32(34)
+          w.string(obj.error)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          stored: 0,
+          known: 0,
+          rejected: 0,
+          error: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.stored = reader.uint32()
+              break
+            }
+            case 2: {
+              obj.known = reader.uint32()
+              break
+            }
+            case 3: {
+              obj.rejected = reader.uint32()
+              break
+            }
+            case 4: {
+              obj.error = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.stored`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.known`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.rejected`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.error`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface PushResponseStoredFieldEvent {
+    field: '$.stored'
+    value: number
+  }
+
+  export interface PushResponseKnownFieldEvent {
+    field: '$.known'
+    value: number
+  }
+
+  export interface PushResponseRejectedFieldEvent {
+    field: '$.rejected'
+    value: number
+  }
+
+  export interface PushResponseErrorFieldEvent {
+    field: '$.error'
+    value: string
+  }
+
+  export function encode (obj: Partial<PushResponse>): Uint8Array {
+    return encodeMessage(obj, PushResponse.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PushResponse>): PushResponse {
+    return decodeMessage(buf, PushResponse.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PushResponse>): Generator<PushResponseStoredFieldEvent | PushResponseKnownFieldEvent | PushResponseRejectedFieldEvent | PushResponseErrorFieldEvent> {
+    return streamMessage(buf, PushResponse.codec(), opts)
+  }
+}
+
+export interface Digest {
+  keyId: Uint8Array
+  recordId: Uint8Array
+}
+
+export namespace Digest {
+  let _codec: Codec<Digest>
+
+  export const codec = (): Codec<Digest> => {
+    if (_codec == null) {
+      _codec = message<Digest>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.keyId != null && obj.keyId.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.keyId)
+        }
+
+        if ((obj.recordId != null && obj.recordId.byteLength > 0)) {
+          w.uint32(18)
+          w.bytes(obj.recordId)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          keyId: uint8ArrayAlloc(0),
+          recordId: uint8ArrayAlloc(0)
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.keyId = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.recordId = reader.bytes()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.keyId`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.recordId`,
+                value: reader.bytes()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface DigestKeyIdFieldEvent {
+    field: '$.keyId'
+    value: Uint8Array
+  }
+
+  export interface DigestRecordIdFieldEvent {
+    field: '$.recordId'
+    value: Uint8Array
+  }
+
+  export function encode (obj: Partial<Digest>): Uint8Array {
+    return encodeMessage(obj, Digest.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Digest>): Digest {
+    return decodeMessage(buf, Digest.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Digest>): Generator<DigestKeyIdFieldEvent | DigestRecordIdFieldEvent> {
+    return streamMessage(buf, Digest.codec(), opts)
+  }
+}
+
+export interface SyncRequest {
+  roomId: Uint8Array
+  have: Digest[]
+}
+
+export namespace SyncRequest {
+  let _codec: Codec<SyncRequest>
+
+  export const codec = (): Codec<SyncRequest> => {
+    if (_codec == null) {
+      _codec = message<SyncRequest>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.roomId != null && obj.roomId.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.roomId)
+        }
+
+        if (obj.have != null && obj.have.length > 0) {
+          for (const value of obj.have) {
+            w.uint32(18)
+            Digest.codec().encode(value, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          roomId: uint8ArrayAlloc(0),
+          have: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.roomId = reader.bytes()
+              break
+            }
+            case 2: {
+              if (opts.limits?.have != null && obj.have.length === opts.limits.have) {
+                throw new MaxLengthError('Decode error - repeated field "have" had too many elements')
+              }
+
+              obj.have.push(Digest.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.have$
+              }))
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          have: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.roomId`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              if (opts.limits?.have != null && obj.have === opts.limits.have) {
+                throw new MaxLengthError('Streaming decode error - repeated field "have" had too many elements')
+              }
+
+              for (const evt of Digest.codec().stream(reader, reader.uint32(), `${prefix}.have[]`, {
+                limits: opts.limits?.have$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.have
+                }
+              }
+
+              obj.have++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface SyncRequestRoomIdFieldEvent {
+    field: '$.roomId'
+    value: Uint8Array
+  }
+
+  export interface SyncRequestHaveKeyIdFieldEvent {
+    field: '$.have[].keyId'
+    value: Uint8Array
+    index: number
+  }
+
+  export interface SyncRequestHaveRecordIdFieldEvent {
+    field: '$.have[].recordId'
+    value: Uint8Array
+    index: number
+  }
+
+  export function encode (obj: Partial<SyncRequest>): Uint8Array {
+    return encodeMessage(obj, SyncRequest.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncRequest>): SyncRequest {
+    return decodeMessage(buf, SyncRequest.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncRequest>): Generator<SyncRequestRoomIdFieldEvent | SyncRequestHaveKeyIdFieldEvent | SyncRequestHaveRecordIdFieldEvent> {
+    return streamMessage(buf, SyncRequest.codec(), opts)
+  }
+}
+
+export interface SyncFrame {
+  records: Uint8Array[]
+  want: Uint8Array[]
+  done: boolean
+  error: string
+}
+
+export namespace SyncFrame {
+  let _codec: Codec<SyncFrame>
+
+  export const codec = (): Codec<SyncFrame> => {
+    if (_codec == null) {
+      _codec = message<SyncFrame>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.records != null && obj.records.length > 0) {
+          for (const value of obj.records) {
+            w.uint32(10)
+            w.bytes(value)
+          }
+        }
+
+        if (obj.want != null && obj.want.length > 0) {
+          for (const value of obj.want) {
+            w.uint32(18)
+            w.bytes(value)
+          }
+        }
+
+        if ((obj.done != null && obj.done !== false)) {
+          w.uint32(24)
+          w.bool(obj.done)
+        }
+
+        if ((obj.error != null && obj.error !== '')) {
+          w.uint32(34)
+          w.string(obj.error)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          records: [],
+          want: [],
+          done: false,
+          error: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.records != null && obj.records.length === opts.limits.records) {
+                throw new MaxLengthError('Decode error - repeated field "records" had too many elements')
+              }
+
+              obj.records.push(reader.bytes())
+              break
+            }
+            case 2: {
+              if (opts.limits?.want != null && obj.want.length === opts.limits.want) {
+                throw new MaxLengthError('Decode error - repeated field "want" had too many elements')
+              }
+
+              obj.want.push(reader.bytes())
+              break
+            }
+            case 3: {
+              obj.done = reader.bool()
+              break
+            }
+            case 4: {
+              obj.error = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          records: 0,
+          want: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.records != null && obj.records === opts.limits.records) {
+                throw new MaxLengthError('Streaming decode error - repeated field "records" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.records[]`,
+                index: obj.records,
+                value: reader.bytes()
+              }
+
+              obj.records++
+
+              break
+            }
+            case 2: {
+              if (opts.limits?.want != null && obj.want === opts.limits.want) {
+                throw new MaxLengthError('Streaming decode error - repeated field "want" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.want[]`,
+                index: obj.want,
+                value: reader.bytes()
+              }
+
+              obj.want++
+
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.done`,
+                value: reader.bool()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.error`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface SyncFrameRecordsFieldEvent {
+    field: '$.records[]'
+    index: number
+    value: Uint8Array
+  }
+
+  export interface SyncFrameWantFieldEvent {
+    field: '$.want[]'
+    index: number
+    value: Uint8Array
+  }
+
+  export interface SyncFrameDoneFieldEvent {
+    field: '$.done'
+    value: boolean
+  }
+
+  export interface SyncFrameErrorFieldEvent {
+    field: '$.error'
+    value: string
+  }
+
+  export function encode (obj: Partial<SyncFrame>): Uint8Array {
+    return encodeMessage(obj, SyncFrame.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncFrame>): SyncFrame {
+    return decodeMessage(buf, SyncFrame.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncFrame>): Generator<SyncFrameRecordsFieldEvent | SyncFrameWantFieldEvent | SyncFrameDoneFieldEvent | SyncFrameErrorFieldEvent> {
+    return streamMessage(buf, SyncFrame.codec(), opts)
+  }
+}

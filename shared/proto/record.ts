@@ -1,0 +1,543 @@
+import { decodeMessage, encodeMessage, MaxLengthError, message, streamMessage } from 'protons-runtime'
+import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
+import type { Codec, DecodeOptions } from 'protons-runtime'
+import type { Uint8ArrayList } from 'uint8arraylist'
+
+export interface RecordBody {
+  format: number
+  roomKey: Uint8Array
+  keyId: Uint8Array
+  sealed: Uint8Array
+  hlcWall: number
+  hlcCounter: number
+  writer: string
+  expiresAt: number
+  replaces: Uint8Array[]
+  tombstone: boolean
+}
+
+export namespace RecordBody {
+  let _codec: Codec<RecordBody>
+
+  export const codec = (): Codec<RecordBody> => {
+    if (_codec == null) {
+      _codec = message<RecordBody>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.format != null && obj.format !== 0)) {
+          w.uint32(8)
+          w.uint32(obj.format)
+        }
+
+        if ((obj.roomKey != null && obj.roomKey.byteLength > 0)) {
+          w.uint32(18)
+          w.bytes(obj.roomKey)
+        }
+
+        if ((obj.keyId != null && obj.keyId.byteLength > 0)) {
+          w.uint32(26)
+          w.bytes(obj.keyId)
+        }
+
+        if ((obj.sealed != null && obj.sealed.byteLength > 0)) {
+          w.uint32(34)
+          w.bytes(obj.sealed)
+        }
+
+        if ((obj.hlcWall != null && obj.hlcWall !== 0)) {
+          w.uint32(40)
+          w.uint64Number(obj.hlcWall)
+        }
+
+        if ((obj.hlcCounter != null && obj.hlcCounter !== 0)) {
+          w.uint32(48)
+          w.uint32(obj.hlcCounter)
+        }
+
+        if ((obj.writer != null && obj.writer !== '')) {
+          w.uint32(58)
+          w.string(obj.writer)
+        }
+
+        if ((obj.expiresAt != null && obj.expiresAt !== 0)) {
+          w.uint32(64)
+          w.uint64Number(obj.expiresAt)
+        }
+
+        if (obj.replaces != null && obj.replaces.length > 0) {
+          for (const value of obj.replaces) {
+            w.uint32(74)
+            w.bytes(value)
+          }
+        }
+
+        if ((obj.tombstone != null && obj.tombstone !== false)) {
+          w.uint32(80)
+          w.bool(obj.tombstone)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          format: 0,
+          roomKey: uint8ArrayAlloc(0),
+          keyId: uint8ArrayAlloc(0),
+          sealed: uint8ArrayAlloc(0),
+          hlcWall: 0,
+          hlcCounter: 0,
+          writer: '',
+          expiresAt: 0,
+          replaces: [],
+          tombstone: false
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.format = reader.uint32()
+              break
+            }
+            case 2: {
+              obj.roomKey = reader.bytes()
+              break
+            }
+            case 3: {
+              obj.keyId = reader.bytes()
+              break
+            }
+            case 4: {
+              obj.sealed = reader.bytes()
+              break
+            }
+            case 5: {
+              obj.hlcWall = reader.uint64Number()
+              break
+            }
+            case 6: {
+              obj.hlcCounter = reader.uint32()
+              break
+            }
+            case 7: {
+              obj.writer = reader.string()
+              break
+            }
+            case 8: {
+              obj.expiresAt = reader.uint64Number()
+              break
+            }
+            case 9: {
+              if (opts.limits?.replaces != null && obj.replaces.length === opts.limits.replaces) {
+                throw new MaxLengthError('Decode error - repeated field "replaces" had too many elements')
+              }
+
+              obj.replaces.push(reader.bytes())
+              break
+            }
+            case 10: {
+              obj.tombstone = reader.bool()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          replaces: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.format`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.roomKey`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.keyId`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.sealed`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.hlcWall`,
+                value: reader.uint64Number()
+              }
+              break
+            }
+            case 6: {
+              yield {
+                field: `${prefix}.hlcCounter`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 7: {
+              yield {
+                field: `${prefix}.writer`,
+                value: reader.string()
+              }
+              break
+            }
+            case 8: {
+              yield {
+                field: `${prefix}.expiresAt`,
+                value: reader.uint64Number()
+              }
+              break
+            }
+            case 9: {
+              if (opts.limits?.replaces != null && obj.replaces === opts.limits.replaces) {
+                throw new MaxLengthError('Streaming decode error - repeated field "replaces" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.replaces[]`,
+                index: obj.replaces,
+                value: reader.bytes()
+              }
+
+              obj.replaces++
+
+              break
+            }
+            case 10: {
+              yield {
+                field: `${prefix}.tombstone`,
+                value: reader.bool()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface RecordBodyFormatFieldEvent {
+    field: '$.format'
+    value: number
+  }
+
+  export interface RecordBodyRoomKeyFieldEvent {
+    field: '$.roomKey'
+    value: Uint8Array
+  }
+
+  export interface RecordBodyKeyIdFieldEvent {
+    field: '$.keyId'
+    value: Uint8Array
+  }
+
+  export interface RecordBodySealedFieldEvent {
+    field: '$.sealed'
+    value: Uint8Array
+  }
+
+  export interface RecordBodyHlcWallFieldEvent {
+    field: '$.hlcWall'
+    value: number
+  }
+
+  export interface RecordBodyHlcCounterFieldEvent {
+    field: '$.hlcCounter'
+    value: number
+  }
+
+  export interface RecordBodyWriterFieldEvent {
+    field: '$.writer'
+    value: string
+  }
+
+  export interface RecordBodyExpiresAtFieldEvent {
+    field: '$.expiresAt'
+    value: number
+  }
+
+  export interface RecordBodyReplacesFieldEvent {
+    field: '$.replaces[]'
+    index: number
+    value: Uint8Array
+  }
+
+  export interface RecordBodyTombstoneFieldEvent {
+    field: '$.tombstone'
+    value: boolean
+  }
+
+  export function encode (obj: Partial<RecordBody>): Uint8Array {
+    return encodeMessage(obj, RecordBody.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RecordBody>): RecordBody {
+    return decodeMessage(buf, RecordBody.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RecordBody>): Generator<RecordBodyFormatFieldEvent | RecordBodyRoomKeyFieldEvent | RecordBodyKeyIdFieldEvent | RecordBodySealedFieldEvent | RecordBodyHlcWallFieldEvent | RecordBodyHlcCounterFieldEvent | RecordBodyWriterFieldEvent | RecordBodyExpiresAtFieldEvent | RecordBodyReplacesFieldEvent | RecordBodyTombstoneFieldEvent> {
+    return streamMessage(buf, RecordBody.codec(), opts)
+  }
+}
+
+export interface SignedRecord {
+  body: Uint8Array
+  signature: Uint8Array
+}
+
+export namespace SignedRecord {
+  let _codec: Codec<SignedRecord>
+
+  export const codec = (): Codec<SignedRecord> => {
+    if (_codec == null) {
+      _codec = message<SignedRecord>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.body != null && obj.body.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.body)
+        }
+
+        if ((obj.signature != null && obj.signature.byteLength > 0)) {
+          w.uint32(18)
+          w.bytes(obj.signature)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          body: uint8ArrayAlloc(0),
+          signature: uint8ArrayAlloc(0)
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.body = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.signature = reader.bytes()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.body`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.signature`,
+                value: reader.bytes()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface SignedRecordBodyFieldEvent {
+    field: '$.body'
+    value: Uint8Array
+  }
+
+  export interface SignedRecordSignatureFieldEvent {
+    field: '$.signature'
+    value: Uint8Array
+  }
+
+  export function encode (obj: Partial<SignedRecord>): Uint8Array {
+    return encodeMessage(obj, SignedRecord.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SignedRecord>): SignedRecord {
+    return decodeMessage(buf, SignedRecord.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SignedRecord>): Generator<SignedRecordBodyFieldEvent | SignedRecordSignatureFieldEvent> {
+    return streamMessage(buf, SignedRecord.codec(), opts)
+  }
+}
+
+export interface Payload {
+  name: string
+  value: string
+}
+
+export namespace Payload {
+  let _codec: Codec<Payload>
+
+  export const codec = (): Codec<Payload> => {
+    if (_codec == null) {
+      _codec = message<Payload>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.name != null && obj.name !== '')) {
+          w.uint32(10)
+          w.string(obj.name)
+        }
+
+        if ((obj.value != null && obj.value !== '')) {
+          w.uint32(18)
+          w.string(obj.value)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          name: '',
+          value: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.name = reader.string()
+              break
+            }
+            case 2: {
+              obj.value = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.name`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.value`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface PayloadNameFieldEvent {
+    field: '$.name'
+    value: string
+  }
+
+  export interface PayloadValueFieldEvent {
+    field: '$.value'
+    value: string
+  }
+
+  export function encode (obj: Partial<Payload>): Uint8Array {
+    return encodeMessage(obj, Payload.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Payload>): Payload {
+    return decodeMessage(buf, Payload.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Payload>): Generator<PayloadNameFieldEvent | PayloadValueFieldEvent> {
+    return streamMessage(buf, Payload.codec(), opts)
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * The room record: seal (encrypt + sign), verify (size, structure, room,
+ * signature, expiry; no secret needed, so relays can run it), open (decrypt,
+ * members only) and the deterministic order that picks a winner.
+ */
+import { gcm } from '@noble/ciphers/aes.js'
+import { ed25519 } from '@noble/curves/ed25519.js'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { randomBytes } from '@noble/hashes/utils.js'
+import { compare as compareBytes, concat, equals } from 'uint8arrays'
+import {
+  MAX_CLOCK_SKEW, MAX_KEY_BYTES, MAX_RECORD_BYTES, MAX_REPLACES, MAX_VALUE_BYTES, MAX_WRITER_CHARS,
+  RECORD_FORMAT, RECORD_ID_BYTES
+} from './constants.ts'
+import {
+  BadSignatureError, DecryptError, InvalidKeyError, InvalidRecordError, InvalidValueError,
+  RecordExpiredError, RecordTooLargeError, WrongRoomError
+} from './errors.ts'
+import { compareClocks, type Clock } from './hlc.ts'
+import { Payload, RecordBody, SignedRecord } from './proto/record.ts'
+import { keyIdFor, roomIdFromRoomKey, type RoomKeys } from './room-keys.ts'
+
+const SIGNATURE_PREFIX = new TextEncoder().encode('roomkv/v1/record\0')
+const AAD_PREFIX = new TextEncoder().encode('roomkv/v1/payload\0')
+const NONCE_BYTES = 12
+const TAG_BYTES = 16
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/** A record whose structure and signature have been checked. */
+export interface VerifiedRecord {
+  /** The SignedRecord encoding, exactly as received. */
+  bytes: Uint8Array
+  body: RecordBody
+  /** SHA-256(body)[0..16]: names this version of this key. */
+  id: Uint8Array
+  roomId: Uint8Array
+  clock: Clock
+}
+
+/** A record opened with the room secret. */
+export interface RoomEntry {
+  key: string
+  /** The value; undefined for a deletion. */
+  value: unknown
+  deleted: boolean
+  clock: Clock
+  writer: string
+  /** ms since epoch; 0 = never. */
+  expiresAt: number
+  keyId: Uint8Array
+  id: Uint8Array
+  replaces: Uint8Array[]
+}
+
+export interface SealInit {
+  key: string
+  /** Any JSON-able value; ignored when `deleted`. */
+  value?: unknown
+  deleted?: boolean
+  clock: Clock
+  writer: string
+  expiresAt?: number
+  replaces?: Uint8Array[]
+  /** Only for test vectors: a fixed nonce. */
+  nonce?: Uint8Array
+}
+
+export function validateKeyName (key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0) throw new InvalidKeyError('Key must be a non-empty string')
+  const bytes = encoder.encode(key).length
+  if (bytes > MAX_KEY_BYTES) throw new InvalidKeyError(`Key is ${bytes} bytes; the limit is ${MAX_KEY_BYTES}`)
+  if (key.isWellFormed?.() === false) throw new InvalidKeyError('Key is not valid Unicode text')
+}
+
+export function encodeValue (value: unknown): string {
+  let json: string | undefined
+  try {
+    json = JSON.stringify(value)
+  } catch (err: any) {
+    throw new InvalidValueError(`Value is not JSON-able: ${err.message}`)
+  }
+  if (json === undefined) throw new InvalidValueError('Value is not JSON-able (undefined, a function or a symbol)')
+  const bytes = encoder.encode(json).length
+  if (bytes > MAX_VALUE_BYTES) throw new InvalidValueError(`Value is ${bytes} bytes as JSON; the limit is ${MAX_VALUE_BYTES}`)
+  return json
+}
+
+function aad (roomId: Uint8Array, keyId: Uint8Array): Uint8Array {
+  return concat([AAD_PREFIX, roomId, keyId])
+}
+
+export function recordIdOf (body: Uint8Array): Uint8Array {
+  return sha256(body).subarray(0, RECORD_ID_BYTES)
+}
+
+/** Encrypt and sign a new record. Returns the SignedRecord encoding. */
+export function sealRecord (keys: RoomKeys, init: SealInit): Uint8Array {
+  validateKeyName(init.key)
+  const deleted = init.deleted === true
+  const value = deleted ? '' : encodeValue(init.value)
+  if (init.writer.length === 0 || init.writer.length > MAX_WRITER_CHARS) throw new InvalidRecordError(`Writer id must be 1-${MAX_WRITER_CHARS} chars`)
+  const replaces = init.replaces ?? []
+  if (replaces.length > MAX_REPLACES) throw new InvalidRecordError(`A record may replace at most ${MAX_REPLACES} versions`)
+  const keyId = keyIdFor(keys, init.key)
+  const nonce = init.nonce ?? randomBytes(NONCE_BYTES)
+  const cipher = gcm(keys.encryptionKey, nonce, aad(keys.roomId, keyId))
+  const sealed = concat([nonce, cipher.encrypt(Payload.encode({ name: init.key, value }))])
+  const body = RecordBody.encode({
+    format: RECORD_FORMAT,
+    roomKey: keys.roomKey,
+    keyId,
+    sealed,
+    hlcWall: init.clock.wall,
+    hlcCounter: init.clock.counter,
+    writer: init.writer,
+    expiresAt: init.expiresAt ?? 0,
+    replaces,
+    tombstone: deleted
+  })
+  const signature = ed25519.sign(concat([SIGNATURE_PREFIX, body]), keys.signingSeed)
+  const bytes = SignedRecord.encode({ body, signature })
+  if (bytes.length > MAX_RECORD_BYTES) throw new RecordTooLargeError(`Record is ${bytes.length} bytes; the limit is ${MAX_RECORD_BYTES}`)
+  return bytes
+}
+
+export interface VerifyOptions {
+  /** The room the record must belong to. */
+  roomId?: Uint8Array
+  /** The key id the record must carry. */
+  keyId?: Uint8Array
+  /** @default Date.now() */
+  now?: number
+  /** Accept records past their expiry (e.g. to compare versions). @default false */
+  allowExpired?: boolean
+}
+
+/**
+ * Check a record without the room secret: size cap before parsing, then
+ * structure, room binding, signature and expiry. Relays and DHT servers run this.
+ */
+export function verifyRecord (bytes: Uint8Array, options: VerifyOptions = {}): VerifiedRecord {
+  if (!(bytes instanceof Uint8Array)) throw new InvalidRecordError('Record must be bytes')
+  if (bytes.length > MAX_RECORD_BYTES) throw new RecordTooLargeError(`Record is ${bytes.length} bytes; the limit is ${MAX_RECORD_BYTES}`)
+  let signed: SignedRecord
+  let body: RecordBody
+  try {
+    signed = SignedRecord.decode(bytes)
+    body = RecordBody.decode(signed.body, { limits: { replaces: MAX_REPLACES } })
+  } catch (err: any) {
+    throw new InvalidRecordError(`Record does not parse: ${err.message}`)
+  }
+  if (body.format !== RECORD_FORMAT) throw new InvalidRecordError(`Unknown record format ${body.format}`)
+  if (body.roomKey.length !== 32) throw new InvalidRecordError('Room key must be 32 bytes')
+  if (body.keyId.length !== 32) throw new InvalidRecordError('Key id must be 32 bytes')
+  if (body.sealed.length < NONCE_BYTES + TAG_BYTES) throw new InvalidRecordError('Sealed payload too short')
+  if (body.writer.length === 0 || body.writer.length > MAX_WRITER_CHARS) throw new InvalidRecordError('Writer id length out of range')
+  if (!Number.isSafeInteger(body.hlcWall) || !Number.isSafeInteger(body.expiresAt)) throw new InvalidRecordError('Clock or expiry out of range')
+  if (body.replaces.some(id => id.length !== RECORD_ID_BYTES)) throw new InvalidRecordError(`Replaced ids must be ${RECORD_ID_BYTES} bytes`)
+  if (signed.signature.length !== 64) throw new InvalidRecordError('Signature must be 64 bytes')
+  const roomId = roomIdFromRoomKey(body.roomKey)
+  if (options.roomId != null && !equals(roomId, options.roomId)) throw new WrongRoomError('Record belongs to another room')
+  if (options.keyId != null && !equals(body.keyId, options.keyId)) throw new WrongRoomError('Record is stored under another key')
+  let valid = false
+  try {
+    valid = ed25519.verify(signed.signature, concat([SIGNATURE_PREFIX, signed.body]), body.roomKey)
+  } catch {}
+  if (!valid) throw new BadSignatureError()
+  const now = options.now ?? Date.now()
+  if (body.hlcWall > now + MAX_CLOCK_SKEW) throw new InvalidRecordError('Record clock is too far in the future')
+  if (options.allowExpired !== true && body.expiresAt !== 0 && body.expiresAt <= now) throw new RecordExpiredError()
+  return {
+    bytes,
+    body,
+    id: recordIdOf(signed.body),
+    roomId,
+    clock: { wall: body.hlcWall, counter: body.hlcCounter }
+  }
+}
+
+/** Decrypt a verified record with the room secret. */
+export function openRecord (keys: RoomKeys, record: VerifiedRecord): RoomEntry {
+  const { body } = record
+  if (!equals(record.roomId, keys.roomId)) throw new WrongRoomError('Record belongs to another room')
+  let payload: Payload
+  try {
+    const cipher = gcm(keys.encryptionKey, body.sealed.subarray(0, NONCE_BYTES), aad(keys.roomId, body.keyId))
+    payload = Payload.decode(cipher.decrypt(body.sealed.subarray(NONCE_BYTES)))
+  } catch {
+    throw new DecryptError()
+  }
+  if (!equals(keyIdFor(keys, payload.name), body.keyId)) throw new WrongRoomError('Key name does not match key id')
+  let value: unknown
+  if (!body.tombstone) {
+    try {
+      value = JSON.parse(payload.value)
+    } catch {
+      throw new InvalidRecordError('Value is not JSON')
+    }
+  }
+  return {
+    key: payload.name,
+    value,
+    deleted: body.tombstone,
+    clock: record.clock,
+    writer: body.writer,
+    expiresAt: body.expiresAt,
+    keyId: body.keyId,
+    id: record.id,
+    replaces: body.replaces
+  }
+}
+
+/**
+ * Total order on versions of one key: clock, then writer, then record id.
+ * Every replica that holds the same versions picks the same winner.
+ */
+export function compareRecords (a: VerifiedRecord, b: VerifiedRecord): number {
+  return compareClocks(a.clock, b.clock) ||
+    (a.body.writer < b.body.writer ? -1 : a.body.writer > b.body.writer ? 1 : 0) ||
+    compareBytes(a.id, b.id)
+}
+
+/** Index of the winning record; invalid entries never win. */
+export function selectRecord (records: Uint8Array[], options: VerifyOptions = {}): number {
+  let best = -1
+  let bestRecord: VerifiedRecord | undefined
+  records.forEach((bytes, i) => {
+    let record: VerifiedRecord
+    try {
+      record = verifyRecord(bytes, { ...options, allowExpired: true })
+    } catch {
+      return
+    }
+    if (bestRecord == null || compareRecords(record, bestRecord) > 0) {
+      best = i
+      bestRecord = record
+    }
+  })
+  return Math.max(best, 0)
+}
+

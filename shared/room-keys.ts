@@ -1,0 +1,63 @@
+/**
+ * Everything a room member derives from the room secret. HKDF-SHA256 with
+ * distinct `info` labels keeps the keys independent: knowing the public
+ * room id or the signing public key reveals nothing about the others.
+ */
+import { ed25519 } from '@noble/curves/ed25519.js'
+import { hkdf } from '@noble/hashes/hkdf.js'
+import { hmac } from '@noble/hashes/hmac.js'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { randomBytes } from '@noble/hashes/utils.js'
+import { toString } from 'uint8arrays'
+import { ROOM_ID_BYTES, ROOM_SECRET_BYTES } from './constants.ts'
+import { InvalidLinkError } from './errors.ts'
+
+const SALT = new TextEncoder().encode('roomkv/v1')
+const label = (name: string): Uint8Array => new TextEncoder().encode(`roomkv/v1/${name}`)
+
+export interface RoomKeys {
+  secret: Uint8Array
+  /** Ed25519 seed that signs records. */
+  signingSeed: Uint8Array
+  /** Ed25519 public key, carried in every record. */
+  roomKey: Uint8Array
+  /** AES-256-GCM key for payloads. */
+  encryptionKey: Uint8Array
+  /** HMAC-SHA256 key that turns key names into key ids. */
+  nameKey: Uint8Array
+  /** Public room id: SHA-256(roomKey)[0..16]. Safe to publish (DHT keys, provider records). */
+  roomId: Uint8Array
+  /** roomId in lowercase unpadded base32, as used in DHT keys. */
+  roomIdText: string
+}
+
+export function newRoomSecret (): Uint8Array {
+  return randomBytes(ROOM_SECRET_BYTES)
+}
+
+export function deriveRoomKeys (secret: Uint8Array): RoomKeys {
+  if (!(secret instanceof Uint8Array) || secret.length !== ROOM_SECRET_BYTES) {
+    throw new InvalidLinkError(`Room secret must be ${ROOM_SECRET_BYTES} bytes`)
+  }
+  const signingSeed = hkdf(sha256, secret, SALT, label('sign'), 32)
+  const roomKey = ed25519.getPublicKey(signingSeed)
+  const roomId = roomIdFromRoomKey(roomKey)
+  return {
+    secret,
+    signingSeed,
+    roomKey,
+    encryptionKey: hkdf(sha256, secret, SALT, label('encrypt'), 32),
+    nameKey: hkdf(sha256, secret, SALT, label('name'), 32),
+    roomId,
+    roomIdText: toString(roomId, 'base32')
+  }
+}
+
+export function roomIdFromRoomKey (roomKey: Uint8Array): Uint8Array {
+  return sha256(roomKey).subarray(0, ROOM_ID_BYTES)
+}
+
+/** The key id hides the key name from everyone without the room secret. */
+export function keyIdFor (keys: Pick<RoomKeys, 'nameKey'>, name: string): Uint8Array {
+  return hmac(sha256, keys.nameKey, new TextEncoder().encode(name))
+}
