@@ -1,0 +1,79 @@
+/**
+ * Real processes for end-to-end tests: the relay as its own Node process on
+ * free ports with a temporary data dir, and Debian chromium driven by
+ * playwright-core. Everything started here is stopped in `stopAll`, which
+ * the tests call from afterAll and which also runs on process exit.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium, type Browser } from 'playwright-core'
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  // Host ICE candidates as plain IPs (no mDNS), and no name lookups leave this machine.
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost'
+]
+
+export interface RelayProcess {
+  url: string
+  peerId: string
+  dataDir: string
+  output(): string
+  stop(): Promise<void>
+}
+
+const cleanups = new Set<() => Promise<void>>()
+const children = new Set<ChildProcess>()
+process.once('exit', () => { for (const child of children) child.kill('SIGKILL') })
+
+export async function startRelayProcess (options: { dataDir?: string, args?: string[] } = {}): Promise<RelayProcess> {
+  const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), 'roomkv-e2e-'))
+  const child = spawn(process.execPath, ['--import', 'tsx', 'relay/main.ts', '--port', '0', '--p2p-port', '0', '--data-dir', dataDir, ...(options.args ?? [])], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, DEBUG: process.env.RELAY_DEBUG ?? '' }
+  })
+  children.add(child)
+  let output = ''
+  child.stdout?.on('data', (d: Buffer) => { output += d.toString() })
+  child.stderr?.on('data', (d: Buffer) => { output += d.toString() })
+  const exited = new Promise<void>(resolve => child.once('exit', () => { children.delete(child); resolve() }))
+  const started = await new Promise<{ url: string, peerId: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`relay did not start in 30 s:\n${output}`)), 30_000)
+    const check = (): void => {
+      const url = /web app:\s+(\S+)/.exec(output)?.[1]
+      const peerId = /peer id:\s+(\S+)/.exec(output)?.[1]
+      if (url != null && peerId != null) { clearTimeout(timer); resolve({ url, peerId }) }
+    }
+    child.stdout?.on('data', check)
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`relay exited with ${code}:\n${output}`)) })
+  })
+  const stop = async (): Promise<void> => {
+    cleanups.delete(stop)
+    if (child.exitCode == null && child.signalCode == null) {
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+      await exited
+      clearTimeout(timer)
+    }
+    if (options.dataDir == null) await rm(dataDir, { recursive: true, force: true })
+  }
+  cleanups.add(stop)
+  return { ...started, dataDir, output: () => output, stop }
+}
+
+export async function launchBrowser (): Promise<Browser> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  const close = async (): Promise<void> => { cleanups.delete(close); await browser.close().catch(() => {}) }
+  cleanups.add(close)
+  return browser
+}
+
+export async function stopAll (): Promise<void> {
+  await Promise.allSettled([...cleanups].map(async cleanup => { await cleanup() }))
+}

@@ -1,0 +1,110 @@
+/**
+ * Relay configuration: flags, environment variables and their defaults, in
+ * one table so `--help`, validation and docs cannot drift apart.
+ */
+import { parseArgs } from 'node:util'
+import { multiaddr } from '@multiformats/multiaddr'
+
+export interface RelayConfig {
+  /** HTTP port for the web app, /health and /roomkv.json. 0 = any free port. */
+  port: number
+  /** libp2p WebSockets port. 0 = any free port. */
+  p2pPort: number
+  /** Interface to bind both listeners to. */
+  host: string
+  /** Identity key and records live here. */
+  dataDir: string
+  /** Multiaddrs others must dial to reach this relay (behind NAT or a proxy). */
+  announce: string[]
+  /** Other relays to join into one DHT. */
+  bootstrap: string[]
+  /** Folder with the built web app. */
+  webDir: string
+  /** Most simultaneous connections. */
+  maxConnections: number
+  /** Most circuit-relay reservations held at once. */
+  maxReservations: number
+}
+
+interface Option {
+  flag: string
+  env: string
+  type: 'string' | 'number' | 'list'
+  default: string | number | string[]
+  help: string
+  key: keyof RelayConfig
+}
+
+export const RELAY_OPTIONS: Option[] = [
+  { key: 'port', flag: 'port', env: 'ROOMKV_PORT', type: 'number', default: 8080, help: 'HTTP port (web app, /health, /roomkv.json); 0 = any free port' },
+  { key: 'p2pPort', flag: 'p2p-port', env: 'ROOMKV_P2P_PORT', type: 'number', default: 8081, help: 'libp2p WebSockets port; 0 = any free port' },
+  { key: 'host', flag: 'host', env: 'ROOMKV_HOST', type: 'string', default: '127.0.0.1', help: 'interface to listen on (0.0.0.0 for all)' },
+  { key: 'dataDir', flag: 'data-dir', env: 'ROOMKV_DATA_DIR', type: 'string', default: '.roomkv/relay', help: 'identity key and records are kept here' },
+  { key: 'announce', flag: 'announce', env: 'ROOMKV_ANNOUNCE', type: 'list', default: [], help: 'multiaddr others must dial to reach this relay (repeatable; env: comma-separated)' },
+  { key: 'bootstrap', flag: 'bootstrap', env: 'ROOMKV_BOOTSTRAP', type: 'list', default: [], help: 'multiaddr of another relay to join into one DHT (repeatable)' },
+  { key: 'webDir', flag: 'web-dir', env: 'ROOMKV_WEB_DIR', type: 'string', default: 'dist', help: 'built web app to serve' },
+  { key: 'maxConnections', flag: 'max-connections', env: 'ROOMKV_MAX_CONNECTIONS', type: 'number', default: 1000, help: 'most simultaneous libp2p connections' },
+  { key: 'maxReservations', flag: 'max-reservations', env: 'ROOMKV_MAX_RESERVATIONS', type: 'number', default: 512, help: 'most circuit-relay reservations held at once' }
+]
+
+export class ConfigError extends Error {
+  readonly code = 'ERR_CONFIG'
+  constructor (message: string) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}
+
+export function usage (): string {
+  const lines = RELAY_OPTIONS.map(o => {
+    const def = Array.isArray(o.default) ? (o.default.length === 0 ? 'none' : o.default.join(',')) : String(o.default)
+    return `  --${o.flag.padEnd(17)} ${o.help}\n  ${' '.repeat(19)} env ${o.env}, default ${def}`
+  })
+  return `Usage: npm start -- [options]   (or: npm run relay -- [options])\n\nStarts the roomkv relay: serves the web app, relays circuits, and is an always-on DHT server.\n\nOptions:\n${lines.join('\n')}\n  --help              show this help\n`
+}
+
+/** Parse argv and env into a validated config; throws ConfigError with a clear message. */
+export function parseConfig (argv: string[], env: NodeJS.ProcessEnv = process.env): RelayConfig | 'help' {
+  const options: Record<string, { type: 'string' | 'boolean', multiple?: boolean }> = { help: { type: 'boolean' } }
+  for (const o of RELAY_OPTIONS) options[o.flag] = { type: 'string', multiple: o.type === 'list' }
+  let values: Record<string, any>
+  try {
+    values = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values
+  } catch (err: any) {
+    throw new ConfigError(err.message)
+  }
+  if (values.help === true) return 'help'
+  const config: Record<string, unknown> = {}
+  for (const o of RELAY_OPTIONS) {
+    const raw: string | string[] | undefined = values[o.flag] ?? env[o.env]
+    if (raw == null || raw === '') {
+      config[o.key] = o.default
+      continue
+    }
+    if (o.type === 'list') {
+      const list = (Array.isArray(raw) ? raw : raw.split(',')).map(s => s.trim()).filter(Boolean)
+      for (const item of list) {
+        try {
+          multiaddr(item)
+        } catch {
+          throw new ConfigError(`--${o.flag}: "${item}" is not a multiaddr`)
+        }
+      }
+      config[o.key] = list
+    } else if (o.type === 'number') {
+      const n = Number(raw)
+      if (!Number.isInteger(n) || n < 0 || (o.flag.endsWith('port') ? n > 65535 : n < 1)) {
+        throw new ConfigError(`--${o.flag}: "${raw}" is not a valid ${o.flag.endsWith('port') ? 'port (0-65535)' : 'positive integer'}`)
+      }
+      config[o.key] = n
+    } else {
+      config[o.key] = String(raw)
+    }
+  }
+  return config as unknown as RelayConfig
+}
+
+export function defaultConfig (overrides: Partial<RelayConfig> = {}): RelayConfig {
+  const config = parseConfig([], {}) as RelayConfig
+  return { ...config, ...overrides }
+}

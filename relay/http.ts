@@ -1,0 +1,57 @@
+/**
+ * The relay's HTTP side: the built web app, `GET /health` and
+ * `GET /roomkv.json`, which tells a page how to reach this relay's libp2p
+ * node (so nobody copies multiaddrs by hand).
+ */
+import { createServer, type Server } from 'node:http'
+import { existsSync } from 'node:fs'
+import sirv from 'sirv'
+
+export interface RelayHttpInit {
+  host: string
+  port: number
+  webDir: string
+  /** JSON for /health; `ok: false` answers 503. */
+  health(): { ok: boolean } & Record<string, unknown>
+  /** JSON for /roomkv.json. */
+  bootstrap(): Record<string, unknown>
+}
+
+export async function startRelayHttp (init: RelayHttpInit): Promise<{ server: Server, port: number }> {
+  const serveApp = existsSync(init.webDir)
+    ? sirv(init.webDir, { single: true, etag: true, gzip: false })
+    : undefined
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end()
+      return
+    }
+    if (path === '/health' || path === '/roomkv.json') {
+      const body = path === '/health' ? init.health() : init.bootstrap()
+      res.writeHead(path === '/health' && !body.ok ? 503 : 200, {
+        'content-type': 'application/json',
+        'cache-control': 'no-store',
+        // Pages served by another origin (dev server, other relay) may ask too.
+        'access-control-allow-origin': '*'
+      })
+      res.end(JSON.stringify(body, null, 2))
+      return
+    }
+    if (serveApp == null) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end(`Web app not built: run "npm run build" (looked in ${init.webDir})\n`)
+      return
+    }
+    serveApp(req, res, () => { res.writeHead(404).end() })
+  })
+  // Slow or silent clients must not hold sockets forever.
+  server.requestTimeout = 10_000
+  server.headersTimeout = 5_000
+  server.keepAliveTimeout = 5_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(init.port, init.host, () => { server.off('error', reject); resolve() })
+  })
+  const address = server.address()
+  return { server, port: typeof address === 'object' && address != null ? address.port : init.port }
+}

@@ -1,0 +1,30 @@
+/**
+ * Room records on disk: one file per key under `<data-dir>/records/<room>/`,
+ * written atomically by datastore-fs. Ciphertext only: the relay never has a
+ * room secret, so names and values are unreadable here.
+ */
+import { FsDatastore } from 'datastore-fs'
+import { Key } from 'interface-datastore'
+import type { RecordStorage } from '../shared/record-store.ts'
+
+export async function fsRecordStorage (path: string): Promise<RecordStorage> {
+  const store = new FsDatastore(path, { extension: '.rec' })
+  await store.open()
+  const key = (roomId: string, keyId: string): Key => new Key(`/${roomId}/${keyId}`)
+  return {
+    async get (roomId, keyId) {
+      try {
+        return await store.get(key(roomId, keyId))
+      } catch (err: any) {
+        if (err.name === 'NotFoundError') return undefined
+        throw err
+      }
+    },
+    async put (roomId, keyId, record) { await store.put(key(roomId, keyId), record) },
+    async delete (roomId, keyId) { await store.delete(key(roomId, keyId)) },
+    async * list (roomId) {
+      for await (const { value } of store.query({ prefix: `/${roomId}/` })) yield value
+    },
+    async close () { await store.close() }
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * docs/test-vectors.json (written by scripts/make-vectors.ts) against the
+ * code, and against independent implementations from node:crypto, so a
+ * change to the wire format cannot slip through unnoticed.
+ */
+import { createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, hkdfSync, verify as nodeVerify } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import { fromString, toString } from 'uint8arrays'
+import { dhtKeyFor, parseDhtKey } from './dht-key.ts'
+import { formatRoomCode, formatRoomLink, parseRoomLink } from './link.ts'
+import { Payload, RecordBody, SignedRecord } from './proto/record.ts'
+import { openRecord, recordIdOf, sealRecord, verifyRecord } from './record.ts'
+import { deriveRoomKeys, keyIdFor } from './room-keys.ts'
+
+interface VectorInput {
+  key: string
+  value?: unknown
+  deleted: boolean
+  clock: { wall: number, counter: number }
+  writer: string
+  expiresAt: number
+  replaces: string[]
+  nonce: string
+}
+
+interface RecordVector {
+  name: string
+  input: VectorInput
+  keyId: string
+  dhtKey: string
+  payload: string
+  sealed: string
+  body: string
+  signature: string
+  record: string
+  recordId: string
+}
+
+interface TestVectors {
+  room: {
+    secret: string
+    signingSeed: string
+    roomKey: string
+    encryptionKey: string
+    nameKey: string
+    roomId: string
+    roomIdText: string
+    origin: string
+    roomCode: string
+    roomLink: string
+  }
+  records: RecordVector[]
+}
+
+const vectors = JSON.parse(readFileSync(new URL('../docs/test-vectors.json', import.meta.url), 'utf8')) as TestVectors
+const hex = (bytes: Uint8Array): string => toString(bytes, 'hex')
+const bytes = (text: string): Uint8Array => fromString(text, 'hex')
+const { room } = vectors
+const keys = deriveRoomKeys(bytes(room.secret))
+
+describe('test vectors: room', () => {
+  it('uses the documented fixed inputs', () => {
+    expect(room.secret).toBe(hex(Uint8Array.from({ length: 32 }, (_, i) => i)))
+    expect(room.origin).toBe('http://127.0.0.1:8080')
+    expect(vectors.records.map(r => r.name)).toEqual(['value', 'tombstone', 'expiring', 'replaces'])
+    const first = vectors.records[0].input
+    expect(first).toEqual({
+      key: 'greeting',
+      value: { text: 'hello' },
+      deleted: false,
+      clock: { wall: 1767225600000, counter: 7 },
+      writer: 'writer-1',
+      expiresAt: 0,
+      replaces: [],
+      nonce: 'a0a1a2a3a4a5a6a7a8a9aaab'
+    })
+  })
+
+  it('deriveRoomKeys reproduces every key', () => {
+    expect(hex(keys.signingSeed)).toBe(room.signingSeed)
+    expect(hex(keys.roomKey)).toBe(room.roomKey)
+    expect(hex(keys.encryptionKey)).toBe(room.encryptionKey)
+    expect(hex(keys.nameKey)).toBe(room.nameKey)
+    expect(hex(keys.roomId)).toBe(room.roomId)
+    expect(keys.roomIdText).toBe(room.roomIdText)
+  })
+
+  it('the keys match independent HKDF / Ed25519 / SHA-256 (node:crypto)', () => {
+    const hkdf = (label: string): string =>
+      Buffer.from(hkdfSync('sha256', bytes(room.secret), Buffer.from('roomkv/v1'), Buffer.from(`roomkv/v1/${label}`), 32)).toString('hex')
+    expect(room.signingSeed).toBe(hkdf('sign'))
+    expect(room.encryptionKey).toBe(hkdf('encrypt'))
+    expect(room.nameKey).toBe(hkdf('name'))
+    const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(room.signingSeed, 'hex')])
+    const jwk = createPublicKey(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' })).export({ format: 'jwk' })
+    expect(Buffer.from(jwk.x as string, 'base64url').toString('hex')).toBe(room.roomKey)
+    expect(createHash('sha256').update(Buffer.from(room.roomKey, 'hex')).digest('hex').slice(0, 32)).toBe(room.roomId)
+  })
+
+  it('the room code and link are reproduced and parse back', () => {
+    expect(formatRoomCode(keys.secret)).toBe(room.roomCode)
+    expect(formatRoomLink(room.origin, keys.secret)).toBe(room.roomLink)
+    const parsed = parseRoomLink(room.roomLink)
+    expect(parsed.origin).toBe(room.origin)
+    expect(hex(parsed.secret)).toBe(room.secret)
+    expect(hex(parseRoomLink(room.roomCode).secret)).toBe(room.secret)
+  })
+})
+
+describe.each(vectors.records.map(v => [v.name, v] as const))('test vector "%s"', (_name, vector) => {
+  const { input } = vector
+  const sealInit = {
+    key: input.key,
+    value: input.value,
+    deleted: input.deleted,
+    clock: input.clock,
+    writer: input.writer,
+    expiresAt: input.expiresAt,
+    replaces: input.replaces.map(bytes),
+    nonce: bytes(input.nonce)
+  }
+  const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(room.roomKey, 'hex').toString('base64url') }, format: 'jwk' })
+
+  it('keyIdFor and dhtKeyFor reproduce the key id and DHT key', () => {
+    const keyId = keyIdFor(keys, input.key)
+    expect(hex(keyId)).toBe(vector.keyId)
+    expect(createHmac('sha256', Buffer.from(room.nameKey, 'hex')).update(input.key, 'utf8').digest('hex')).toBe(vector.keyId)
+    expect(new TextDecoder().decode(dhtKeyFor(keys.roomId, keyId))).toBe(vector.dhtKey)
+    expect(vector.dhtKey).toBe(`/roomkv/${room.roomIdText}/${toString(keyId, 'base32')}`)
+    const parsed = parseDhtKey(new TextEncoder().encode(vector.dhtKey))
+    expect(hex(parsed.roomId)).toBe(room.roomId)
+    expect(hex(parsed.keyId)).toBe(vector.keyId)
+  })
+
+  it('sealRecord reproduces the record bytes exactly', () => {
+    const record = sealRecord(keys, sealInit)
+    expect(hex(record)).toBe(vector.record)
+    const signed = SignedRecord.decode(record)
+    expect(hex(signed.body)).toBe(vector.body)
+    expect(hex(signed.signature)).toBe(vector.signature)
+    expect(hex(RecordBody.decode(signed.body).sealed)).toBe(vector.sealed)
+    expect(hex(recordIdOf(signed.body))).toBe(vector.recordId)
+    // sealing twice gives the same bytes (deterministic signature, fixed nonce)
+    expect(hex(sealRecord(keys, sealInit))).toBe(vector.record)
+  })
+
+  it('the parts fit together: record = SignedRecord(body, signature), canonical encodings', () => {
+    expect(hex(SignedRecord.encode({ body: bytes(vector.body), signature: bytes(vector.signature) }))).toBe(vector.record)
+    const body = RecordBody.decode(bytes(vector.body))
+    expect(hex(RecordBody.encode(body))).toBe(vector.body)
+    expect(body).toEqual({
+      format: 1,
+      roomKey: bytes(room.roomKey),
+      keyId: bytes(vector.keyId),
+      sealed: bytes(vector.sealed),
+      hlcWall: input.clock.wall,
+      hlcCounter: input.clock.counter,
+      writer: input.writer,
+      expiresAt: input.expiresAt,
+      replaces: input.replaces.map(bytes),
+      tombstone: input.deleted
+    })
+    expect(Payload.decode(bytes(vector.payload))).toEqual({
+      name: input.key,
+      value: input.deleted ? '' : JSON.stringify(input.value)
+    })
+    expect(vector.sealed.slice(0, 24)).toBe(input.nonce)
+  })
+
+  it('the signature verifies with node:crypto Ed25519 over "roomkv/v1/record\\0" || body', () => {
+    const message = Buffer.concat([Buffer.from('roomkv/v1/record\0'), Buffer.from(vector.body, 'hex')])
+    expect(nodeVerify(null, message, publicKey, Buffer.from(vector.signature, 'hex'))).toBe(true)
+    expect(nodeVerify(null, Buffer.from(vector.body, 'hex'), publicKey, Buffer.from(vector.signature, 'hex'))).toBe(false)
+  })
+
+  it('the payload decrypts with node:crypto AES-256-GCM under aad "roomkv/v1/payload\\0" || roomId || keyId', () => {
+    const sealed = Buffer.from(vector.sealed, 'hex')
+    const decipher = createDecipheriv('aes-256-gcm', Buffer.from(room.encryptionKey, 'hex'), sealed.subarray(0, 12))
+    decipher.setAAD(Buffer.concat([Buffer.from('roomkv/v1/payload\0'), Buffer.from(room.roomId, 'hex'), Buffer.from(vector.keyId, 'hex')]))
+    decipher.setAuthTag(sealed.subarray(sealed.length - 16))
+    const plain = Buffer.concat([decipher.update(sealed.subarray(12, sealed.length - 16)), decipher.final()])
+    expect(plain.toString('hex')).toBe(vector.payload)
+  })
+
+  it('the record id is SHA-256(body)[0..16]', () => {
+    expect(createHash('sha256').update(Buffer.from(vector.body, 'hex')).digest('hex').slice(0, 32)).toBe(vector.recordId)
+  })
+
+  it('verifyRecord + openRecord of the vector bytes give back the inputs', () => {
+    const record = verifyRecord(bytes(vector.record), {
+      now: input.clock.wall,
+      roomId: bytes(room.roomId),
+      keyId: bytes(vector.keyId)
+    })
+    expect(hex(record.id)).toBe(vector.recordId)
+    expect(hex(record.roomId)).toBe(room.roomId)
+    expect(record.clock).toEqual(input.clock)
+    const entry = openRecord(keys, record)
+    expect(entry.key).toBe(input.key)
+    expect(entry.deleted).toBe(input.deleted)
+    expect(entry.value).toEqual(input.deleted ? undefined : input.value)
+    expect(entry.writer).toBe(input.writer)
+    expect(entry.expiresAt).toBe(input.expiresAt)
+    expect(entry.clock).toEqual(input.clock)
+    expect(entry.replaces.map(hex)).toEqual(input.replaces)
+    expect(hex(entry.keyId)).toBe(vector.keyId)
+    expect(hex(entry.id)).toBe(vector.recordId)
+    // Stored under its DHT key (validateDhtRecord's check, at the vector's own time).
+    expect(() => verifyRecord(bytes(vector.record), { now: input.clock.wall, ...parseDhtKey(new TextEncoder().encode(vector.dhtKey)) })).not.toThrow()
+  })
+})
+
+describe('test vectors: relations between records', () => {
+  const byName = new Map(vectors.records.map(v => [v.name, v]))
+
+  it('the expiring vector expires exactly at expiresAt', () => {
+    const v = byName.get('expiring')!
+    expect(v.input.expiresAt).toBeGreaterThan(0)
+    expect(() => verifyRecord(bytes(v.record), { now: v.input.expiresAt - 1 })).not.toThrow()
+    expect(() => verifyRecord(bytes(v.record), { now: v.input.expiresAt })).toThrow(/expired/)
+  })
+
+  it('the replaces vector supersedes the value vector', () => {
+    expect(byName.get('replaces')!.input.replaces).toEqual([byName.get('value')!.recordId])
+  })
+
+  it('the tombstone and replaces vectors are for the same key as the value vector', () => {
+    expect(byName.get('tombstone')!.keyId).toBe(byName.get('value')!.keyId)
+    expect(byName.get('replaces')!.keyId).toBe(byName.get('value')!.keyId)
+    expect(byName.get('expiring')!.keyId).not.toBe(byName.get('value')!.keyId)
+  })
+
+  it('every vector uses its own nonce', () => {
+    expect(new Set(vectors.records.map(v => v.input.nonce)).size).toBe(vectors.records.length)
+  })
+})

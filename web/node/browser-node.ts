@@ -1,0 +1,80 @@
+/**
+ * The tab's libp2p node. No Svelte here: the UI only sees `RoomClient`.
+ *
+ * WebSockets to the relay, a circuit-relay reservation so others can reach
+ * us, then direct WebRTC to room members (relayed circuits are limited to
+ * 2 min / 128 KiB and kad-dht does not run over them).
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { identify, identifyPush } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { webRTC } from '@libp2p/webrtc'
+import { webSockets } from '@libp2p/websockets'
+import { MemoryDatastore } from 'datastore-core'
+import { createLibp2p } from 'libp2p'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { PeerId } from '@libp2p/interface'
+import { DHT_PROTOCOL } from '../../shared/constants.ts'
+import { dhtDatastore } from '../../shared/dht-datastore.ts'
+import { dhtSelectors, dhtValidators } from '../../shared/dht-key.ts'
+import { forgetDhtPeer } from '../../shared/dht-routing.ts'
+import { roomProtocol } from '../../shared/protocol/room-protocol.ts'
+import type { RecordStore } from '../../shared/record-store.ts'
+import type { RoomNode } from '../../shared/room.ts'
+
+export interface BrowserNodeInit {
+  store: RecordStore
+  /** Relay addresses we trust for ws:// dials (loopback and LAN relays in development). */
+  relayAddrs: Multiaddr[]
+  /** ICE servers for WebRTC. Tests pass []; real deployments pass their STUN/TURN. @default [] */
+  iceServers?: RTCIceServer[]
+  onRoomPeer(peer: PeerId, roomId: Uint8Array): void
+}
+
+export async function createBrowserNode (init: BrowserNodeInit): Promise<RoomNode> {
+  const trusted = init.relayAddrs.map(ma => ma.toString().split('/p2p/')[0])
+  const node = await createLibp2p({
+    addresses: {
+      // /p2p-circuit: take a reservation on a relay; /webrtc: accept WebRTC
+      // handshakes signalled over that circuit.
+      listen: ['/p2p-circuit', '/webrtc']
+    },
+    transports: [
+      webSockets(),
+      webRTC({ rtcConfiguration: { iceServers: init.iceServers ?? [] } }),
+      circuitRelayTransport()
+    ],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: {
+      // The browser default refuses ws:// and private addresses, which is
+      // every relay in development. Allow exactly the relays we were given.
+      denyDialMultiaddr: (ma) => {
+        const text = ma.toString()
+        if (trusted.some(prefix => text.startsWith(prefix))) return false
+        return text.includes('/ws/') || text.endsWith('/ws')
+      }
+    },
+    // Records of every room this tab serves go to IndexedDB via the record store.
+    datastore: dhtDatastore(new MemoryDatastore(), init.store),
+    services: {
+      identify: identify(),
+      identifyPush: identifyPush(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        // Room members must hold records, not only ask for them.
+        clientMode: false,
+        peerInfoMapper: passthroughMapper,
+        validators: dhtValidators,
+        selectors: dhtSelectors
+      }),
+      rooms: roomProtocol({ store: init.store, onRoomPeer: init.onRoomPeer })
+    }
+  })
+  node.addEventListener('peer:disconnect', (evt) => { forgetDhtPeer(node.services.dht, evt.detail) })
+  return node as unknown as RoomNode
+}

@@ -1,0 +1,46 @@
+/**
+ * Where the relays are: asked from the server that served the page
+ * (`/roomkv.json`), so nobody copies a multiaddr by hand.
+ */
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { RelayUnreachableError } from '../../shared/errors.ts'
+
+export interface RelayInfo {
+  peerId: string
+  /** Dial order: the relay's own addresses first, then other relays. */
+  addrs: Multiaddr[]
+}
+
+interface RelayJson {
+  peerId: string
+  multiaddrs: string[]
+  p2pPort: number
+  relays?: string[]
+}
+
+export async function fetchRelayInfo (relayUrl: string, options: { timeout?: number } = {}): Promise<RelayInfo> {
+  let json: RelayJson
+  try {
+    const response = await fetch(new URL('/roomkv.json', relayUrl), { signal: AbortSignal.timeout(options.timeout ?? 5000), cache: 'no-store' })
+    if (!response.ok) throw new Error(`HTTP ${response.status}`)
+    json = await response.json()
+  } catch (err: any) {
+    throw new RelayUnreachableError(`Relay ${relayUrl} did not answer /roomkv.json: ${err.message}`)
+  }
+  const addrs: string[] = []
+  // The host the page was loaded from is reachable by definition; the relay's
+  // own list may hold addresses only valid on its side of a NAT or proxy.
+  const { hostname, protocol } = new URL(relayUrl)
+  const isIp = /^\d+\.\d+\.\d+\.\d+$/.test(hostname)
+  if (protocol === 'http:' && json.p2pPort > 0) {
+    addrs.push(`/${isIp ? 'ip4' : 'dns'}/${hostname}/tcp/${json.p2pPort}/ws/p2p/${json.peerId}`)
+  }
+  addrs.push(...json.multiaddrs, ...(json.relays ?? []))
+  const parsed: Multiaddr[] = []
+  for (const addr of new Set(addrs)) {
+    try {
+      parsed.push(multiaddr(addr))
+    } catch {}
+  }
+  return { peerId: json.peerId, addrs: parsed }
+}
