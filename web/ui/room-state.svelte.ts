@@ -2,7 +2,7 @@
  * Reactive state of the joined room for the UI. Components stay thin: they
  * read these fields and call these methods, never the network.
  */
-import { joinRoom, type ClientStatus, type RoomClient } from '../node/room-client.ts'
+import { joinTabRoom, type ClientStatus, type RoomClient } from '../node/room-client.ts'
 import type { PutResult } from '../../shared/room.ts'
 import type { RoomEntry } from '../../shared/record.ts'
 import { describeError } from './messages.ts'
@@ -23,7 +23,7 @@ export class RoomState {
 
   async join (options: JoinOptions): Promise<void> {
     try {
-      const client = await joinRoom({ link: options.link, iceServers: options.iceServers })
+      const client = await joinTabRoom({ link: options.link, iceServers: options.iceServers })
       this.#client = client
       ;(globalThis as any).__roomkv = client // debugging and end-to-end tests
       this.status = client.status()

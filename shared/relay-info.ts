@@ -3,7 +3,7 @@
  * (`/roomkv.json`), so nobody copies a multiaddr by hand.
  */
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { RelayUnreachableError } from '../../shared/errors.ts'
+import { RelayUnreachableError } from './errors.ts'
 
 export interface RelayInfo {
   peerId: string

@@ -7,9 +7,9 @@ import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
-import { second } from '../../shared/constants.ts'
-import { errorCode } from '../../shared/errors.ts'
-import type { RoomNode } from '../../shared/room.ts'
+import { second } from './constants.ts'
+import { errorCode } from './errors.ts'
+import type { RoomNode } from './room.ts'
 
 const log = logger('roomkv:relay-connection')
 

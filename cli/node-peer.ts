@@ -1,0 +1,67 @@
+/**
+ * A roomkv peer in Node: reaches relays over WebSockets exactly like a tab
+ * does, and runs the same DHT and room protocols. Used by the tests and the
+ * CLI. (No WebRTC here: Node peers talk to room members through relays'
+ * stores and the DHT.)
+ */
+import { randomBytes } from 'node:crypto'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify, identifyPush } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { webSockets } from '@libp2p/websockets'
+import { MemoryDatastore } from 'datastore-core'
+import { createLibp2p } from 'libp2p'
+import { DHT_PROTOCOL } from '../shared/constants.ts'
+import { dhtDatastore } from '../shared/dht-datastore.ts'
+import { dhtSelectors, dhtValidators } from '../shared/dht-key.ts'
+import { forgetDhtPeer } from '../shared/dht-routing.ts'
+import { roomProtocol } from '../shared/protocol/room-protocol.ts'
+import { joinRoom, type NodeFactoryInit, type RoomClient } from '../shared/room-client.ts'
+import { memoryRecordStorage, type RecordStorage } from '../shared/record-store.ts'
+import type { RoomNode } from '../shared/room.ts'
+
+export async function createNodePeer (init: NodeFactoryInit): Promise<RoomNode> {
+  const node = await createLibp2p({
+    transports: [webSockets()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    datastore: dhtDatastore(new MemoryDatastore(), init.store),
+    services: {
+      identify: identify(),
+      identifyPush: identifyPush(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        clientMode: false,
+        peerInfoMapper: passthroughMapper,
+        validators: dhtValidators,
+        selectors: dhtSelectors
+      }),
+      rooms: roomProtocol({ store: init.store, onRoomPeer: init.onRoomPeer })
+    }
+  })
+  node.addEventListener('peer:disconnect', (evt) => { forgetDhtPeer(node.services.dht, evt.detail) })
+  return node as unknown as RoomNode
+}
+
+export interface OpenRoomOptions {
+  /** Relay HTTP URL to use instead of the link's origin. */
+  relayUrl?: string
+  /** @default in-memory storage */
+  storage?: RecordStorage
+  /** @default a random id per process */
+  writer?: string
+}
+
+/** Open a room from Node: the SDK entry point for scripts, tests and the CLI. */
+export async function openRoom (link: string, options: OpenRoomOptions = {}): Promise<RoomClient> {
+  return joinRoom({
+    link,
+    relayUrl: options.relayUrl,
+    storage: options.storage ?? memoryRecordStorage(),
+    writer: options.writer ?? `node-${randomBytes(8).toString('hex')}`,
+    createNode: createNodePeer
+  })
+}
