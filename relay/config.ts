@@ -24,12 +24,14 @@ export interface RelayConfig {
   maxConnections: number
   /** Most circuit-relay reservations held at once. */
   maxReservations: number
+  /** STUN/TURN URLs handed to pages for WebRTC (none: same host and LAN only). */
+  iceServers: string[]
 }
 
 interface Option {
   flag: string
   env: string
-  type: 'string' | 'number' | 'list'
+  type: 'string' | 'number' | 'list' | 'urls'
   default: string | number | string[]
   help: string
   key: keyof RelayConfig
@@ -44,7 +46,8 @@ export const RELAY_OPTIONS: Option[] = [
   { key: 'bootstrap', flag: 'bootstrap', env: 'ROOMKV_BOOTSTRAP', type: 'list', default: [], help: 'multiaddr of another relay to join into one DHT (repeatable)' },
   { key: 'webDir', flag: 'web-dir', env: 'ROOMKV_WEB_DIR', type: 'string', default: 'dist', help: 'built web app to serve' },
   { key: 'maxConnections', flag: 'max-connections', env: 'ROOMKV_MAX_CONNECTIONS', type: 'number', default: 1000, help: 'most simultaneous libp2p connections' },
-  { key: 'maxReservations', flag: 'max-reservations', env: 'ROOMKV_MAX_RESERVATIONS', type: 'number', default: 512, help: 'most circuit-relay reservations held at once' }
+  { key: 'maxReservations', flag: 'max-reservations', env: 'ROOMKV_MAX_RESERVATIONS', type: 'number', default: 512, help: 'most circuit-relay reservations held at once' },
+  { key: 'iceServers', flag: 'ice-server', env: 'ROOMKV_ICE_SERVERS', type: 'urls', default: [], help: 'STUN/TURN URL given to pages for WebRTC, e.g. stun:stun.example.org:3478 (repeatable)' }
 ]
 
 export class ConfigError extends Error {
@@ -66,7 +69,7 @@ export function usage (): string {
 /** Parse argv and env into a validated config; throws ConfigError with a clear message. */
 export function parseConfig (argv: string[], env: NodeJS.ProcessEnv = process.env): RelayConfig | 'help' {
   const options: Record<string, { type: 'string' | 'boolean', multiple?: boolean }> = { help: { type: 'boolean' } }
-  for (const o of RELAY_OPTIONS) options[o.flag] = { type: 'string', multiple: o.type === 'list' }
+  for (const o of RELAY_OPTIONS) options[o.flag] = { type: 'string', multiple: o.type === 'list' || o.type === 'urls' }
   let values: Record<string, any>
   try {
     values = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values
@@ -81,9 +84,13 @@ export function parseConfig (argv: string[], env: NodeJS.ProcessEnv = process.en
       config[o.key] = o.default
       continue
     }
-    if (o.type === 'list') {
+    if (o.type === 'list' || o.type === 'urls') {
       const list = (Array.isArray(raw) ? raw : raw.split(',')).map(s => s.trim()).filter(Boolean)
       for (const item of list) {
+        if (o.type === 'urls') {
+          if (!/^(stun|stuns|turn|turns):[^\s]+$/.test(item)) throw new ConfigError(`--${o.flag}: "${item}" is not a stun:/turn: URL`)
+          continue
+        }
         try {
           multiaddr(item)
         } catch {

@@ -84,7 +84,8 @@ export async function startRelay (config: RelayConfig): Promise<Relay> {
       peerId: node.peerId.toString(),
       multiaddrs: multiaddrs(),
       p2pPort: Number(multiaddrs()[0]?.match(/\/tcp\/(\d+)/)?.[1] ?? config.p2pPort),
-      relays: config.bootstrap
+      relays: config.bootstrap,
+      iceServers: config.iceServers.map(urls => ({ urls }))
     })
   })
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host

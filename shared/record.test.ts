@@ -522,6 +522,28 @@ describe('sealRecord refuses bad input', () => {
     expect(entry.clock).toEqual({ wall: NOW, counter: 2 ** 32 - 1 })
   })
 
+  // BUG (shared/record.ts, sealRecord): several fields are not validated, so
+  // sealRecord either hands out signed records that verifyRecord rejects
+  // (15-byte replaced id -> 'Replaced ids must be 16 bytes'; negative expiresAt
+  // or clock.wall -> 'Record does not parse') or silently changes them
+  // (clock.counter 2^32 is encoded as 0, clock.wall 1.5 as 1). Suggested fix:
+  // at the top of sealRecord, throw InvalidRecordError unless every replaces id
+  // is RECORD_ID_BYTES long, clock.wall and expiresAt are non-negative safe
+  // integers and clock.counter is an integer in [0, MAX_COUNTER].
+  // When fixed, turn `it.fails` into `it`.
+  it.fails('refuses fields verifyRecord would reject or the encoding would change: ERR_INVALID_RECORD', () => {
+    const bad: Array<Partial<SealInit>> = [
+      { replaces: [new Uint8Array(15)] },
+      { expiresAt: -5 },
+      { clock: { wall: -1, counter: 0 } },
+      { clock: { wall: NOW + 0.5, counter: 0 } },
+      { clock: { wall: NOW, counter: 2 ** 32 } }
+    ]
+    for (const init of bad) {
+      expect(codeOf(() => seal(init)), JSON.stringify(init)).toBe('ERR_INVALID_RECORD')
+    }
+  })
+
   it('validateKeyName and encodeValue agree with sealRecord', () => {
     expect(() => validateKeyName('ok')).not.toThrow()
     expect(codeOf(() => validateKeyName(''))).toBe('ERR_INVALID_KEY')

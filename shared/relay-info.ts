@@ -9,6 +9,8 @@ export interface RelayInfo {
   peerId: string
   /** Dial order: the relay's own addresses first, then other relays. */
   addrs: Multiaddr[]
+  /** STUN/TURN servers the relay operator offers for WebRTC. */
+  iceServers: Array<{ urls: string }>
 }
 
 interface RelayJson {
@@ -16,6 +18,7 @@ interface RelayJson {
   multiaddrs: string[]
   p2pPort: number
   relays?: string[]
+  iceServers?: Array<{ urls: string }>
 }
 
 export async function fetchRelayInfo (relayUrl: string, options: { timeout?: number } = {}): Promise<RelayInfo> {
@@ -42,5 +45,6 @@ export async function fetchRelayInfo (relayUrl: string, options: { timeout?: num
       parsed.push(multiaddr(addr))
     } catch {}
   }
-  return { peerId: json.peerId, addrs: parsed }
+  const iceServers = Array.isArray(json.iceServers) ? json.iceServers.filter(s => typeof s?.urls === 'string') : []
+  return { peerId: json.peerId, addrs: parsed, iceServers }
 }

@@ -21,6 +21,8 @@ export interface NodeFactoryInit {
   store: RecordStore
   /** Relay addresses, in dial order. */
   relayAddrs: Multiaddr[]
+  /** ICE servers offered by the relay operator. */
+  iceServers: Array<{ urls: string }>
   onRoomPeer(peer: PeerId, roomId: Uint8Array): void
 }
 
@@ -62,6 +64,7 @@ export async function joinRoom (init: JoinRoomInit): Promise<RoomClient> {
   const node = await init.createNode({
     store,
     relayAddrs: info.addrs,
+    iceServers: info.iceServers,
     onRoomPeer: (peer, roomId) => {
       if (toString(roomId, 'base32') === keys.roomIdText) session?.addMember(peer)
     }

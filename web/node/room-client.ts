@@ -14,7 +14,7 @@ export interface JoinTabRoomInit {
   link: string
   /** Relay to ask for addresses. @default the link's origin, else the page's origin */
   relayUrl?: string
-  /** @default [] (no STUN/TURN: same-host and LAN peers only) */
+  /** @default the relay's `--ice-server` list; [] = same host and LAN peers only */
   iceServers?: RTCIceServer[]
   /** IndexedDB database name. @default 'roomkv' */
   database?: string
@@ -26,6 +26,6 @@ export async function joinTabRoom (init: JoinTabRoomInit): Promise<RoomClient> {
     relayUrl: init.relayUrl,
     storage: idbRecordStorage({ database: init.database }),
     writer: writerId(),
-    createNode: async (node) => createBrowserNode({ ...node, iceServers: init.iceServers })
+    createNode: async (node) => createBrowserNode({ ...node, iceServers: init.iceServers ?? node.iceServers })
   })
 }
