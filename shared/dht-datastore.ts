@@ -41,7 +41,9 @@ class DhtDatastore extends BaseDatastore {
     if (!name.startsWith(this.#prefix)) return undefined
     try {
       const dhtKey = fromString(name.slice(this.#prefix.length), 'base32')
-      return isRoomkvDhtKey(dhtKey) ? dhtKey : undefined
+      if (!isRoomkvDhtKey(dhtKey)) return undefined
+      parseDhtKey(dhtKey) // malformed roomkv keys fall through to the inner store: NotFound, not an RPC error
+      return dhtKey
     } catch {
       return undefined
     }

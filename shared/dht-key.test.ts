@@ -105,15 +105,14 @@ describe('one DHT key per (room, key)', () => {
     expect(hex(dhtKeyFor(parsed.roomId, parsed.keyId))).toBe(hex(key))
   })
 
-  // BUG (shared/dht-key.ts, parseDhtKey): multiformats' base32 decoder is
+  // Regression guard (shared/dht-key.ts, parseDhtKey): multiformats' base32 decoder is
   // case-insensitive and strips '=' padding, so non-canonical spellings of a
   // DHT key (upper/mixed case, padded) parse to the same room and key id, and
   // validateDhtRecord accepts the room's records under all of them: one record
   // can be PUT under ~2^78 distinct DHT keys (each its own kad routing key).
-  // Suggested fix: after decoding, require
+  // Fixed by: after decoding, require
   // `equals(dhtKeyFor(roomId, keyId), key)` (else InvalidRecordError).
-  // When fixed, turn `it.fails` into `it`.
-  it.fails('non-canonical spellings of a DHT key are rejected with ERR_INVALID_RECORD', () => {
+  it('non-canonical spellings of a DHT key are rejected with ERR_INVALID_RECORD', () => {
     for (const key of [
       `/roomkv/${room.toUpperCase()}/${id}`,
       `/roomkv/${room}/${id.toUpperCase()}`,

@@ -3,7 +3,7 @@
  * first segment selects our validator and selector inside kad-dht; neither
  * id reveals a key name.
  */
-import { fromString, toString } from 'uint8arrays'
+import { equals, fromString, toString } from 'uint8arrays'
 import { RECORD_NAMESPACE, ROOM_ID_BYTES } from './constants.ts'
 import { InvalidRecordError } from './errors.ts'
 import { selectRecord, verifyRecord } from './record.ts'
@@ -30,6 +30,8 @@ export function parseDhtKey (key: Uint8Array): { roomId: Uint8Array, keyId: Uint
     throw new InvalidRecordError('DHT key ids are not base32')
   }
   if (roomId.length !== ROOM_ID_BYTES || keyId.length !== 32) throw new InvalidRecordError('DHT key ids have the wrong length')
+  // The decoder forgives case and padding; one record must have one key.
+  if (!equals(dhtKeyFor(roomId, keyId), key)) throw new InvalidRecordError('DHT key is not in canonical form')
   return { roomId, keyId }
 }
 

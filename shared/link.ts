@@ -61,7 +61,12 @@ export function parseRoomLink (input: string): RoomLink {
   if (match[2].length !== SECRET_CHARS) {
     throw new InvalidLinkError(`Room secret is ${match[2].length} characters, expected ${SECRET_CHARS} (truncated link?)`)
   }
-  const secret = fromString(match[2], 'base64url')
+  let secret: Uint8Array
+  try {
+    secret = fromString(match[2], 'base64url')
+  } catch {
+    throw new InvalidLinkError('Room secret is not canonical base64url')
+  }
   // Reject non-canonical encodings (stray low bits in the last char) so one secret has one link.
   if (secret.length !== ROOM_SECRET_BYTES || toString(secret, 'base64url') !== match[2]) {
     throw new InvalidLinkError('Room secret is not canonical base64url')

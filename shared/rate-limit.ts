@@ -36,7 +36,7 @@ export function createRateLimiter (init: RateLimiterInit): RateLimiter {
         bucket = { tokens: burst, at: t }
       } else {
         buckets.delete(who) // re-insert to keep Map order = least recently used first
-        bucket.tokens = Math.min(burst, bucket.tokens + (t - bucket.at) * ratePerMs)
+        bucket.tokens = Math.min(burst, bucket.tokens + Math.max(0, t - bucket.at) * ratePerMs)
         bucket.at = t
       }
       buckets.set(who, bucket)

@@ -321,16 +321,15 @@ describe('createRecordStore merge', () => {
     expect(hex((await store.get(keysA.roomId, keyId))?.bytes ?? new Uint8Array())).toBe(hex(fresh))
   })
 
-  // BUG (shared/record-store.ts, merge): an expired stored winner still beats
+  // Regression guard (shared/record-store.ts, merge): an expired stored winner still beats
   // live, older versions ('stale'), while a replica that never saw the expiring
   // version can no longer accept it (verifyRecord: ERR_RECORD_EXPIRED). Two
   // replicas that have exchanged every record they hold then disagree forever:
   // A (saw v100 before it expired) returns nothing, B returns v90, and B's push
-  // of v90 to A is answered 'stale'. Suggested fix: in merge, treat an expired
+  // of v90 to A is answered 'stale'. Fixed by: in merge, treat an expired
   // current winner as absent (`if (current != null && !isLive(current)) order = 1`),
   // so both converge on the newest live version.
-  // When fixed, turn `it.fails` into `it`.
-  it.fails('replicas converge after a winner expires (an expired winner does not block a live older version)', async () => {
+  it('replicas converge after a winner expires (an expired winner does not block a live older version)', async () => {
     const clock = manualNow()
     const a = createRecordStore(memoryRecordStorage(), { now: clock.now })
     const b = createRecordStore(memoryRecordStorage(), { now: clock.now })

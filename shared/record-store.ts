@@ -87,7 +87,9 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
       const keyId = text(record.body.keyId)
       return withLock(`${roomId}/${keyId}`, async () => {
         const current = readStored(await storage.get(roomId, keyId))
-        const order = current == null ? 1 : compareRecords(record, current)
+        // An expired winner no longer counts: a live older version replaces it,
+        // as it would on a replica that never saw the expired one.
+        const order = current == null || !isLive(current) ? 1 : compareRecords(record, current)
         if (order > 0) {
           await storage.put(roomId, keyId, record.bytes)
           for (const listener of listeners) listener(record)

@@ -288,17 +288,16 @@ describe('verifyRecord rejects forgeries and damage', () => {
     expect(rejected).toBeGreaterThan(20)
   })
 
-  // BUG (shared/record.ts, verifyRecord): the outer SignedRecord encoding is not
+  // Regression guard (shared/record.ts, verifyRecord): the outer SignedRecord encoding is not
   // required to be canonical. protons ignores the wire type of known fields and
   // skips unknown fields, so anyone (no secret needed) can turn one valid record
   // into many different byte strings with the same id: change a tag's wire-type
   // bits, append unknown fields (up to MAX_RECORD_BYTES), repeat a field.
   // `VerifiedRecord.bytes` is what gets stored and re-served, so replicas can hold
-  // and pass around different (and padded) bytes for one version. Suggested fix:
+  // and pass around different (and padded) bytes for one version. Fixed by:
   // after decoding, reject unless
   // `equals(SignedRecord.encode({ body: signed.body, signature: signed.signature }), bytes)`.
-  // When fixed, turn `it.fails` into `it`.
-  it.fails('a non-canonical outer encoding of a valid record: ERR_INVALID_RECORD', () => {
+  it('a non-canonical outer encoding of a valid record: ERR_INVALID_RECORD', () => {
     const wireType = Uint8Array.from(bytes)
     wireType[0] ^= 0x01 // field 1, wire type 3 instead of 2
     const padded = concat([bytes, new Uint8Array([0x7a, 0x04, 1, 2, 3, 4])]) // unknown field 15
@@ -522,16 +521,15 @@ describe('sealRecord refuses bad input', () => {
     expect(entry.clock).toEqual({ wall: NOW, counter: 2 ** 32 - 1 })
   })
 
-  // BUG (shared/record.ts, sealRecord): several fields are not validated, so
+  // Regression guard (shared/record.ts, sealRecord): several fields are not validated, so
   // sealRecord either hands out signed records that verifyRecord rejects
   // (15-byte replaced id -> 'Replaced ids must be 16 bytes'; negative expiresAt
   // or clock.wall -> 'Record does not parse') or silently changes them
-  // (clock.counter 2^32 is encoded as 0, clock.wall 1.5 as 1). Suggested fix:
+  // (clock.counter 2^32 is encoded as 0, clock.wall 1.5 as 1). Fixed by:
   // at the top of sealRecord, throw InvalidRecordError unless every replaces id
   // is RECORD_ID_BYTES long, clock.wall and expiresAt are non-negative safe
   // integers and clock.counter is an integer in [0, MAX_COUNTER].
-  // When fixed, turn `it.fails` into `it`.
-  it.fails('refuses fields verifyRecord would reject or the encoding would change: ERR_INVALID_RECORD', () => {
+  it('refuses fields verifyRecord would reject or the encoding would change: ERR_INVALID_RECORD', () => {
     const bad: Array<Partial<SealInit>> = [
       { replaces: [new Uint8Array(15)] },
       { expiresAt: -5 },

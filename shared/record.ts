@@ -16,7 +16,7 @@ import {
   BadSignatureError, DecryptError, InvalidKeyError, InvalidRecordError, InvalidValueError,
   RecordExpiredError, RecordTooLargeError, WrongRoomError
 } from './errors.ts'
-import { compareClocks, type Clock } from './hlc.ts'
+import { compareClocks, MAX_COUNTER, type Clock } from './hlc.ts'
 import { Payload, RecordBody, SignedRecord } from './proto/record.ts'
 import { keyIdFor, roomIdFromRoomKey, type RoomKeys } from './room-keys.ts'
 
@@ -102,6 +102,14 @@ export function sealRecord (keys: RoomKeys, init: SealInit): Uint8Array {
   if (init.writer.length === 0 || init.writer.length > MAX_WRITER_CHARS) throw new InvalidRecordError(`Writer id must be 1-${MAX_WRITER_CHARS} chars`)
   const replaces = init.replaces ?? []
   if (replaces.length > MAX_REPLACES) throw new InvalidRecordError(`A record may replace at most ${MAX_REPLACES} versions`)
+  if (replaces.some(id => id.length !== RECORD_ID_BYTES)) throw new InvalidRecordError(`Replaced ids must be ${RECORD_ID_BYTES} bytes`)
+  const expiresAt = init.expiresAt ?? 0
+  if (!Number.isSafeInteger(init.clock.wall) || init.clock.wall < 0 || !Number.isSafeInteger(expiresAt) || expiresAt < 0) {
+    throw new InvalidRecordError('Clock and expiry must be non-negative integers (ms)')
+  }
+  if (!Number.isInteger(init.clock.counter) || init.clock.counter < 0 || init.clock.counter > MAX_COUNTER) {
+    throw new InvalidRecordError(`Clock counter must be an integer in 0..${MAX_COUNTER}`)
+  }
   const keyId = keyIdFor(keys, init.key)
   const nonce = init.nonce ?? randomBytes(NONCE_BYTES)
   const cipher = gcm(keys.encryptionKey, nonce, aad(keys.roomId, keyId))
@@ -114,7 +122,7 @@ export function sealRecord (keys: RoomKeys, init: SealInit): Uint8Array {
     hlcWall: init.clock.wall,
     hlcCounter: init.clock.counter,
     writer: init.writer,
-    expiresAt: init.expiresAt ?? 0,
+    expiresAt,
     replaces,
     tombstone: deleted
   })
@@ -149,6 +157,11 @@ export function verifyRecord (bytes: Uint8Array, options: VerifyOptions = {}): V
     body = RecordBody.decode(signed.body, { limits: { replaces: MAX_REPLACES } })
   } catch (err: any) {
     throw new InvalidRecordError(`Record does not parse: ${err.message}`)
+  }
+  // One record, one byte string: no padding, unknown fields or re-encodings
+  // that would make replicas store and serve different bytes for one id.
+  if (!equals(SignedRecord.encode({ body: signed.body, signature: signed.signature }), bytes)) {
+    throw new InvalidRecordError('Record encoding is not canonical')
   }
   if (body.format !== RECORD_FORMAT) throw new InvalidRecordError(`Unknown record format ${body.format}`)
   if (body.roomKey.length !== 32) throw new InvalidRecordError('Room key must be 32 bytes')
@@ -212,16 +225,20 @@ export function openRecord (keys: RoomKeys, record: VerifiedRecord): RoomEntry {
 }
 
 /**
- * Total order on versions of one key: clock, then writer, then record id.
- * Every replica that holds the same versions picks the same winner.
+ * Total order on versions of one key: clock, then writer (as UTF-8 bytes, so
+ * other languages order it the same way), then record id. Every replica that
+ * holds the same versions picks the same winner.
  */
 export function compareRecords (a: VerifiedRecord, b: VerifiedRecord): number {
   return compareClocks(a.clock, b.clock) ||
-    (a.body.writer < b.body.writer ? -1 : a.body.writer > b.body.writer ? 1 : 0) ||
+    compareBytes(encoder.encode(a.body.writer), encoder.encode(b.body.writer)) ||
     compareBytes(a.id, b.id)
 }
 
-/** Index of the winning record; invalid entries never win. */
+/**
+ * Index of the winning record; invalid entries never win. kad-dht validates
+ * every value before selecting, so 0 for "none valid" cannot pick garbage there.
+ */
 export function selectRecord (records: Uint8Array[], options: VerifyOptions = {}): number {
   let best = -1
   let bestRecord: VerifiedRecord | undefined
