@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
+import { MAX_RECORD_BYTES } from '../shared/constants.ts'
 
 export interface RelayConfig {
   /** HTTP port for the web app, /health and /roomkv.json. 0 = any free port. */
@@ -26,12 +27,41 @@ export interface RelayConfig {
   maxReservations: number
   /** STUN/TURN URLs handed to pages for WebRTC (none: same host and LAN only). */
   iceServers: string[]
+  /** PEM certificate and key: serve HTTPS and libp2p over wss. Both or neither. */
+  tlsCert: string
+  tlsKey: string
+  /** Most simultaneous connections from one IP address. */
+  maxConnectionsPerIp: number
+  /** Longest life of one relayed circuit, seconds. */
+  circuitDuration: number
+  /** Most bytes one relayed circuit may carry (each direction). */
+  circuitBytes: number
+  /** Largest record accepted, bytes (at most the protocol cap). */
+  maxRecordBytes: number
+  /** Most records one room may keep on this relay. */
+  maxRoomRecords: number
+  /** Most record bytes one room may keep on this relay. */
+  maxRoomBytes: number
+  /** DHT requests one peer may make a minute. */
+  dhtRequestsPerMinute: number
+  /** Pushes one peer may send a minute. */
+  pushesPerMinute: number
+  /** Sync requests one peer may make a minute. */
+  syncsPerMinute: number
+  /** Log lines as text or one JSON object per line. */
+  logFormat: 'text' | 'json'
+  /** Least severe level that is logged. */
+  logLevel: 'error' | 'warn' | 'info' | 'debug'
 }
 
 interface Option {
   flag: string
   env: string
   type: 'string' | 'number' | 'list' | 'urls'
+  /** Allowed values, for enumerations. */
+  choices?: string[]
+  /** Upper bound, for numbers. */
+  max?: number
   default: string | number | string[]
   help: string
   key: keyof RelayConfig
@@ -47,6 +77,19 @@ export const RELAY_OPTIONS: Option[] = [
   { key: 'webDir', flag: 'web-dir', env: 'ROOMKV_WEB_DIR', type: 'string', default: 'dist', help: 'built web app to serve' },
   { key: 'maxConnections', flag: 'max-connections', env: 'ROOMKV_MAX_CONNECTIONS', type: 'number', default: 1000, help: 'most simultaneous libp2p connections' },
   { key: 'maxReservations', flag: 'max-reservations', env: 'ROOMKV_MAX_RESERVATIONS', type: 'number', default: 512, help: 'most circuit-relay reservations held at once' },
+  { key: 'tlsCert', flag: 'tls-cert', env: 'ROOMKV_TLS_CERT', type: 'string', default: '', help: 'PEM certificate: serve the app over HTTPS and libp2p over wss (needs --tls-key)' },
+  { key: 'tlsKey', flag: 'tls-key', env: 'ROOMKV_TLS_KEY', type: 'string', default: '', help: 'PEM private key for --tls-cert' },
+  { key: 'maxConnectionsPerIp', flag: 'max-connections-per-ip', env: 'ROOMKV_MAX_CONNECTIONS_PER_IP', type: 'number', default: 64, help: 'most simultaneous connections from one IP address' },
+  { key: 'circuitDuration', flag: 'circuit-duration', env: 'ROOMKV_CIRCUIT_DURATION', type: 'number', default: 120, help: 'longest life of a relayed circuit, seconds (tabs only need it for the WebRTC handshake)' },
+  { key: 'circuitBytes', flag: 'circuit-bytes', env: 'ROOMKV_CIRCUIT_BYTES', type: 'number', default: 131072, help: 'most bytes a relayed circuit may carry' },
+  { key: 'maxRecordBytes', flag: 'max-record-bytes', env: 'ROOMKV_MAX_RECORD_BYTES', type: 'number', default: MAX_RECORD_BYTES, max: MAX_RECORD_BYTES, help: `largest record accepted, bytes (at most ${MAX_RECORD_BYTES})` },
+  { key: 'maxRoomRecords', flag: 'max-room-records', env: 'ROOMKV_MAX_ROOM_RECORDS', type: 'number', default: 100_000, help: 'most records one room may keep on this relay' },
+  { key: 'maxRoomBytes', flag: 'max-room-bytes', env: 'ROOMKV_MAX_ROOM_BYTES', type: 'number', default: 256 * 1024 * 1024, help: 'most record bytes one room may keep on this relay' },
+  { key: 'dhtRequestsPerMinute', flag: 'dht-requests-per-minute', env: 'ROOMKV_DHT_REQUESTS_PER_MINUTE', type: 'number', default: 600, help: 'DHT requests (streams) one peer may open a minute' },
+  { key: 'pushesPerMinute', flag: 'pushes-per-minute', env: 'ROOMKV_PUSHES_PER_MINUTE', type: 'number', default: 1200, help: 'pushes one peer may send a minute' },
+  { key: 'syncsPerMinute', flag: 'syncs-per-minute', env: 'ROOMKV_SYNCS_PER_MINUTE', type: 'number', default: 60, help: 'sync requests one peer may make a minute' },
+  { key: 'logFormat', flag: 'log-format', env: 'ROOMKV_LOG_FORMAT', type: 'string', default: 'text', choices: ['text', 'json'], help: 'log lines as text, or one JSON object per line' },
+  { key: 'logLevel', flag: 'log-level', env: 'ROOMKV_LOG_LEVEL', type: 'string', default: 'info', choices: ['error', 'warn', 'info', 'debug'], help: 'least severe level logged' },
   { key: 'iceServers', flag: 'ice-server', env: 'ROOMKV_ICE_SERVERS', type: 'urls', default: [], help: 'STUN/TURN URL given to pages for WebRTC, e.g. stun:stun.example.org:3478 (repeatable)' }
 ]
 
@@ -103,11 +146,15 @@ export function parseConfig (argv: string[], env: NodeJS.ProcessEnv = process.en
       if (!Number.isInteger(n) || n < 0 || (o.flag.endsWith('port') ? n > 65535 : n < 1)) {
         throw new ConfigError(`--${o.flag}: "${raw}" is not a valid ${o.flag.endsWith('port') ? 'port (0-65535)' : 'positive integer'}`)
       }
+      if (o.max != null && n > o.max) throw new ConfigError(`--${o.flag}: ${n} is above the maximum ${o.max}`)
       config[o.key] = n
     } else {
-      config[o.key] = String(raw)
+      const value = String(raw)
+      if (o.choices != null && !o.choices.includes(value)) throw new ConfigError(`--${o.flag}: "${value}" is not one of ${o.choices.join(', ')}`)
+      config[o.key] = value
     }
   }
+  if ((config.tlsCert === '') !== (config.tlsKey === '')) throw new ConfigError('--tls-cert and --tls-key go together: give both or neither')
   return config as unknown as RelayConfig
 }
 

@@ -3,14 +3,19 @@
  * `GET /roomkv.json`, which tells a page how to reach this relay's libp2p
  * node (so nobody copies multiaddrs by hand).
  */
-import { createServer, type Server } from 'node:http'
-import { existsSync } from 'node:fs'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import { existsSync, readFileSync } from 'node:fs'
 import sirv from 'sirv'
 
 export interface RelayHttpInit {
   host: string
   port: number
   webDir: string
+  /** PEM files: serve HTTPS instead of HTTP. */
+  tls?: { cert: string, key: string }
+  /** Prometheus text for /metrics. */
+  metrics(): Promise<{ contentType: string, body: string }>
   /** JSON for /health; `ok: false` answers 503. */
   health(): { ok: boolean } & Record<string, unknown>
   /** JSON for /roomkv.json. */
@@ -21,7 +26,7 @@ export async function startRelayHttp (init: RelayHttpInit): Promise<{ server: Se
   const serveApp = existsSync(init.webDir)
     ? sirv(init.webDir, { single: true, etag: true, gzip: false })
     : undefined
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0]
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end()
@@ -38,12 +43,23 @@ export async function startRelayHttp (init: RelayHttpInit): Promise<{ server: Se
       res.end(JSON.stringify(body, null, 2))
       return
     }
+    if (path === '/metrics') {
+      init.metrics().then(({ contentType, body }) => {
+        res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(body)
+      }, (err) => {
+        res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${err.message}\n`)
+      })
+      return
+    }
     if (serveApp == null) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`Web app not built: run "npm run build" (looked in ${init.webDir})\n`)
       return
     }
     serveApp(req, res, () => { res.writeHead(404).end() })
-  })
+  }
+  const server: Server = init.tls != null
+    ? createHttpsServer({ cert: readFileSync(init.tls.cert), key: readFileSync(init.tls.key) }, handler)
+    : createServer(handler)
   // Slow or silent clients must not hold sockets forever.
   server.requestTimeout = 10_000
   server.headersTimeout = 5_000

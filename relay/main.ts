@@ -21,20 +21,27 @@ async function main (): Promise<void> {
     return
   }
   const relay = await startRelay(config)
-  process.stdout.write([
-    'roomkv relay started',
-    `  peer id:    ${relay.peerId}`,
-    ...relay.multiaddrs().map(ma => `  multiaddr:  ${ma}`),
-    `  data dir:   ${config.dataDir}`,
-    `  web app:    ${relay.url}`,
-    ''
-  ].join('\n'))
+  if (config.logFormat === 'json') {
+    relay.log.info('roomkv relay started', { peerId: relay.peerId, multiaddrs: relay.multiaddrs().join(' '), dataDir: config.dataDir, url: relay.url })
+  } else {
+    process.stdout.write([
+      'roomkv relay started',
+      `  peer id:    ${relay.peerId}`,
+      ...relay.multiaddrs().map(ma => `  multiaddr:  ${ma}`),
+      `  data dir:   ${config.dataDir}`,
+      `  web app:    ${relay.url}`,
+      ''
+    ].join('\n'))
+  }
   const shutdown = (signal: string): void => {
-    process.stdout.write(`roomkv relay: ${signal}, shutting down\n`)
+    relay.log.info('shutting down', { signal })
     const force = setTimeout(() => process.exit(1), 10_000)
     force.unref()
-    relay.stop().then(() => process.exit(0), (err) => {
-      process.stderr.write(`roomkv relay: shutdown failed: ${err.message}\n`)
+    relay.stop().then(() => {
+      relay.log.info('stopped cleanly')
+      process.exit(0)
+    }, (err) => {
+      relay.log.error('shutdown failed', { error: err.message })
       process.exit(1)
     })
   }

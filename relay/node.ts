@@ -1,23 +1,31 @@
 /**
- * The relay's libp2p node: WebSockets listener, circuit-relay-v2 server,
- * identify (+push), ping, the roomkv DHT in server mode and the room
- * protocols, all over one record store.
+ * The relay's libp2p node: WebSockets listener (wss with --tls-*),
+ * circuit-relay-v2 server, identify (+push), ping, the roomkv DHT in server
+ * mode and the room protocols, all over one record store, with the limits
+ * from the config applied at each layer.
  */
+import { readFileSync } from 'node:fs'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { circuitRelayServer, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
+import { circuitRelayServer, RELAY_V2_HOP_CODEC, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { identify, identifyPush } from '@libp2p/identify'
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Datastore } from 'interface-datastore'
-import type { PrivateKey } from '@libp2p/interface'
-import { DHT_PROTOCOL, minute } from '../shared/constants.ts'
+import type { MultiaddrConnection, PrivateKey } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { DHT_PROTOCOL, second } from '../shared/constants.ts'
 import { dhtSelectors, dhtValidators } from '../shared/dht-key.ts'
 import { forgetDhtPeer } from '../shared/dht-routing.ts'
+import { RateLimitedError } from '../shared/errors.ts'
+import { createRateLimiter } from '../shared/rate-limit.ts'
 import { roomProtocol, type RoomProtocol, type RoomProtocolInit } from '../shared/protocol/room-protocol.ts'
 import type { RelayConfig } from './config.ts'
+import type { RelayLog } from './log.ts'
+import type { RelayMetrics } from './metrics.ts'
 
 export type RelayServices = {
   identify: unknown
@@ -33,22 +41,45 @@ export interface RelayNodeInit {
   privateKey: PrivateKey
   datastore: Datastore
   rooms: RoomProtocolInit
+  metrics: RelayMetrics
+  log: RelayLog
 }
 
-export async function createRelayNode ({ config, privateKey, datastore, rooms }: RelayNodeInit): Promise<Libp2p<RelayServices>> {
-  const node = await createLibp2p({
+export function ipOf (addr: Multiaddr): string | undefined {
+  return addr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
+}
+
+export async function createRelayNode ({ config, privateKey, datastore, rooms, metrics, log }: RelayNodeInit): Promise<Libp2p<RelayServices>> {
+  const tls = config.tlsCert !== ''
+  let node: Libp2p<RelayServices> | undefined
+  const created = await createLibp2p({
     privateKey,
     datastore,
     addresses: {
-      listen: [`/ip4/${config.host}/tcp/${config.p2pPort}/ws`],
+      listen: [`/ip4/${config.host}/tcp/${config.p2pPort}/${tls ? 'tls/ws' : 'ws'}`],
       announce: config.announce
     },
-    transports: [webSockets()],
+    transports: [webSockets(tls ? { https: { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } } : {})],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {
-      maxConnections: config.maxConnections
+      maxConnections: config.maxConnections,
+      // libp2p's default (5 new connections per second per host) is about
+      // bursts; the steady cap per address is --max-connections-per-ip.
+      inboundConnectionThreshold: Math.max(5, Math.ceil(config.maxConnectionsPerIp / 4))
     },
+    connectionGater: {
+      denyInboundConnection: (maConn: MultiaddrConnection) => {
+        const ip = ipOf(maConn.remoteAddr)
+        if (ip == null || node == null) return false
+        const open = node.getConnections().filter(c => ipOf(c.remoteAddr) === ip).length
+        if (open < config.maxConnectionsPerIp) return false
+        metrics.requestsRefused.inc({ kind: 'connection_per_ip' })
+        log.warn('connection refused: per-IP limit', { ip, open, limit: config.maxConnectionsPerIp })
+        return true
+      }
+    },
+    metrics: prometheusMetrics({ registry: metrics.registry, collectDefaultMetrics: true }),
     services: {
       identify: identify(),
       // Without identify-push the relay never learns a tab's /p2p-circuit
@@ -58,9 +89,10 @@ export async function createRelayNode ({ config, privateKey, datastore, rooms }:
       relay: circuitRelayServer({
         reservations: {
           maxReservations: config.maxReservations,
-          // Defaults: 2 min and 128 KiB per relayed connection; enough for
-          // the WebRTC handshake, which is all tabs need it for.
-          reservationTtl: 30 * minute
+          reservationTtl: 30 * 60 * second,
+          // Tabs need a circuit only for the WebRTC handshake.
+          defaultDurationLimit: config.circuitDuration * second,
+          defaultDataLimit: BigInt(config.circuitBytes)
         }
       }),
       dht: kadDHT({
@@ -76,11 +108,25 @@ export async function createRelayNode ({ config, privateKey, datastore, rooms }:
       rooms: roomProtocol(rooms)
     }
   })
+  node = created
   // A reservation slot is otherwise held until it expires, long after the tab
   // is gone; free it as soon as the peer disconnects.
-  node.addEventListener('peer:disconnect', (evt) => {
-    node.services.relay.reservations.delete(evt.detail)
-    forgetDhtPeer(node.services.dht, evt.detail)
+  created.addEventListener('peer:disconnect', (evt) => {
+    created.services.relay.reservations.delete(evt.detail)
+    forgetDhtPeer(created.services.dht, evt.detail)
   })
-  return node
+  const dhtLimit = createRateLimiter({ perMinute: config.dhtRequestsPerMinute, burst: Math.max(20, Math.ceil(config.dhtRequestsPerMinute / 6)) })
+  created.use(DHT_PROTOCOL, (stream, connection, next) => {
+    if (dhtLimit.take(connection.remotePeer.toString())) {
+      next(stream, connection)
+      return
+    }
+    metrics.requestsRefused.inc({ kind: 'dht' })
+    stream.abort(new RateLimitedError('DHT request rate exceeded'))
+  })
+  created.use(RELAY_V2_HOP_CODEC, (stream, connection, next) => {
+    metrics.relayHopStreams.inc()
+    next(stream, connection)
+  })
+  return created
 }

@@ -5,19 +5,20 @@
 import { join, resolve } from 'node:path'
 import { mkdir } from 'node:fs/promises'
 import { FsDatastore } from 'datastore-fs'
-import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p } from 'libp2p'
 import { dhtDatastore } from '../shared/dht-datastore.ts'
 import { createRecordStore, type RecordStore } from '../shared/record-store.ts'
 import { second } from '../shared/constants.ts'
+import { errorCode } from '../shared/errors.ts'
 import type { RelayConfig } from './config.ts'
 import { startRelayHttp } from './http.ts'
 import { loadOrCreateIdentity } from './identity.ts'
+import { createRelayLog, type RelayLog } from './log.ts'
+import { createRelayMetrics, registerRelayGauges } from './metrics.ts'
 import { createRelayNode, type RelayServices } from './node.ts'
 import { fsRecordStorage } from './record-storage.ts'
-
-const log = logger('roomkv:relay')
+import { roomQuotaStorage } from './room-quota.ts'
 
 export interface Relay {
   node: Libp2p<RelayServices>
@@ -27,26 +28,61 @@ export interface Relay {
   port: number
   peerId: string
   multiaddrs(): string[]
+  log: RelayLog
   stop(): Promise<void>
 }
 
-export async function startRelay (config: RelayConfig): Promise<Relay> {
+export async function startRelay (config: RelayConfig, log: RelayLog = createRelayLog({ format: config.logFormat, level: config.logLevel })): Promise<Relay> {
   const dataDir = resolve(config.dataDir)
   await mkdir(dataDir, { recursive: true })
   const privateKey = await loadOrCreateIdentity(dataDir)
-  const store = createRecordStore(await fsRecordStorage(join(dataDir, 'records')))
+  const storage = roomQuotaStorage(await fsRecordStorage(join(dataDir, 'records')), {
+    maxRecords: config.maxRoomRecords,
+    maxBytes: config.maxRoomBytes,
+    maxRecordBytes: config.maxRecordBytes
+  })
+  const store = createRecordStore(storage)
   const libp2pStore = new FsDatastore(join(dataDir, 'libp2p'))
   await libp2pStore.open()
+  const metrics = createRelayMetrics()
   const rejected = new Map<string, number>()
+  const reject = (code: string, peer?: string): void => {
+    rejected.set(code, (rejected.get(code) ?? 0) + 1)
+    metrics.recordsRejected.inc({ reason: code })
+    log.debug('rejected', { code, peer })
+  }
+  store.onRecord(() => { metrics.recordsAccepted.inc() })
   const node = await createRelayNode({
     config,
     privateKey,
-    datastore: dhtDatastore(libp2pStore, store),
+    metrics,
+    log,
+    datastore: dhtDatastore(libp2pStore, {
+      ...store,
+      // Records refused through the DHT are counted like pushed ones.
+      merge: async (bytes, options) => {
+        try {
+          return await store.merge(bytes, options)
+        } catch (err) {
+          reject(errorCode(err))
+          throw err
+        }
+      }
+    }, { onRecord: (access) => { metrics.requestsServed.inc({ kind: access }) } }),
     rooms: {
       store,
-      onRejected: (code) => rejected.set(code, (rejected.get(code) ?? 0) + 1)
+      pushesPerMinute: config.pushesPerMinute,
+      syncsPerMinute: config.syncsPerMinute,
+      onRejected: (code, peer) => { reject(code, peer.toString()) },
+      onServed: (kind) => { metrics.requestsServed.inc({ kind }) }
     }
   })
+  registerRelayGauges(metrics, {
+    connections: () => node.getConnections(),
+    reservations: () => node.services.relay.reservations.size,
+    dhtRoutingTableSize: () => (node.services.dht as unknown as { routingTable?: { size: number } }).routingTable?.size ?? 0
+  })
+  let storesOpen = true
   const multiaddrs = (): string[] => node.getMultiaddrs().map(ma => ma.toString())
   const started = Date.now()
 
@@ -57,8 +93,8 @@ export async function startRelay (config: RelayConfig): Promise<Relay> {
       const peer = ma.getComponents().find(c => c.name === 'p2p')?.value
       if (peer != null && node.getConnections().some(c => c.remotePeer.toString() === peer)) continue
       node.dial(ma, { signal: AbortSignal.timeout(10 * second) }).then(
-        () => log('connected to bootstrap relay %s', addr),
-        (err) => log('bootstrap relay %s unreachable: %s', addr, err.message)
+        () => { log.info('connected to bootstrap relay', { addr }) },
+        (err) => { log.warn('bootstrap relay unreachable', { addr, error: err.message }) }
       )
     }
   }
@@ -69,9 +105,12 @@ export async function startRelay (config: RelayConfig): Promise<Relay> {
     host: config.host,
     port: config.port,
     webDir: resolve(config.webDir),
+    tls: config.tlsCert !== '' ? { cert: config.tlsCert, key: config.tlsKey } : undefined,
+    metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
     health: () => ({
-      ok: node.status === 'started',
+      ok: node.status === 'started' && storesOpen,
       status: node.status,
+      datastore: storesOpen ? 'open' : 'closed',
       peerId: node.peerId.toString(),
       multiaddrs: multiaddrs(),
       connections: node.getConnections().length,
@@ -89,8 +128,7 @@ export async function startRelay (config: RelayConfig): Promise<Relay> {
     })
   })
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${http.port}`
-  log('relay %p up at %s', node.peerId, url)
+  const url = `${config.tlsCert !== '' ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${http.port}`
 
   let stopping: Promise<void> | undefined
   return {
@@ -100,12 +138,14 @@ export async function startRelay (config: RelayConfig): Promise<Relay> {
     port: http.port,
     peerId: node.peerId.toString(),
     multiaddrs,
+    log,
     stop () {
       stopping ??= (async () => {
         clearInterval(bootstrapTimer)
         http.server.closeAllConnections()
         await new Promise<void>(resolve => http.server.close(() => resolve()))
         await node.stop()
+        storesOpen = false
         await store.close()
         await libp2pStore.close()
       })()

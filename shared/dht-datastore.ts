@@ -17,22 +17,26 @@ import type { AbortOptions } from '@libp2p/interface'
 export interface DhtDatastoreInit {
   /** kad-dht's `datastorePrefix` + `/record`. @default '/dht/record' */
   recordPrefix?: string
+  /** Told about every roomkv record written (a DHT PUT, ours or a peer's) or read (a DHT GET). */
+  onRecord?(access: 'dht_put' | 'dht_get'): void
 }
 
 export function dhtDatastore (inner: Datastore, records: RecordStore, init: DhtDatastoreInit = {}): Datastore {
-  return new DhtDatastore(inner, records, init.recordPrefix ?? '/dht/record')
+  return new DhtDatastore(inner, records, init.recordPrefix ?? '/dht/record', init.onRecord)
 }
 
 class DhtDatastore extends BaseDatastore {
   readonly #inner: Datastore
   readonly #records: RecordStore
   readonly #prefix: string
+  readonly #onRecord?: (access: 'dht_put' | 'dht_get') => void
 
-  constructor (inner: Datastore, records: RecordStore, prefix: string) {
+  constructor (inner: Datastore, records: RecordStore, prefix: string, onRecord?: (access: 'dht_put' | 'dht_get') => void) {
     super()
     this.#inner = inner
     this.#records = records
     this.#prefix = `${prefix}/`
+    this.#onRecord = onRecord
   }
 
   /** The DHT key behind a datastore key, when it is one of ours. */
@@ -54,6 +58,7 @@ class DhtDatastore extends BaseDatastore {
     if (dhtKey == null) return this.#inner.put(key, val, options)
     const record = Libp2pRecord.deserialize(val)
     await this.#records.merge(record.value, parseDhtKey(dhtKey))
+    this.#onRecord?.('dht_put')
     return key
   }
 
@@ -63,6 +68,7 @@ class DhtDatastore extends BaseDatastore {
     const { roomId, keyId } = parseDhtKey(dhtKey)
     const record = await this.#records.get(roomId, keyId)
     if (record == null) throw new NotFoundError('No record for this key')
+    this.#onRecord?.('dht_get')
     // Our records carry their own expiry; kad-dht's age check must not drop them.
     return new Libp2pRecord(dhtKey, record.bytes, new Date()).serialize()
   }

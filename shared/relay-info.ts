@@ -35,8 +35,9 @@ export async function fetchRelayInfo (relayUrl: string, options: { timeout?: num
   // own list may hold addresses only valid on its side of a NAT or proxy.
   const { hostname, protocol } = new URL(relayUrl)
   const isIp = /^\d+\.\d+\.\d+\.\d+$/.test(hostname)
-  if (protocol === 'http:' && json.p2pPort > 0) {
-    addrs.push(`/${isIp ? 'ip4' : 'dns'}/${hostname}/tcp/${json.p2pPort}/ws/p2p/${json.peerId}`)
+  // Pages on https may only open wss:// (the relay runs with --tls-*).
+  if (json.p2pPort > 0 && (protocol === 'http:' || protocol === 'https:')) {
+    addrs.push(`/${isIp ? 'ip4' : 'dns'}/${hostname}/tcp/${json.p2pPort}/${protocol === 'https:' ? 'tls/ws' : 'ws'}/p2p/${json.peerId}`)
   }
   addrs.push(...json.multiaddrs, ...(json.relays ?? []))
   const parsed: Multiaddr[] = []

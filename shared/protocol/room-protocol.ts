@@ -36,6 +36,8 @@ export interface RoomProtocolInit {
   onRoomPeer?(peer: PeerId, roomId: Uint8Array): void
   /** Told about every rejected record or request, by error code. */
   onRejected?(code: string, peer: PeerId): void
+  /** Told about every request served. */
+  onServed?(kind: 'push' | 'sync', peer: PeerId): void
 }
 
 export interface RoomProtocolComponents {
@@ -149,6 +151,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
     this.#checkRoomId(request.roomId)
     this.#init.onRoomPeer?.(peer, request.roomId)
     const { stored, known, rejected } = await this.#mergeAll(request.records, request.roomId, peer)
+    this.#init.onServed?.('push', peer)
     await messages.write({ stored, known, rejected, error: '' }, PushResponse)
   }
 
@@ -188,6 +191,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
     }
     for (const { keyId } of theirs.values()) want.push(keyId)
     await messages.write({ records: frame, want, done: true, error: '' }, SyncFrame)
+    this.#init.onServed?.('sync', peer)
   }
 
   async push (peer: PeerId, roomId: Uint8Array, records: Uint8Array[], options: { signal?: AbortSignal } = {}): Promise<PushResult> {

@@ -1,0 +1,70 @@
+/**
+ * Prometheus metrics for `GET /metrics`, with prom-client. libp2p's own
+ * metrics (streams and bytes per protocol, including relayed circuit bytes
+ * on the hop/stop protocols, DHT internals) come from
+ * @libp2p/prometheus-metrics into the same registry; these are roomkv's.
+ */
+import { Counter, Gauge, Registry } from 'prom-client'
+import type { Connection } from '@libp2p/interface'
+
+export interface RelayMetrics {
+  registry: Registry
+  recordsAccepted: Counter
+  recordsRejected: Counter<'reason'>
+  requestsServed: Counter<'kind'>
+  requestsRefused: Counter<'kind'>
+  relayHopStreams: Counter
+}
+
+export interface RelayGauges {
+  connections(): Connection[]
+  reservations(): number
+  dhtRoutingTableSize(): number
+}
+
+export function transportOf (connection: Connection): string {
+  const addr = connection.remoteAddr.toString()
+  if (addr.includes('/p2p-circuit')) return addr.includes('/webrtc') ? 'webrtc' : 'circuit'
+  if (addr.includes('/webrtc')) return 'webrtc'
+  if (addr.includes('/tls/ws') || addr.includes('/wss')) return 'websockets-tls'
+  if (addr.includes('/ws')) return 'websockets'
+  return 'other'
+}
+
+export function createRelayMetrics (registry = new Registry()): RelayMetrics {
+  return {
+    registry,
+    recordsAccepted: new Counter({ name: 'roomkv_records_accepted_total', help: 'Records that became the newest version of their key', registers: [registry] }),
+    recordsRejected: new Counter({ name: 'roomkv_records_rejected_total', help: 'Records and requests refused, by error code', labelNames: ['reason'], registers: [registry] }),
+    requestsServed: new Counter({ name: 'roomkv_requests_served_total', help: 'Requests served: push (live update), sync (catch-up session), dht_put, dht_get (record reads/writes through the DHT)', labelNames: ['kind'], registers: [registry] }),
+    requestsRefused: new Counter({ name: 'roomkv_requests_refused_total', help: 'Requests refused by a rate or connection limit', labelNames: ['kind'], registers: [registry] }),
+    relayHopStreams: new Counter({ name: 'roomkv_relay_hop_streams_total', help: 'Circuit-relay hop streams (reservations and relayed circuits) opened', registers: [registry] })
+  }
+}
+
+/** Gauges read at scrape time, so they cost nothing between scrapes. */
+export function registerRelayGauges (metrics: RelayMetrics, gauges: RelayGauges): void {
+  const { registry } = metrics
+  new Gauge({ // eslint-disable-line no-new
+    name: 'roomkv_connections',
+    help: 'Open connections by transport',
+    labelNames: ['transport'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const connection of gauges.connections()) this.inc({ transport: transportOf(connection) })
+    }
+  })
+  new Gauge({ // eslint-disable-line no-new
+    name: 'roomkv_reservations',
+    help: 'Circuit-relay reservations held',
+    registers: [registry],
+    collect () { this.set(gauges.reservations()) }
+  })
+  new Gauge({ // eslint-disable-line no-new
+    name: 'roomkv_dht_routing_table_peers',
+    help: 'Peers in the DHT routing table',
+    registers: [registry],
+    collect () { this.set(gauges.dhtRoutingTableSize()) }
+  })
+}
