@@ -4,7 +4,11 @@
  */
 import { parseArgs } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
+import { fileURLToPath } from 'node:url'
 import { MAX_RECORD_BYTES } from '../shared/constants.ts'
+
+/** The package's own build, wherever the relay is started from (npx, systemd, a clone). */
+const DEFAULT_WEB_DIR = fileURLToPath(new URL('../dist', import.meta.url))
 
 export interface RelayConfig {
   /** HTTP port for the web app, /health and /roomkv.json. 0 = any free port. */
@@ -74,7 +78,7 @@ export const RELAY_OPTIONS: Option[] = [
   { key: 'dataDir', flag: 'data-dir', env: 'ROOMKV_DATA_DIR', type: 'string', default: '.roomkv/relay', help: 'identity key and records are kept here' },
   { key: 'announce', flag: 'announce', env: 'ROOMKV_ANNOUNCE', type: 'list', default: [], help: 'multiaddr others must dial to reach this relay (repeatable; env: comma-separated)' },
   { key: 'bootstrap', flag: 'bootstrap', env: 'ROOMKV_BOOTSTRAP', type: 'list', default: [], help: 'multiaddr of another relay to join into one DHT (repeatable)' },
-  { key: 'webDir', flag: 'web-dir', env: 'ROOMKV_WEB_DIR', type: 'string', default: 'dist', help: 'built web app to serve' },
+  { key: 'webDir', flag: 'web-dir', env: 'ROOMKV_WEB_DIR', type: 'string', default: DEFAULT_WEB_DIR, help: 'built web app to serve (default: dist/ of this package)' },
   { key: 'maxConnections', flag: 'max-connections', env: 'ROOMKV_MAX_CONNECTIONS', type: 'number', default: 1000, help: 'most simultaneous libp2p connections' },
   { key: 'maxReservations', flag: 'max-reservations', env: 'ROOMKV_MAX_RESERVATIONS', type: 'number', default: 512, help: 'most circuit-relay reservations held at once' },
   { key: 'tlsCert', flag: 'tls-cert', env: 'ROOMKV_TLS_CERT', type: 'string', default: '', help: 'PEM certificate: serve the app over HTTPS and libp2p over wss (needs --tls-key)' },
@@ -103,10 +107,12 @@ export class ConfigError extends Error {
 
 export function usage (): string {
   const lines = RELAY_OPTIONS.map(o => {
-    const def = Array.isArray(o.default) ? (o.default.length === 0 ? 'none' : o.default.join(',')) : String(o.default)
-    return `  --${o.flag.padEnd(17)} ${o.help}\n  ${' '.repeat(19)} env ${o.env}, default ${def}`
+    const def = o.default === DEFAULT_WEB_DIR
+      ? '<package>/dist'
+      : Array.isArray(o.default) ? (o.default.length === 0 ? 'none' : o.default.join(',')) : o.default === '' ? 'none' : String(o.default)
+    return `  --${o.flag.padEnd(24)} ${o.help}\n  ${' '.repeat(26)} env ${o.env}, default ${def}`
   })
-  return `Usage: npm start -- [options]   (or: npm run relay -- [options])\n\nStarts the roomkv relay: serves the web app, relays circuits, and is an always-on DHT server.\n\nOptions:\n${lines.join('\n')}\n  --help              show this help\n`
+  return `Usage: npm start -- [options]   (or: npm run relay -- [options], npx roomkv relay [options])\n\nStarts the roomkv relay: serves the web app, relays circuits, and is an always-on DHT server.\n\nOptions:\n${lines.join('\n')}\n  --help                     show this help\n`
 }
 
 /** Parse argv and env into a validated config; throws ConfigError with a clear message. */
