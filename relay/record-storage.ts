@@ -3,6 +3,7 @@
  * written atomically by datastore-fs. Ciphertext only: the relay never has a
  * room secret, so names and values are unreadable here.
  */
+import { readdir } from 'node:fs/promises'
 import { FsDatastore } from 'datastore-fs'
 import { Key } from 'interface-datastore'
 import type { RecordStorage } from '../shared/record-store.ts'
@@ -24,6 +25,9 @@ export async function fsRecordStorage (path: string): Promise<RecordStorage> {
     async delete (roomId, keyId) { await store.delete(key(roomId, keyId)) },
     async * list (roomId) {
       for await (const { value } of store.query({ prefix: `/${roomId}/` })) yield value
+    },
+    async * rooms () {
+      for (const entry of await readdir(path, { withFileTypes: true })) if (entry.isDirectory()) yield entry.name
     },
     async close () { await store.close() }
   }

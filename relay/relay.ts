@@ -98,6 +98,14 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
       )
     }
   }
+  // TTL: reads hide expired versions at once; this takes them off the disk.
+  const pruneTimer = setInterval(() => {
+    store.prune().then(
+      (dropped) => { if (dropped > 0) log.info('expired records removed', { dropped }) },
+      (err) => { log.warn('pruning expired records failed', { error: err.message }) }
+    )
+  }, 10 * 60 * second)
+  pruneTimer.unref()
   dialBootstrap()
   const bootstrapTimer = config.bootstrap.length > 0 ? setInterval(dialBootstrap, 30 * second) : undefined
 
@@ -142,6 +150,7 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
     stop () {
       stopping ??= (async () => {
         clearInterval(bootstrapTimer)
+        clearInterval(pruneTimer)
         http.server.closeAllConnections()
         await new Promise<void>(resolve => http.server.close(() => resolve()))
         await node.stop()

@@ -41,6 +41,7 @@ export function roomQuotaStorage (inner: RecordStorage, init: RoomQuotaInit): Re
   return {
     get: async (roomId, keyId) => inner.get(roomId, keyId),
     list: (roomId) => inner.list(roomId),
+    rooms: inner.rooms == null ? undefined : () => (inner.rooms as () => AsyncIterable<string>)(),
     close: async () => { await inner.close() },
     async put (roomId, keyId, record) {
       if (record.length > init.maxRecordBytes) throw new RecordTooLargeError(`Record is ${record.length} bytes; this relay keeps at most ${init.maxRecordBytes}`)

@@ -48,6 +48,8 @@ export const RateLimitedError = define('RateLimitedError', 'ERR_RATE_LIMITED', '
 export const StepTimeoutError = define('StepTimeoutError', 'ERR_TIMEOUT', 'Timed out')
 /** No relay could be reached or none gave a reservation. */
 export const RelayUnreachableError = define('RelayUnreachableError', 'ERR_RELAY_UNREACHABLE', 'No relay reachable')
+/** Fewer peers than asked for stored or answered (the write is still kept locally and synced later). */
+export const QuorumFailedError = define('QuorumFailedError', 'ERR_QUORUM_FAILED', 'Quorum not reached')
 /** A remote peer answered with a protocol error. */
 export const ProtocolError = define('ProtocolError', 'ERR_PROTOCOL', 'Protocol error')
 

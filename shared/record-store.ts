@@ -1,29 +1,42 @@
 /**
- * The one place records are merged. Every path (local put, push, sync, DHT
- * PUT) goes through `merge`, which verifies the record and keeps the winner
- * per key, so replicas that saw the same records hold the same state.
+ * The one place records are merged. Every path (local write, push, sync, DHT
+ * PUT) goes through `merge`, which verifies the record and updates the key's
+ * heads: the versions no known version replaces. Writes that did not see
+ * each other are all kept (a conflict) until a later write replaces them;
+ * the winner among heads is deterministic, so replicas that saw the same
+ * records hold the same state and show the same winner and conflicts.
  */
-import { toString } from 'uint8arrays'
-import { DIGEST_ID_BYTES } from './constants.ts'
+import { equals, toString } from 'uint8arrays'
+import { DIGEST_ID_BYTES, MAX_REPLACES } from './constants.ts'
+import { InvalidRecordError } from './errors.ts'
+import { HeadSet } from './proto/record.ts'
 import { compareRecords, verifyRecord, type VerifiedRecord } from './record.ts'
 
-/** Raw storage of record bytes by room and key id (base32 text). */
+/** Raw storage of one key's heads (encoded HeadSet) by room and key id (base32 text). */
 export interface RecordStorage {
   get(roomId: string, keyId: string): Promise<Uint8Array | undefined>
-  put(roomId: string, keyId: string, record: Uint8Array): Promise<void>
+  put(roomId: string, keyId: string, value: Uint8Array): Promise<void>
   delete(roomId: string, keyId: string): Promise<void>
-  /** Every record of one room, in no particular order. */
+  /** Every stored value of one room, in no particular order. */
   list(roomId: string): AsyncIterable<Uint8Array>
+  /** Every room with stored values (for garbage collection). */
+  rooms?(): AsyncIterable<string>
   close(): Promise<void>
 }
 
 export type MergeStatus = 'stored' | 'known' | 'stale'
 
 export interface MergeResult {
-  /** stored: the record is the new winner; known: identical to the winner; stale: an older version. */
+  /**
+   * stored: the record is now a head (the winner, or a conflict);
+   * known: it already was; stale: a known head replaces it.
+   */
   status: MergeStatus
   record: VerifiedRecord
+  /** The key's winner after the merge. */
   winner: VerifiedRecord
+  /** The key's heads after the merge, winner first. */
+  heads: VerifiedRecord[]
 }
 
 export interface MergeOptions {
@@ -39,11 +52,20 @@ export interface DigestEntry {
 export interface RecordStore {
   /** Verify then merge. Throws the verification error for invalid records. */
   merge(bytes: Uint8Array, options?: MergeOptions): Promise<MergeResult>
+  /** The key's winner, if any live version exists. */
   get(roomId: Uint8Array, keyId: Uint8Array): Promise<VerifiedRecord | undefined>
+  /** The key's live heads, winner first (more than one = a conflict). */
+  heads(roomId: Uint8Array, keyId: Uint8Array): Promise<VerifiedRecord[]>
+  /** Every live head of every key of a room. */
   list(roomId: Uint8Array): AsyncIterable<VerifiedRecord>
+  /** Live heads grouped by key, winner first. */
+  keys(roomId: Uint8Array): AsyncIterable<VerifiedRecord[]>
+  /** One entry per live head: what sync compares. */
   digest(roomId: Uint8Array): Promise<DigestEntry[]>
-  /** Called for every record that became a key's winner. */
-  onRecord(listener: (record: VerifiedRecord) => void): () => void
+  /** Called for every record that became a head, with the key's heads after it. */
+  onRecord(listener: (record: VerifiedRecord, heads: VerifiedRecord[]) => void): () => void
+  /** Drop expired versions from storage (reads already hide them). Returns how many were dropped. */
+  prune(): Promise<number>
   close(): Promise<void>
 }
 
@@ -54,9 +76,24 @@ export interface RecordStoreInit {
 
 const text = (bytes: Uint8Array): string => toString(bytes, 'base32')
 
+/**
+ * What a new write of a key supersedes: every head the writer holds, then
+ * what those heads superseded, so a replica that missed an intermediate
+ * version still recognises older ones as replaced. Capped at MAX_REPLACES.
+ */
+export function supersededBy (heads: VerifiedRecord[]): Uint8Array[] {
+  const out: Uint8Array[] = []
+  const add = (id: Uint8Array): void => {
+    if (out.length < MAX_REPLACES && !out.some(o => equals(o, id))) out.push(id)
+  }
+  for (const head of heads) add(head.id)
+  for (const head of heads) for (const id of head.body.replaces) add(id)
+  return out
+}
+
 export function createRecordStore (storage: RecordStorage, init: RecordStoreInit = {}): RecordStore {
   const now = init.now ?? Date.now
-  const listeners = new Set<(record: VerifiedRecord) => void>()
+  const listeners = new Set<(record: VerifiedRecord, heads: VerifiedRecord[]) => void>()
   // Merges of one key run one after another; different keys run in parallel.
   const locks = new Map<string, Promise<unknown>>()
 
@@ -69,16 +106,28 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     return next
   }
 
-  function readStored (bytes: Uint8Array | undefined): VerifiedRecord | undefined {
-    if (bytes == null) return undefined
+  const isLive = (record: VerifiedRecord): boolean => record.body.expiresAt === 0 || record.body.expiresAt > now()
+
+  /** Stored heads, live or not; unreadable entries are dropped (they never win). */
+  function decode (value: Uint8Array | undefined): VerifiedRecord[] {
+    if (value == null) return []
+    let set: HeadSet
     try {
-      return verifyRecord(bytes, { allowExpired: true })
+      set = HeadSet.decode(value)
     } catch {
-      return undefined // unreadable bytes never win against a valid record
+      return []
     }
+    const heads: VerifiedRecord[] = []
+    for (const bytes of set.records) {
+      try {
+        heads.push(verifyRecord(bytes, { allowExpired: true }))
+      } catch {}
+    }
+    return heads
   }
 
-  const isLive = (record: VerifiedRecord): boolean => record.body.expiresAt === 0 || record.body.expiresAt > now()
+  const byRank = (a: VerifiedRecord, b: VerifiedRecord): number => compareRecords(b, a)
+  const live = (heads: VerifiedRecord[]): VerifiedRecord[] => heads.filter(isLive).sort(byRank)
 
   return {
     async merge (bytes, options = {}) {
@@ -86,27 +135,35 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
       const roomId = text(record.roomId)
       const keyId = text(record.body.keyId)
       return withLock(`${roomId}/${keyId}`, async () => {
-        const current = readStored(await storage.get(roomId, keyId))
-        // An expired winner no longer counts: a live older version replaces it,
-        // as it would on a replica that never saw the expired one.
-        const order = current == null || !isLive(current) ? 1 : compareRecords(record, current)
-        if (order > 0) {
-          await storage.put(roomId, keyId, record.bytes)
-          for (const listener of listeners) listener(record)
-          return { status: 'stored', record, winner: record }
-        }
-        return { status: order === 0 ? 'known' : 'stale', record, winner: current as VerifiedRecord }
+        // Expired heads no longer count: a live older version takes their
+        // place, as on a replica that never saw them.
+        const current = live(decode(await storage.get(roomId, keyId)))
+        const result = (status: MergeStatus, heads: VerifiedRecord[]): MergeResult =>
+          ({ status, record, winner: heads[0] ?? record, heads })
+        if (current.some(h => equals(h.id, record.id))) return result('known', current)
+        if (current.some(h => h.body.replaces.some(id => equals(id, record.id)))) return result('stale', current)
+        const heads = current.filter(h => !record.body.replaces.some(id => equals(id, h.id)))
+        heads.push(record)
+        heads.sort(byRank)
+        await storage.put(roomId, keyId, HeadSet.encode({ records: heads.map(h => h.bytes) }))
+        for (const listener of listeners) listener(record, heads)
+        return result('stored', heads)
       })
     },
     async get (roomId, keyId) {
-      const record = readStored(await storage.get(text(roomId), text(keyId)))
-      return record != null && isLive(record) ? record : undefined
+      return (await this.heads(roomId, keyId))[0]
+    },
+    async heads (roomId, keyId) {
+      return live(decode(await storage.get(text(roomId), text(keyId))))
+    },
+    async * keys (roomId) {
+      for await (const value of storage.list(text(roomId))) {
+        const heads = live(decode(value))
+        if (heads.length > 0) yield heads
+      }
     },
     async * list (roomId) {
-      for await (const bytes of storage.list(text(roomId))) {
-        const record = readStored(bytes)
-        if (record != null && isLive(record)) yield record
-      }
+      for await (const heads of this.keys(roomId)) yield * heads
     },
     async digest (roomId) {
       const entries: DigestEntry[] = []
@@ -119,12 +176,33 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
       listeners.add(listener)
       return () => { listeners.delete(listener) }
     },
+    async prune () {
+      let dropped = 0
+      for await (const roomId of storage.rooms?.() ?? []) {
+        const expiredKeys = new Set<string>()
+        for await (const value of storage.list(roomId)) {
+          const heads = decode(value)
+          if (heads.some(h => !isLive(h))) expiredKeys.add(text(heads[0].body.keyId))
+        }
+        for (const keyId of expiredKeys) {
+          await withLock(`${roomId}/${keyId}`, async () => {
+            const heads = decode(await storage.get(roomId, keyId))
+            const kept = live(heads)
+            dropped += heads.length - kept.length
+            if (kept.length === 0) await storage.delete(roomId, keyId)
+            else await storage.put(roomId, keyId, HeadSet.encode({ records: kept.map(h => h.bytes) }))
+          })
+        }
+      }
+      return dropped
+    },
     async close () {
       await Promise.allSettled([...locks.values()])
       await storage.close()
     }
   }
 }
+
 
 /** In-memory storage: for tests and short-lived CLI peers. */
 export function memoryRecordStorage (): RecordStorage {

@@ -15,12 +15,12 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import type { Libp2p } from 'libp2p'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { minute, second } from './constants.ts'
-import { errorCode } from './errors.ts'
+import { errorCode, QuorumFailedError } from './errors.ts'
 import { dhtKeyFor } from './dht-key.ts'
 import { createHybridClock, type HybridClock } from './hlc.ts'
 import { openRecord, sealRecord, selectRecord, validateKeyName, verifyRecord, type RoomEntry, type VerifiedRecord } from './record.ts'
-import type { RecordStore } from './record-store.ts'
-import { roomMembersCid } from './room-cid.ts'
+import { supersededBy, type RecordStore } from './record-store.ts'
+import { keyCid, roomMembersCid } from './room-cid.ts'
 import { keyIdFor, type RoomKeys } from './room-keys.ts'
 import type { RoomProtocol } from './protocol/room-protocol.ts'
 
@@ -51,6 +51,23 @@ export interface RoomSessionInit {
 export interface PutOptions {
   /** Time to live in ms; the record disappears everywhere after it. */
   ttl?: number
+  /**
+   * Fail with QuorumFailedError (code ERR_QUORUM_FAILED) unless at least this
+   * many peers acknowledge. The record is kept locally either way and synced
+   * when peers appear.
+   */
+  quorum?: number
+}
+
+export interface GetOptions {
+  /** Ask the network (DHT) even when the key is held locally. */
+  network?: boolean
+  /**
+   * Ask the network and fail with QuorumFailedError unless at least this many
+   * peers answered with a version. Peers holding stale versions are sent the
+   * winner (kad-dht's correction step).
+   */
+  quorum?: number
 }
 
 export interface PutResult {
@@ -82,15 +99,27 @@ export interface RoomStatus {
   lastError?: string
 }
 
-export type RoomChange = RoomEntry & { source: 'local' | 'remote' }
+/**
+ * A key's current state: the winning version, plus every concurrent version
+ * that lost (written without seeing the winner). Conflicts stay until a
+ * write replaces them; any write through this API replaces all of them.
+ */
+export type KeyEntry = RoomEntry & { conflicts: RoomEntry[] }
+
+export type RoomChange = KeyEntry & { source: 'local' | 'remote' }
 
 export interface RoomSession {
   readonly roomId: string
   start(): Promise<void>
   put(key: string, value: unknown, options?: PutOptions): Promise<PutResult>
-  get(key: string, options?: { network?: boolean }): Promise<RoomEntry | undefined>
-  delete(key: string): Promise<PutResult>
-  list(options?: { prefix?: string }): Promise<RoomEntry[]>
+  get(key: string, options?: GetOptions): Promise<KeyEntry | undefined>
+  delete(key: string, options?: Pick<PutOptions, 'quorum'>): Promise<PutResult>
+  /** Announce this peer as holding `key` (a DHT provider record for its key id). */
+  provide(key: string): Promise<{ peers: number }>
+  /** Peers that announced holding `key`. */
+  findProviders(key: string, options?: { timeout?: number }): Promise<string[]>
+  /** Every key, sorted; keys whose winner is a deletion appear only while a conflicting value remains. */
+  list(options?: { prefix?: string }): Promise<KeyEntry[]>
   watch(callback: (change: RoomChange) => void): () => void
   onStatus(callback: (status: RoomStatus) => void): () => void
   status(): RoomStatus
@@ -98,6 +127,14 @@ export interface RoomSession {
   refresh(): Promise<void>
   /** Record that a peer pushed or synced this room. */
   addMember(peer: PeerId): void
+  /** Every record this session writes, as signed bytes (to hand to same-origin tabs). */
+  onWrite(callback: (record: Uint8Array) => void): () => void
+  /**
+   * Take a record from outside the network (another tab of this browser).
+   * Watchers hear about it even when it was already stored (tabs of one
+   * profile share IndexedDB, so the writer tab stored it for us).
+   */
+  ingest(record: Uint8Array): Promise<void>
   close(): Promise<void>
 }
 
@@ -119,6 +156,7 @@ class Session implements RoomSession {
   readonly #dialing = new Set<string>()
   readonly #watchers = new Set<(change: RoomChange) => void>()
   readonly #statusWatchers = new Set<(status: RoomStatus) => void>()
+  readonly #writeWatchers = new Set<(record: Uint8Array) => void>()
   readonly #localWrites = new Set<string>()
   readonly #timers: Array<ReturnType<typeof setTimeout>> = []
   readonly #abort = new AbortController()
@@ -145,7 +183,7 @@ class Session implements RoomSession {
   }
 
   async start (): Promise<void> {
-    this.#cleanups.push(this.#store.onRecord((record) => { this.#onStored(record) }))
+    this.#cleanups.push(this.#store.onRecord((record, heads) => { this.#onStored(record, heads) }))
     const onConnection = (): void => { this.#emitStatus() }
     const onDisconnect = (evt: CustomEvent<PeerId>): void => {
       if (this.#isRelay(evt.detail)) this.#lastError = 'relay connection lost'
@@ -194,35 +232,44 @@ class Session implements RoomSession {
     return open.find(c => c.limits == null) ?? open[0]
   }
 
-  #onStored (record: VerifiedRecord): void {
+  #onStored (record: VerifiedRecord, heads: VerifiedRecord[]): void {
     if (hex(record.roomId) !== hex(this.#keys.roomId)) return
     this.#clock.observe(record.clock)
-    let entry: RoomEntry
-    try {
-      entry = openRecord(this.#keys, record)
-    } catch (err) {
-      this.#log.error('stored record does not open: %e', err)
-      return
-    }
-    const id = hex(record.id)
-    const source = this.#localWrites.delete(id) ? 'local' : 'remote'
+    const entry = this.#entry(heads)
+    if (entry == null) return
+    const source = this.#localWrites.delete(hex(record.id)) ? 'local' : 'remote'
     for (const watcher of this.#watchers) watcher({ ...entry, source })
+  }
+
+  /** Open a key's heads (winner first) into one entry; undefined if none opens. */
+  #entry (heads: VerifiedRecord[]): KeyEntry | undefined {
+    const opened: RoomEntry[] = []
+    for (const head of heads) {
+      try {
+        opened.push(openRecord(this.#keys, head))
+      } catch (err) {
+        this.#log.error('record %s does not open: %e', hex(head.id), err)
+      }
+    }
+    if (opened.length === 0) return undefined
+    return { ...opened[0], conflicts: opened.slice(1) }
   }
 
   // ---- writes ----
 
   async put (key: string, value: unknown, options: PutOptions = {}): Promise<PutResult> {
-    return this.#write(key, { value, deleted: false, ttl: options.ttl })
+    return this.#write(key, { value, deleted: false, ttl: options.ttl }, options.quorum)
   }
 
-  async delete (key: string): Promise<PutResult> {
-    return this.#write(key, { deleted: true })
+  async delete (key: string, options: Pick<PutOptions, 'quorum'> = {}): Promise<PutResult> {
+    return this.#write(key, { deleted: true }, options.quorum)
   }
 
-  async #write (key: string, change: { value?: unknown, deleted: boolean, ttl?: number }): Promise<PutResult> {
+  async #write (key: string, change: { value?: unknown, deleted: boolean, ttl?: number }, quorum = 0): Promise<PutResult> {
     validateKeyName(key)
     const keyId = keyIdFor(this.#keys, key)
-    const previous = await this.#store.get(this.#keys.roomId, keyId)
+    // Replace every version we hold, the winner and its conflicts alike.
+    const heads = await this.#store.heads(this.#keys.roomId, keyId)
     const bytes = sealRecord(this.#keys, {
       key,
       value: change.value,
@@ -230,18 +277,23 @@ class Session implements RoomSession {
       clock: this.#clock.tick(),
       writer: this.#init.writer,
       expiresAt: change.ttl != null && change.ttl > 0 ? Date.now() + change.ttl : 0,
-      replaces: previous != null ? [previous.id] : []
+      replaces: supersededBy(heads)
     })
     const record = verifyRecord(bytes)
     this.#localWrites.add(hex(record.id))
     // Local first: the write is kept even if nobody is reachable right now.
     await this.#store.merge(bytes, { roomId: this.#keys.roomId })
+    for (const watcher of this.#writeWatchers) watcher(bytes)
     const storedOn = new Set<string>()
     await Promise.allSettled([
       this.#pushToAll([bytes], storedOn),
       this.#dhtPut(keyId, bytes, storedOn)
     ])
-    return { key, id: hex(record.id), peers: storedOn.size, storedOn: [...storedOn] }
+    const result = { key, id: hex(record.id), peers: storedOn.size, storedOn: [...storedOn] }
+    if (storedOn.size < quorum) {
+      throw Object.assign(new QuorumFailedError(`"${key}" reached ${storedOn.size} of ${quorum} peers; kept locally and synced when peers are reachable`), { result })
+    }
+    return result
   }
 
   /** Push to every relay and every directly connected member. */
@@ -273,51 +325,90 @@ class Session implements RoomSession {
 
   // ---- reads ----
 
-  async get (key: string, options: { network?: boolean } = {}): Promise<RoomEntry | undefined> {
+  async get (key: string, options: GetOptions = {}): Promise<KeyEntry | undefined> {
     validateKeyName(key)
     const keyId = keyIdFor(this.#keys, key)
-    const local = await this.#store.get(this.#keys.roomId, keyId)
-    if (local != null && options.network !== true) return this.#visible(openRecord(this.#keys, local))
-    const found = await this.#dhtGet(keyId)
-    const best = found ?? local
-    return best == null ? undefined : this.#visible(openRecord(this.#keys, best))
+    const local = await this.#store.heads(this.#keys.roomId, keyId)
+    if (local.length > 0 && options.network !== true && options.quorum == null) return this.#visible(this.#entry(local))
+    const { answers } = await this.#dhtGet(keyId)
+    if (options.quorum != null && answers < options.quorum) {
+      throw new QuorumFailedError(`"${key}": ${answers} of ${options.quorum} peers answered`)
+    }
+    return this.#visible(this.#entry(await this.#store.heads(this.#keys.roomId, keyId)))
   }
 
-  #visible (entry: RoomEntry): RoomEntry | undefined {
-    return entry.deleted ? undefined : entry
+  /** A deletion that won hides the key, unless a conflicting value is still there to see. */
+  #visible (entry: KeyEntry | undefined): KeyEntry | undefined {
+    if (entry == null) return undefined
+    return entry.deleted && !entry.conflicts.some(c => !c.deleted) ? undefined : entry
   }
 
-  async #dhtGet (keyId: Uint8Array): Promise<VerifiedRecord | undefined> {
+  /** DHT GET: every peer's version (ours included), the winner merged locally. */
+  async #dhtGet (keyId: Uint8Array): Promise<{ winner?: VerifiedRecord, answers: number }> {
     const values: Uint8Array[] = []
+    const from = new Set<string>()
     try {
       for await (const event of this.#node.services.dht.get(dhtKeyFor(this.#keys.roomId, keyId), { signal: this.#signal() })) {
-        if (event.name === 'VALUE') values.push(event.value)
+        if (event.name === 'VALUE') {
+          values.push(event.value)
+          if (!event.from.equals(this.#node.peerId)) from.add(event.from.toString())
+        }
       }
     } catch (err) {
       this.#log('dht get failed: %e', err)
     }
-    if (values.length === 0) return undefined
+    if (values.length === 0) return { answers: 0 }
     const winner = values[selectRecord(values, { roomId: this.#keys.roomId, keyId })]
     try {
       const merged = await this.#store.merge(winner, { roomId: this.#keys.roomId, keyId })
-      return merged.winner
+      return { winner: merged.winner, answers: from.size }
     } catch (err) {
       this.#log('dht returned an invalid record: %e', err)
-      return undefined
+      return { answers: from.size }
     }
   }
 
-  async list (options: { prefix?: string } = {}): Promise<RoomEntry[]> {
-    const entries: RoomEntry[] = []
-    for await (const record of this.#store.list(this.#keys.roomId)) {
-      try {
-        const entry = openRecord(this.#keys, record)
-        if (!entry.deleted && (options.prefix == null || entry.key.startsWith(options.prefix))) entries.push(entry)
-      } catch (err) {
-        this.#log.error('record %s does not open: %e', hex(record.id), err)
+  async provide (key: string): Promise<{ peers: number }> {
+    validateKeyName(key)
+    let peers = 0
+    for await (const event of this.#node.services.dht.provide(keyCid(this.#keys, key), { signal: this.#signal(10 * second) })) {
+      if (event.name === 'PEER_RESPONSE') peers++
+    }
+    return { peers }
+  }
+
+  async findProviders (key: string, options: { timeout?: number } = {}): Promise<string[]> {
+    validateKeyName(key)
+    const found = new Set<string>()
+    try {
+      for await (const event of this.#node.services.dht.findProviders(keyCid(this.#keys, key), { signal: this.#signal(options.timeout ?? 8 * second) })) {
+        if (event.name === 'PROVIDER') for (const p of event.providers) found.add(p.id.toString())
       }
+    } catch (err) {
+      if (found.size === 0) this.#log('find providers failed: %e', err)
+    }
+    return [...found]
+  }
+
+  async list (options: { prefix?: string } = {}): Promise<KeyEntry[]> {
+    const entries: KeyEntry[] = []
+    for await (const heads of this.#store.keys(this.#keys.roomId)) {
+      const entry = this.#visible(this.#entry(heads))
+      if (entry != null && (options.prefix == null || entry.key.startsWith(options.prefix))) entries.push(entry)
     }
     return entries.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
+  }
+
+  onWrite (callback: (record: Uint8Array) => void): () => void {
+    this.#writeWatchers.add(callback)
+    return () => { this.#writeWatchers.delete(callback) }
+  }
+
+  async ingest (record: Uint8Array): Promise<void> {
+    const merged = await this.#store.merge(record, { roomId: this.#keys.roomId })
+    if (merged.status === 'stored') return // the store's listener told the watchers
+    const entry = this.#entry(merged.heads)
+    if (entry != null) for (const watcher of this.#watchers) watcher({ ...entry, source: 'remote' })
   }
 
   watch (callback: (change: RoomChange) => void): () => void {
@@ -504,6 +595,7 @@ class Session implements RoomSession {
     for (const cleanup of this.#cleanups) cleanup()
     this.#watchers.clear()
     this.#statusWatchers.clear()
+    this.#writeWatchers.clear()
     await this.#discovering?.catch(() => {})
   }
 }

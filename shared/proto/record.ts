@@ -541,3 +541,111 @@ export namespace Payload {
     return streamMessage(buf, Payload.codec(), opts)
   }
 }
+
+export interface HeadSet {
+  records: Uint8Array[]
+}
+
+export namespace HeadSet {
+  let _codec: Codec<HeadSet>
+
+  export const codec = (): Codec<HeadSet> => {
+    if (_codec == null) {
+      _codec = message<HeadSet>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.records != null && obj.records.length > 0) {
+          for (const value of obj.records) {
+            w.uint32(10)
+            w.bytes(value)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          records: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.records != null && obj.records.length === opts.limits.records) {
+                throw new MaxLengthError('Decode error - repeated field "records" had too many elements')
+              }
+
+              obj.records.push(reader.bytes())
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          records: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.records != null && obj.records === opts.limits.records) {
+                throw new MaxLengthError('Streaming decode error - repeated field "records" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.records[]`,
+                index: obj.records,
+                value: reader.bytes()
+              }
+
+              obj.records++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface HeadSetRecordsFieldEvent {
+    field: '$.records[]'
+    index: number
+    value: Uint8Array
+  }
+
+  export function encode (obj: Partial<HeadSet>): Uint8Array {
+    return encodeMessage(obj, HeadSet.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<HeadSet>): HeadSet {
+    return decodeMessage(buf, HeadSet.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<HeadSet>): Generator<HeadSetRecordsFieldEvent> {
+    return streamMessage(buf, HeadSet.codec(), opts)
+  }
+}

@@ -165,22 +165,16 @@ class RoomProtocolService implements RoomProtocol, Startable {
     }
     this.#checkRoomId(request.roomId)
     this.#init.onRoomPeer?.(peer, request.roomId)
-    const theirs = new Map<string, { keyId: Uint8Array, recordId: Uint8Array }>()
-    for (const entry of request.have) theirs.set(digestKey(entry.keyId), entry)
-    // Keys the requester lacks or holds in another version are sent; keys we
-    // lack or hold in another version are asked for (`want`), so both sides
-    // end with every version and each merges to the same winner.
-    const want: Uint8Array[] = []
+    // Digest entries are (key id, head id) pairs. Heads the requester lacks
+    // are sent; keys where it holds heads we lack are asked for (`want`), so
+    // both sides end with every version and merge to the same heads.
+    const theirs = new Map<string, Uint8Array>()
+    for (const { keyId, recordId } of request.have) theirs.set(`${digestKey(keyId)}/${digestKey(recordId)}`, keyId)
     let frame: Uint8Array[] = []
     let frameBytes = 0
     for await (const record of this.#store.list(request.roomId)) {
-      const key = digestKey(record.body.keyId)
-      const their = theirs.get(key)
-      theirs.delete(key)
-      if (their != null) {
-        if (equals(their.recordId, record.id.subarray(0, DIGEST_ID_BYTES))) continue
-        want.push(their.keyId)
-      }
+      const entry = `${digestKey(record.body.keyId)}/${digestKey(record.id.subarray(0, DIGEST_ID_BYTES))}`
+      if (theirs.delete(entry)) continue
       if (frameBytes + record.bytes.length + 16 > MAX_SYNC_FRAME_BYTES) {
         await messages.write({ records: frame, want: [], done: false, error: '' }, SyncFrame)
         frame = []
@@ -189,8 +183,9 @@ class RoomProtocolService implements RoomProtocol, Startable {
       frame.push(record.bytes)
       frameBytes += record.bytes.length + 16
     }
-    for (const { keyId } of theirs.values()) want.push(keyId)
-    await messages.write({ records: frame, want, done: true, error: '' }, SyncFrame)
+    const want = new Map<string, Uint8Array>()
+    for (const keyId of theirs.values()) want.set(digestKey(keyId), keyId)
+    await messages.write({ records: frame, want: [...want.values()], done: true, error: '' }, SyncFrame)
     this.#init.onServed?.('sync', peer)
   }
 
@@ -238,8 +233,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
     }
     const records: Uint8Array[] = []
     for (const keyId of want) {
-      const record = await this.#store.get(roomId, keyId)
-      if (record != null) records.push(record.bytes)
+      for (const head of await this.#store.heads(roomId, keyId)) records.push(head.bytes)
     }
     // Send back in batches below the push message cap.
     for (let i = 0; i < records.length;) {

@@ -5,6 +5,7 @@
 import { joinRoom, type RoomClient } from '../../shared/room-client.ts'
 import { createBrowserNode } from './browser-node.ts'
 import { idbRecordStorage } from './idb-storage.ts'
+import { linkSameOriginTabs } from './tab-channel.ts'
 import { writerId } from './writer-id.ts'
 
 export type { ClientStatus, RoomClient } from '../../shared/room-client.ts'
@@ -21,11 +22,14 @@ export interface JoinTabRoomInit {
 }
 
 export async function joinTabRoom (init: JoinTabRoomInit): Promise<RoomClient> {
-  return joinRoom({
+  const client = await joinRoom({
     link: init.link,
     relayUrl: init.relayUrl,
     storage: idbRecordStorage({ database: init.database }),
     writer: writerId(),
     createNode: async (node) => createBrowserNode({ ...node, iceServers: init.iceServers ?? node.iceServers })
   })
+  const unlink = linkSameOriginTabs(client.session)
+  const close = client.close.bind(client)
+  return { ...client, close: async () => { unlink(); await close() } }
 }

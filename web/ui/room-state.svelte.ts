@@ -3,8 +3,7 @@
  * read these fields and call these methods, never the network.
  */
 import { joinTabRoom, type ClientStatus, type RoomClient } from '../node/room-client.ts'
-import type { PutResult } from '../../shared/room.ts'
-import type { RoomEntry } from '../../shared/record.ts'
+import type { KeyEntry, PutResult } from '../../shared/room.ts'
 import { describeError } from './messages.ts'
 
 export interface JoinOptions {
@@ -14,7 +13,7 @@ export interface JoinOptions {
 
 export class RoomState {
   status = $state<ClientStatus | undefined>()
-  entries = $state.raw<RoomEntry[]>([])
+  entries = $state.raw<KeyEntry[]>([])
   error = $state('')
   notice = $state('')
   joining = $state(true)
@@ -53,7 +52,10 @@ export class RoomState {
   async get (key: string): Promise<void> {
     await this.#run(async (session) => {
       const entry = await session.get(key, { network: true })
-      this.notice = entry == null ? `"${key}" is not set` : `"${key}" = ${JSON.stringify(entry.value)}`
+      const conflicts = entry?.conflicts.length ?? 0
+      this.notice = entry == null
+        ? `"${key}" is not set`
+        : `"${key}" = ${entry.deleted ? '(deleted)' : JSON.stringify(entry.value)}${conflicts > 0 ? ` (${conflicts} conflicting value${conflicts === 1 ? '' : 's'})` : ''}`
     })
   }
 

@@ -1,0 +1,134 @@
+/**
+ * The CLI commands. One-shot commands open the room, wait (bounded) for the
+ * relay connection and the first sync with the relay, do one operation,
+ * print the result and close. The REPL lives in repl.ts.
+ */
+import { formatRoomLink } from '../shared/link.ts'
+import { encodeValue, validateKeyName } from '../shared/record.ts'
+import { deriveRoomKeys, newRoomSecret } from '../shared/room-keys.ts'
+import { errorCode, QuorumFailedError, RelayUnreachableError } from '../shared/errors.ts'
+import type { RoomClient } from '../shared/room-client.ts'
+import type { PutResult } from '../shared/room.ts'
+import { DEFAULT_RELAY, type CommandName, type Flags } from './args.ts'
+import { formatter, parseValue } from './format.ts'
+
+/** How long a command waits for a relay connection before giving up. */
+export const CONNECT_TIMEOUT = 10_000
+/** How long a command waits for the first sync with the relay before going on without it. */
+export const SYNC_TIMEOUT = 10_000
+/** How long closing the node may take before the process exits anyway. */
+const CLOSE_TIMEOUT = 5_000
+
+export interface Io {
+  /** Print result lines (stdout). */
+  out(lines: string[]): void
+  /** Print one diagnostic line (stderr). */
+  err(line: string): void
+  input: NodeJS.ReadableStream
+  /** The input is a terminal: the REPL shows a prompt. */
+  interactive: boolean
+}
+
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+export async function closeQuietly (client: RoomClient): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  await Promise.race([
+    client.close().catch(() => {}),
+    new Promise<void>(resolve => { timer = setTimeout(resolve, CLOSE_TIMEOUT) })
+  ])
+  clearTimeout(timer)
+}
+
+/**
+ * Open the room and wait until a relay is connected (else fail with
+ * ERR_RELAY_UNREACHABLE and the connection's own reason) and the first sync
+ * with it is done (else warn and go on: reads may then miss keys).
+ */
+export async function connect (link: string, flags: Flags, io: Io): Promise<RoomClient> {
+  // Loaded here so usage errors and new-room do not pay for starting libp2p.
+  const { openRoom } = await import('./node-peer.ts')
+  const client = await openRoom(link, { relayUrl: flags.relay })
+  try {
+    await client.relay.connected(CONNECT_TIMEOUT)
+  } catch {
+    const detail = client.status().relay.detail
+    await closeQuietly(client)
+    throw new RelayUnreachableError(`no relay connection after ${CONNECT_TIMEOUT / 1000} s: ${detail}`)
+  }
+  const deadline = Date.now() + SYNC_TIMEOUT
+  while (client.status().room.lastSync == null && Date.now() < deadline) await sleep(50)
+  if (client.status().room.lastSync == null) {
+    const why = client.status().room.lastError
+    io.err(`roomkv: warning: first sync with the relay did not finish in ${SYNC_TIMEOUT / 1000} s${why != null ? ` (${why})` : ''}; results may be incomplete`)
+  }
+  return client
+}
+
+/**
+ * put/del with a quorum. The CLI keeps no copy of its own (memory storage,
+ * gone when it exits), so the SDK's "kept locally" does not hold here.
+ */
+async function write (key: string, quorum: number, op: () => Promise<PutResult>): Promise<PutResult> {
+  try {
+    return await op()
+  } catch (err: any) {
+    if (errorCode(err) !== 'ERR_QUORUM_FAILED') throw err
+    const result: PutResult | undefined = err.result
+    if (result == null) throw err
+    const tail = result.peers === 0
+      ? 'this process keeps no copy after it exits, so the write is lost (is the relay up?)'
+      : `the write stays on ${result.peers === 1 ? 'that peer' : `those ${result.peers} peers`}`
+    throw new QuorumFailedError(`${JSON.stringify(key)} reached ${result.peers} of ${quorum} peers; ${tail}`)
+  }
+}
+
+export async function runCommand (command: CommandName, positionals: string[], flags: Flags, io: Io): Promise<void> {
+  const format = formatter(flags.json)
+  if (command === 'new-room') {
+    const secret = newRoomSecret()
+    io.out(format.newRoom(formatRoomLink(flags.relay ?? DEFAULT_RELAY, secret), deriveRoomKeys(secret).roomIdText))
+    return
+  }
+  const [link, key, rawValue] = positionals
+  // Check what can be checked before touching the network.
+  if (key != null) validateKeyName(key)
+  const value = rawValue != null ? parseValue(rawValue) : undefined
+  if (rawValue != null) encodeValue(value)
+
+  if (command === 'repl') {
+    const { runRepl } = await import('./repl.ts')
+    await runRepl(link, flags, io)
+    return
+  }
+  const client = await connect(link, flags, io)
+  try {
+    const { session } = client
+    switch (command) {
+      case 'put': {
+        const quorum = flags.quorum ?? 1
+        io.out(format.put(await write(key, quorum, async () => session.put(key, value, { ttl: flags.ttl, quorum }))))
+        break
+      }
+      case 'get':
+        io.out(format.get(key, await session.get(key, { quorum: flags.quorum })))
+        break
+      case 'del': {
+        const quorum = flags.quorum ?? 1
+        io.out(format.del(await write(key, quorum, async () => session.delete(key, { quorum }))))
+        break
+      }
+      case 'list':
+        io.out(format.list(await session.list({ prefix: flags.prefix })))
+        break
+      case 'provide':
+        io.out(format.provide(key, await session.provide(key)))
+        break
+      case 'providers':
+        io.out(format.providers(key, await session.findProviders(key)))
+        break
+    }
+  } finally {
+    await closeQuietly(client)
+  }
+}

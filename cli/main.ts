@@ -1,0 +1,54 @@
+/**
+ * `roomkv <command>` (bin/roomkv.mjs) and `npm run cli -- <command>`: the
+ * Node CLI peer. Exit status: 0 done, 1 error (`roomkv: <message> (<code>)`
+ * on stderr), 2 wrong usage (message and usage on stderr).
+ */
+import { errorCode } from '../shared/errors.ts'
+import { parseCommandLine, usage, UsageError } from './args.ts'
+import type { Io } from './commands.ts'
+import { errorLine } from './format.ts'
+
+const io: Io = {
+  out (lines) { if (lines.length > 0) process.stdout.write(lines.map(l => `${l}\n`).join('')) },
+  err (line) { process.stderr.write(`${line}\n`) },
+  input: process.stdin,
+  interactive: process.stdin.isTTY === true && process.stdout.isTTY === true
+}
+
+async function main (argv: string[]): Promise<number> {
+  let invocation
+  try {
+    invocation = parseCommandLine(argv)
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err
+    process.stderr.write(`roomkv: ${err.message}\n\n${usage()}`)
+    return 2
+  }
+  if (invocation.command === 'help') {
+    process.stdout.write(usage())
+    return 0
+  }
+  if (invocation.command === 'relay') {
+    // `npm run cli -- relay ...` behaves like `roomkv relay ...`; relay/main.ts reads argv itself.
+    process.argv = [process.argv[0], process.argv[1], ...invocation.args]
+    await import('../relay/main.ts')
+    return -1
+  }
+  try {
+    const { runCommand } = await import('./commands.ts')
+    await runCommand(invocation.command, invocation.positionals, invocation.flags, io)
+    return 0
+  } catch (err: any) {
+    io.err(errorLine(err?.message ?? String(err), errorCode(err)))
+    if (process.env.DEBUG != null && err?.stack != null) io.err(err.stack)
+    return 1
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  // libp2p can leave timers behind; one-shot commands end here, not when the loop drains.
+  if (code >= 0) process.exit(code)
+}, (err) => {
+  process.stderr.write(`roomkv: ${err?.stack ?? err}\n`)
+  process.exit(1)
+})

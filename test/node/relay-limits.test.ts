@@ -1,0 +1,352 @@
+/**
+ * Node integration: the limits and the operator surface of a self-hosted
+ * relay (metrics, rate limits, room quotas, per-IP connection cap, garbage
+ * traffic, JSON logs), each against a real relay process on loopback.
+ */
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { connect, type Socket } from 'node:net'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { startRelayProcess, type RelayProcess } from '../../e2e/harness.ts'
+import { openRoom } from '../../cli/node-peer.ts'
+import { formatRoomLink } from '../../shared/link.ts'
+import { deriveRoomKeys, newRoomSecret, type RoomKeys } from '../../shared/room-keys.ts'
+import { sealRecord } from '../../shared/record.ts'
+import type { RoomClient } from '../../shared/room-client.ts'
+
+const MiB = 1024 * 1024
+
+async function health (relay: RelayProcess): Promise<any> {
+  const response = await fetch(`${relay.url}/health`)
+  expect(response.status).toBe(200)
+  return response.json()
+}
+
+async function metricsText (relay: RelayProcess): Promise<string> {
+  const response = await fetch(`${relay.url}/metrics`)
+  expect(response.status).toBe(200)
+  expect(response.headers.get('content-type')).toMatch(/^text\/plain/)
+  return response.text()
+}
+
+/**
+ * Sum of the samples of `name` whose labels include `labels` (Prometheus
+ * text format); undefined when no such sample exists.
+ */
+function metric (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  let sum: number | undefined
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || line.trim() === '') continue
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line)
+    if (m == null || m[1] !== name) continue
+    const have: Record<string, string> = {}
+    for (const [, k, v] of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) have[k] = v
+    if (!Object.entries(labels).every(([k, v]) => have[k] === v)) continue
+    sum = (sum ?? 0) + Number(m[3])
+  }
+  return sum
+}
+
+function record (keys: RoomKeys, key: string, value: unknown, counter = 0): Uint8Array {
+  return sealRecord(keys, { key, value, clock: { wall: Date.now(), counter }, writer: 'limits-test' })
+}
+
+/** Peers opened by a test; closed in afterAll whatever happened. */
+function peerPool (): { enter(link: string, wait?: boolean): Promise<RoomClient>, closeAll(): Promise<void> } {
+  const clients = new Set<RoomClient>()
+  return {
+    async enter (link, wait = true) {
+      const client = await openRoom(link)
+      clients.add(client)
+      const close = client.close.bind(client)
+      client.close = async () => { clients.delete(client); await close() }
+      if (wait) await client.relay.connected(15_000)
+      return client
+    },
+    async closeAll () {
+      await Promise.allSettled([...clients].map(async c => { await c.close() }))
+    }
+  }
+}
+
+async function p2pPortOf (relay: RelayProcess): Promise<number> {
+  return (await (await fetch(`${relay.url}/roomkv.json`)).json()).p2pPort as number
+}
+
+describe('metrics', () => {
+  let relay: RelayProcess
+  const peers = peerPool()
+  beforeAll(async () => { relay = await startRelayProcess() })
+  afterAll(async () => {
+    await peers.closeAll()
+    await relay?.stop()
+  })
+
+  test('/metrics is Prometheus text that counts accepted, served and rejected records', async () => {
+    const before = await metricsText(relay)
+    for (const name of [
+      'roomkv_records_accepted_total', 'roomkv_records_rejected_total', 'roomkv_requests_served_total',
+      'roomkv_requests_refused_total', 'roomkv_connections', 'roomkv_reservations'
+    ]) {
+      expect(before, name).toMatch(new RegExp(`^# HELP ${name} `, 'm'))
+      expect(before, name).toMatch(new RegExp(`^# TYPE ${name} (counter|gauge)$`, 'm'))
+    }
+    expect(metric(before, 'process_resident_memory_bytes')).toBeGreaterThan(0)
+    expect(before).toMatch(/^libp2p_\w+/m)
+    expect(metric(before, 'roomkv_reservations')).toBe(0)
+
+    const secret = newRoomSecret()
+    const keys = deriveRoomKeys(secret)
+    const a = await peers.enter(formatRoomLink(relay.url, secret))
+    expect((await a.session.put('colour', 'teal')).storedOn).toContain(relay.peerId)
+
+    const afterPut = await metricsText(relay)
+    expect(metric(afterPut, 'roomkv_records_accepted_total')).toBeGreaterThanOrEqual(1)
+    expect(metric(afterPut, 'roomkv_requests_served_total', { kind: 'push' })).toBeGreaterThanOrEqual(1)
+    expect(metric(afterPut, 'roomkv_connections', { transport: 'websockets' })).toBeGreaterThanOrEqual(1)
+    expect(metric(afterPut, 'roomkv_records_rejected_total', { reason: 'ERR_BAD_SIGNATURE' }) ?? 0).toBe(0)
+
+    const forged = record(keys, 'colour', 'forged')
+    forged[forged.length - 1] ^= 0x01 // last byte is inside the signature
+    const result = await a.node.services.rooms.push(peerIdFromString(relay.peerId), keys.roomId, [forged])
+    expect(result).toEqual({ stored: 0, known: 0, rejected: 1 })
+
+    const afterForgery = await metricsText(relay)
+    expect(metric(afterForgery, 'roomkv_records_rejected_total', { reason: 'ERR_BAD_SIGNATURE' })).toBeGreaterThanOrEqual(1)
+    // The forgery changed nothing that was accepted.
+    expect(metric(afterForgery, 'roomkv_records_accepted_total')).toBe(metric(afterPut, 'roomkv_records_accepted_total'))
+    expect((await health(relay)).rejectedRecords.ERR_BAD_SIGNATURE).toBeGreaterThanOrEqual(1)
+  })
+})
+
+describe('push rate limit (--pushes-per-minute 20)', () => {
+  let relay: RelayProcess
+  const peers = peerPool()
+  beforeAll(async () => { relay = await startRelayProcess({ args: ['--pushes-per-minute', '20'] }) })
+  afterAll(async () => {
+    await peers.closeAll()
+    await relay?.stop()
+  })
+
+  test('a flooding peer is refused with ERR_RATE_LIMITED while another peer still writes', async () => {
+    const secret = newRoomSecret()
+    const keys = deriveRoomKeys(secret)
+    const link = formatRoomLink(relay.url, secret)
+    const flooder = await peers.enter(link)
+    const relayId = peerIdFromString(relay.peerId)
+
+    const outcomes: Array<'ok' | 'limited'> = []
+    const MAX_PUSHES = 60
+    for (let i = 0; i < MAX_PUSHES; i++) {
+      try {
+        const result = await flooder.node.services.rooms.push(relayId, keys.roomId, [record(keys, `flood-${i}`, i)])
+        expect(result).toEqual({ stored: 1, known: 0, rejected: 0 })
+        outcomes.push('ok')
+      } catch (err: any) {
+        expect(err.code).toBe('ERR_PROTOCOL')
+        expect(err.message).toContain('ERR_RATE_LIMITED')
+        outcomes.push('limited')
+      }
+    }
+    const firstRefusal = outcomes.indexOf('limited')
+    expect(firstRefusal, `pushes: ${outcomes.join(',')}`).toBeGreaterThan(0)
+    // The allowance is spent in order: the first pushes all went through.
+    expect(outcomes.slice(0, Math.min(firstRefusal, 10)).every(o => o === 'ok')).toBe(true)
+
+    // Another peer in the same room is not affected by the flooder's bucket.
+    const other = await peers.enter(link)
+    expect((await other.session.put('calm', 'still works')).storedOn).toContain(relay.peerId)
+    expect((await health(relay)).ok).toBe(true)
+
+    const text = await metricsText(relay)
+    const counted = (metric(text, 'roomkv_records_rejected_total', { reason: 'ERR_RATE_LIMITED' }) ?? 0) +
+      (metric(text, 'roomkv_requests_refused_total', { kind: 'push' }) ?? 0)
+    expect(counted).toBeGreaterThanOrEqual(outcomes.filter(o => o === 'limited').length)
+    expect((await health(relay)).rejectedRecords.ERR_RATE_LIMITED).toBeGreaterThanOrEqual(1)
+  })
+})
+
+describe('room quota (--max-room-records 5)', () => {
+  let relay: RelayProcess
+  const peers = peerPool()
+  beforeAll(async () => { relay = await startRelayProcess({ args: ['--max-room-records', '5'] }) })
+  afterAll(async () => {
+    await peers.closeAll()
+    await relay?.stop()
+  })
+
+  test('a full room refuses new keys with ERR_ROOM_FULL, still takes updates, and other rooms are unaffected', async () => {
+    const secret = newRoomSecret()
+    const keys = deriveRoomKeys(secret)
+    const link = formatRoomLink(relay.url, secret)
+    const relayId = peerIdFromString(relay.peerId)
+    const a = await peers.enter(link)
+    for (let i = 0; i < 5; i++) {
+      expect((await a.session.put(`k${i}`, i)).storedOn, `k${i}`).toContain(relay.peerId)
+    }
+
+    const sixth = await a.session.put('k5', 5)
+    expect(sixth.storedOn).not.toContain(relay.peerId)
+    // Directly, too: the push is answered, the record refused.
+    expect(await a.node.services.rooms.push(relayId, keys.roomId, [record(keys, 'k6', 6)]))
+      .toEqual({ stored: 0, known: 0, rejected: 1 })
+    expect((await health(relay)).rejectedRecords.ERR_ROOM_FULL).toBeGreaterThanOrEqual(1)
+    expect(metric(await metricsText(relay), 'roomkv_records_rejected_total', { reason: 'ERR_ROOM_FULL' })).toBeGreaterThanOrEqual(1)
+
+    // Updating a key the room already has does not grow it.
+    expect((await a.session.put('k0', 'updated')).storedOn).toContain(relay.peerId)
+
+    // Another room on the same relay has its own quota.
+    const elsewhere = await peers.enter(formatRoomLink(relay.url, newRoomSecret()))
+    expect((await elsewhere.session.put('other', 'room')).storedOn).toContain(relay.peerId)
+
+    // A newcomer learns exactly what the relay kept.
+    await a.close()
+    const fresh = await peers.enter(link)
+    await expect.poll(async () => (await fresh.session.list()).map(e => [e.key, e.value]), { timeout: 15_000 })
+      .toEqual([['k0', 'updated'], ['k1', 1], ['k2', 2], ['k3', 3], ['k4', 4]])
+  })
+})
+
+describe('per-IP connection limit (--max-connections-per-ip 3)', () => {
+  let relay: RelayProcess
+  const peers = peerPool()
+  beforeAll(async () => { relay = await startRelayProcess({ args: ['--max-connections-per-ip', '3'] }) })
+  afterAll(async () => {
+    await peers.closeAll()
+    await relay?.stop()
+  })
+
+  test('the fourth connection from one address is refused until one closes', async () => {
+    const link = formatRoomLink(relay.url, newRoomSecret())
+    const first = [await peers.enter(link), await peers.enter(link), await peers.enter(link)]
+    expect((await health(relay)).connections).toBe(3)
+
+    const fourth = await peers.enter(link, false)
+    await expect(fourth.relay.connected(8000)).rejects.toThrow()
+    expect(fourth.relay.status().phase).not.toMatch(/connected|reserved/)
+    expect((await health(relay)).connections).toBe(3)
+    const text = await metricsText(relay)
+    expect(metric(text, 'roomkv_requests_refused_total', { kind: 'connection_per_ip' })).toBeGreaterThanOrEqual(1)
+    await fourth.close()
+
+    await first[0].close()
+    await expect.poll(async () => (await health(relay)).connections, { timeout: 10_000 }).toBe(2)
+    const fifth = await peers.enter(link, false)
+    await fifth.relay.connected(20_000)
+    expect((await fifth.session.put('made', 'it')).storedOn).toContain(relay.peerId)
+    expect((await health(relay)).connections).toBe(3)
+  })
+})
+
+describe('garbage traffic', () => {
+  let relay: RelayProcess
+  const open = new Set<Socket>()
+  beforeAll(async () => { relay = await startRelayProcess() })
+  afterAll(async () => {
+    for (const socket of open) socket.destroy()
+    await relay?.stop()
+  })
+
+  test('hundreds of sockets sending random bytes do not grow memory without bound', async () => {
+    const rss = async (): Promise<number> => {
+      const value = metric(await metricsText(relay), 'process_resident_memory_bytes')
+      expect(value).toBeGreaterThan(0)
+      return value as number
+    }
+    const ports = [await p2pPortOf(relay), Number(new URL(relay.url).port)]
+    const before = await rss()
+
+    const SOCKETS_PER_PORT = 300
+    const BATCH = 50
+    for (const port of ports) {
+      for (let start = 0; start < SOCKETS_PER_PORT; start += BATCH) {
+        const closed: Array<Promise<void>> = []
+        for (let i = start; i < start + BATCH; i++) {
+          const socket = connect(port, '127.0.0.1')
+          open.add(socket)
+          socket.on('error', () => {})
+          socket.on('connect', () => { socket.write(randomBytes(1024)) })
+          closed.push(new Promise<void>(resolve => socket.once('close', () => { open.delete(socket); resolve() })))
+        }
+        // The relay answers garbage by closing; whatever it leaves open we close.
+        const timer = setTimeout(() => { for (const s of open) s.destroy() }, 5_000)
+        await Promise.all(closed)
+        clearTimeout(timer)
+      }
+    }
+    expect(open.size).toBe(0)
+
+    const after = await rss()
+    expect(after - before, `RSS ${Math.round(before / MiB)} -> ${Math.round(after / MiB)} MiB`).toBeLessThan(64 * MiB)
+    const body = await health(relay)
+    expect(body.ok).toBe(true)
+    // Nothing of the garbage became a libp2p connection.
+    expect(body.connections).toBe(0)
+  })
+})
+
+describe('--log-format json', () => {
+  test('every stdout line is a JSON object with time, level and msg', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'roomkv-json-log-'))
+    const child = spawn(process.execPath, ['--import', 'tsx', 'relay/main.ts', '--port', '0', '--p2p-port', '0', '--data-dir', dataDir, '--log-format', 'json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, DEBUG: '' }
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
+    const lines = (): string[] => stdout.split('\n').filter(l => l.trim() !== '')
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no startup line in 30 s:\n${stdout}\n${stderr}`)), 30_000)
+        const check = (): void => {
+          if (stdout.includes('roomkv relay started')) { clearTimeout(timer); resolve() }
+        }
+        child.stdout.on('data', check)
+        void exited.then(code => { clearTimeout(timer); reject(new Error(`relay exited with ${code}:\n${stdout}\n${stderr}`)) })
+      })
+      // Wait for the whole startup line to be flushed.
+      await expect.poll(() => stdout.endsWith('\n'), { timeout: 5_000 }).toBe(true)
+
+      const parsed = lines().map(line => {
+        let value: any
+        expect(() => { value = JSON.parse(line) }, line).not.toThrow()
+        return value
+      })
+      for (const entry of parsed) {
+        expect(typeof entry.time).toBe('string')
+        expect(Number.isNaN(Date.parse(entry.time))).toBe(false)
+        expect(['error', 'warn', 'info', 'debug']).toContain(entry.level)
+        expect(typeof entry.msg).toBe('string')
+      }
+      const started = parsed.find(e => e.msg === 'roomkv relay started')
+      expect(started).toMatchObject({ level: 'info' })
+      expect(started.peerId).toMatch(/^12D3/)
+      expect(started.multiaddrs).toMatch(/\/ws\/p2p\/12D3/)
+      expect(started.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+      // The text banner is not printed in json mode.
+      expect(stdout).not.toContain('peer id:')
+
+      const response = await fetch(`${started.url as string}/health`)
+      expect((await response.json()).peerId).toBe(started.peerId)
+
+      child.kill('SIGTERM')
+      expect(await exited).toBe(0)
+      const all = lines().map(line => JSON.parse(line))
+      expect(all.map(e => e.msg)).toEqual(expect.arrayContaining(['shutting down', 'stopped cleanly']))
+    } finally {
+      if (child.exitCode == null && child.signalCode == null) {
+        child.kill('SIGKILL')
+        await exited
+      }
+      await rm(dataDir, { recursive: true, force: true })
+    }
+  })
+})
