@@ -52,7 +52,7 @@ export async function connect (link: string, flags: Flags, io: Io): Promise<Room
   try {
     await client.relay.connected(CONNECT_TIMEOUT)
   } catch {
-    const detail = client.status().relay.detail
+    const detail = client.status().relay.detail.replace(/; retrying in \d+ s$/, '')
     await closeQuietly(client)
     throw new RelayUnreachableError(`no relay connection after ${CONNECT_TIMEOUT / 1000} s: ${detail}`)
   }

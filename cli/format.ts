@@ -75,7 +75,7 @@ const line = (obj: unknown): string[] => [JSON.stringify(obj)]
 export const jsonFormatter: Formatter = {
   newRoom: (link, roomId) => line({ link, roomId }),
   put: (r) => line({ key: r.key, id: r.id, peers: r.peers, storedOn: r.storedOn }),
-  get: (key, entry) => line(entry == null ? { key, found: false } : { found: true, ...entryJson(entry) }),
+  get: (key, entry) => line(entry == null ? { key, found: false } : { key, found: true, ...entryJson(entry) }),
   del: (r) => line({ key: r.key, deleted: true, id: r.id, peers: r.peers, storedOn: r.storedOn }),
   list: (entries) => entries.flatMap(e => line(entryJson(e))),
   provide: (key, r) => line({ key, providing: true, peers: r.peers }),

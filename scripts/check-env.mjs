@@ -9,8 +9,11 @@ const fail = (message) => { console.error(`\nroomkv test setup: ${message}\n`); 
 const major = Number(process.versions.node.split('.')[0])
 if (major < 22) fail(`Node ${process.version} is running; libp2p 3 needs Node >= 22. Run tests through npm ("npm test"), which uses the Node 22 from the "node" devDependency, after "npm install".`)
 
-const patched = 'node_modules/@libp2p/webrtc/dist/src/private-to-private/initiate-connection.js'
-if (!readFileSync(patched, 'utf8').includes("['open', 'close', 'error']")) {
+const patches = [
+  ['node_modules/@libp2p/webrtc/dist/src/private-to-private/initiate-connection.js', "['open', 'close', 'error']"],
+  ['node_modules/libp2p/dist/src/connection.js', '[...this.components.registrar.getMiddleware(']
+]
+if (patches.some(([file, marker]) => !readFileSync(file, 'utf8').includes(marker))) {
   console.log('roomkv test setup: applying patches/ (patch-package)')
   execSync('npx patch-package', { stdio: 'inherit' })
 }

@@ -270,6 +270,7 @@ describe('garbage traffic', () => {
           const socket = connect(port, '127.0.0.1')
           open.add(socket)
           socket.on('error', () => {})
+          socket.resume() // read the 400 answer, so the server's FIN is seen and the socket closes
           socket.on('connect', () => { socket.write(randomBytes(1024)) })
           closed.push(new Promise<void>(resolve => socket.once('close', () => { open.delete(socket); resolve() })))
         }
