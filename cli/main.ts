@@ -40,7 +40,7 @@ async function main (argv: string[]): Promise<number> {
     return 0
   } catch (err: any) {
     io.err(errorLine(err?.message ?? String(err), errorCode(err)))
-    if (process.env.DEBUG != null && err?.stack != null) io.err(err.stack)
+    if ((process.env.DEBUG ?? '') !== '' && err?.stack != null) io.err(err.stack)
     return 1
   }
 }

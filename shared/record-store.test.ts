@@ -1,45 +1,31 @@
 import { describe, expect, it } from 'vitest'
-import { compare, toString } from 'uint8arrays'
-import { DIGEST_ID_BYTES, MAX_RECORD_BYTES } from './constants.ts'
+import { compare, equals } from 'uint8arrays'
+import { DIGEST_ID_BYTES, MAX_RECORD_BYTES, MAX_REPLACES, RECORD_ID_BYTES } from './constants.ts'
 import { RoomkvError } from './errors.ts'
 import { compareClocks, type Clock } from './hlc.ts'
-import { createRecordStore, memoryRecordStorage, type MergeResult, type RecordStorage } from './record-store.ts'
-import { compareRecords, sealRecord, verifyRecord, type SealInit, type VerifiedRecord } from './record.ts'
+import { HeadSet } from './proto/record.ts'
+import {
+  createRecordStore, memoryRecordStorage, supersededBy, type MergeResult, type MergeStatus, type RecordStorage
+} from './record-store.ts'
+import { compareRecords, sealRecord, type SealInit, type VerifiedRecord } from './record.ts'
 import { deriveRoomKeys, keyIdFor, type RoomKeys } from './room-keys.ts'
+import { b32, collect, hex, pick, prng, randomInt, shuffle, verified as verifiedAt } from './test-support.ts'
 
 const NOW = 1_767_225_600_000
 const keysA = deriveRoomKeys(Uint8Array.from({ length: 32 }, (_, i) => i))
 const keysB = deriveRoomKeys(Uint8Array.from({ length: 32 }, (_, i) => 0x80 + i))
-
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-function shuffle<T> (items: T[], random: () => number): T[] {
-  const out = [...items]
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1))
-    ;[out[i], out[j]] = [out[j], out[i]]
-  }
-  return out
-}
-
-const hex = (bytes: Uint8Array): string => toString(bytes, 'hex')
-const b32 = (bytes: Uint8Array): string => toString(bytes, 'base32')
 
 function seal (init: Partial<SealInit> = {}, keys: RoomKeys = keysA): Uint8Array {
   return sealRecord(keys, { key: 'greeting', value: 'hello', clock: { wall: NOW, counter: 0 }, writer: 'writer-1', ...init })
 }
 
 const at = (wall: number, counter = 0): Clock => ({ wall, counter })
+
+const verified = (bytes: Uint8Array): VerifiedRecord => verifiedAt(bytes, NOW)
+const idOf = (bytes: Uint8Array): Uint8Array => verified(bytes).id
+/** Hex ids, in order. */
+const idsOf = (records: Array<VerifiedRecord | Uint8Array>): string[] =>
+  records.map(r => hex(r instanceof Uint8Array ? idOf(r) : r.id))
 
 /** A manual clock for the store. */
 function manualNow (start = NOW): { now: () => number, set: (t: number) => void } {
@@ -86,7 +72,7 @@ function instrumented (inner: RecordStorage = memoryRecordStorage()): RecordStor
         return value
       })
     },
-    async put (roomId: string, keyId: string, record: Uint8Array) {
+    async put (roomId: string, keyId: string, value: Uint8Array) {
       return track(`${roomId}/${keyId}`, async () => {
         await storage.pause?.()
         if (storage.failNextPut) {
@@ -94,7 +80,7 @@ function instrumented (inner: RecordStorage = memoryRecordStorage()): RecordStor
           throw new Error('disk full')
         }
         storage.puts++
-        await inner.put(roomId, keyId, record)
+        await inner.put(roomId, keyId, value)
         await storage.pause?.()
       })
     },
@@ -126,56 +112,146 @@ async function codeOf (promise: Promise<unknown>): Promise<string> {
   return 'NO_ERROR'
 }
 
-async function collect<T> (source: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = []
-  for await (const item of source) out.push(item)
-  return out
+/** The documented order (clock, writer, id), greatest first, written out without compareRecords. */
+function byRankDesc (a: VerifiedRecord, b: VerifiedRecord): number {
+  return compareClocks(b.clock, a.clock) ||
+    (a.body.writer === b.body.writer ? 0 : a.body.writer < b.body.writer ? 1 : -1) ||
+    compare(b.id, a.id)
 }
 
-const verified = (bytes: Uint8Array): VerifiedRecord => verifyRecord(bytes, { now: NOW, allowExpired: true })
+/** Distinct records, greatest first. */
+function ranked (records: Array<Uint8Array | VerifiedRecord>): VerifiedRecord[] {
+  const distinct = new Map<string, VerifiedRecord>()
+  for (const r of records) {
+    const record = r instanceof Uint8Array ? verified(r) : r
+    distinct.set(hex(record.id), record)
+  }
+  return [...distinct.values()].sort(byRankDesc)
+}
 
-/** The expected winner, by the documented order, without compareRecords. */
+/** The expected winner, by the documented order. */
 function maxOf (records: Uint8Array[]): Uint8Array {
-  return [...records].sort((x, y) => {
-    const a = verified(x)
-    const b = verified(y)
-    return compareClocks(b.clock, a.clock) ||
-      (a.body.writer === b.body.writer ? 0 : a.body.writer < b.body.writer ? 1 : -1) ||
-      compare(b.id, a.id)
-  })[0]
+  return ranked(records)[0].bytes
 }
+
+/**
+ * The heads a replica that saw `records` must hold: every version no seen
+ * version replaces, greatest first. Order-independent by construction.
+ */
+function expectedHeads (records: Uint8Array[]): string[] {
+  const all = ranked(records)
+  const replaced = new Set(all.flatMap(r => r.body.replaces.map(hex)))
+  return idsOf(all.filter(r => !replaced.has(hex(r.id))))
+}
+
+/** The documented merge rule, step by step: known (already a head), stale (a head replaces it), else stored. */
+function modelMerge (heads: VerifiedRecord[], record: VerifiedRecord): { status: MergeStatus, heads: VerifiedRecord[] } {
+  if (heads.some(h => equals(h.id, record.id))) return { status: 'known', heads }
+  if (heads.some(h => h.body.replaces.some(id => equals(id, record.id)))) return { status: 'stale', heads }
+  const next = heads.filter(h => !record.body.replaces.some(id => equals(id, h.id)))
+  next.push(record)
+  return { status: 'stored', heads: next.sort(byRankDesc) }
+}
+
+/**
+ * A random multi-writer history of one key: each writer writes on top of
+ * the heads it knows (supersededBy, as a session does) and now and then
+ * learns another writer's version. Kept below MAX_REPLACES versions so every
+ * record's `replaces` lists its whole history.
+ */
+function history (random: () => number, count: number, writers = 3): Uint8Array[] {
+  expect(count).toBeLessThanOrEqual(MAX_REPLACES)
+  const views: VerifiedRecord[][] = Array.from({ length: writers }, () => [])
+  const all: VerifiedRecord[] = []
+  for (let i = 0; i < count; i++) {
+    const w = randomInt(random, writers)
+    while (all.length > 0 && random() < 0.5) views[w] = modelMerge(views[w], pick(random, all)).heads
+    // Nearby clocks, so ties fall through to writer and id.
+    const clock = at(NOW - 100 + i - randomInt(random, 3), randomInt(random, 2))
+    const record = verified(seal({ clock, writer: `w${w}`, value: i, deleted: random() < 0.2, replaces: supersededBy(views[w]) }))
+    all.push(record)
+    views[w] = modelMerge(views[w], record).heads
+  }
+  return all.map(r => r.bytes)
+}
+
+/** The HeadSet stored for a key, as hex record encodings. */
+async function storedHeads (storage: RecordStorage, keyId: Uint8Array, keys: RoomKeys = keysA): Promise<string[]> {
+  const value = await storage.get(keys.roomIdText, b32(keyId))
+  return value == null ? [] : HeadSet.decode(value).records.map(hex)
+}
+
+describe('supersededBy', () => {
+  it('lists every head, then what the heads replace, without duplicates', () => {
+    const v1 = verified(seal({ clock: at(NOW - 3) }))
+    const v2 = verified(seal({ clock: at(NOW - 2), replaces: [v1.id] }))
+    const c = verified(seal({ clock: at(NOW - 2), writer: 'other', replaces: [v1.id] }))
+    expect(supersededBy([])).toEqual([])
+    expect(supersededBy([v1]).map(hex)).toEqual(idsOf([v1]))
+    expect(supersededBy([v2, c]).map(hex)).toEqual([v2, c, v1].map(r => hex(r.id)))
+  })
+
+  it(`is capped at MAX_REPLACES (${MAX_REPLACES}) ids, heads first`, () => {
+    const old = Array.from({ length: MAX_REPLACES }, (_, i) => Uint8Array.from({ length: RECORD_ID_BYTES }, () => i + 1))
+    const a = verified(seal({ clock: at(NOW - 2), replaces: old }))
+    const b = verified(seal({ clock: at(NOW - 1), writer: 'other' }))
+    const out = supersededBy([a, b])
+    expect(out.length).toBe(MAX_REPLACES)
+    expect(out.map(hex)).toEqual([a.id, b.id, ...old.slice(0, MAX_REPLACES - 2)].map(hex))
+    // and the result is always sealable
+    expect(() => seal({ replaces: out })).not.toThrow()
+  })
+})
 
 describe('createRecordStore merge', () => {
   const greeting = keyIdFor(keysA, 'greeting')
 
-  it('stored, then known for the same record, then stale for an older one', async () => {
+  it('stored, then known for the same record, then stale for a version it replaces', async () => {
     const store = createRecordStore(memoryRecordStorage(), { now: () => NOW })
     const v1 = seal({ clock: at(NOW - 10) })
-    const v2 = seal({ clock: at(NOW - 5) })
+    const v2 = seal({ clock: at(NOW - 5), replaces: [idOf(v1)] })
 
     const first = await store.merge(v2)
     expect(first.status).toBe('stored')
     expect(hex(first.winner.bytes)).toBe(hex(v2))
     expect(hex(first.record.bytes)).toBe(hex(v2))
+    expect(idsOf(first.heads)).toEqual(idsOf([v2]))
 
     const again = await store.merge(Uint8Array.from(v2))
     expect(again.status).toBe('known')
     expect(hex(again.winner.bytes)).toBe(hex(v2))
+    expect(idsOf(again.heads)).toEqual(idsOf([v2]))
 
     const old = await store.merge(v1)
     expect(old.status).toBe('stale')
     expect(hex(old.record.bytes)).toBe(hex(v1))
     expect(hex(old.winner.bytes)).toBe(hex(v2))
+    expect(idsOf(old.heads)).toEqual(idsOf([v2]))
 
     expect(hex((await store.get(keysA.roomId, greeting))?.bytes ?? new Uint8Array())).toBe(hex(v2))
+    expect(idsOf(await store.heads(keysA.roomId, greeting))).toEqual(idsOf([v2]))
 
-    const v3 = seal({ clock: at(NOW - 5, 1) })
+    const v3 = seal({ clock: at(NOW - 5, 1), replaces: supersededBy(await store.heads(keysA.roomId, greeting)) })
     const newer = await store.merge(v3)
     expect(newer.status).toBe('stored')
+    expect(idsOf(newer.heads)).toEqual(idsOf([v3]))
     expect(hex((await store.get(keysA.roomId, greeting))?.bytes ?? new Uint8Array())).toBe(hex(v3))
   })
 
-  it('keeps the winner whatever the arrival order', { timeout: 60_000 }, async () => {
+  it('an older version that does not replace the winner is a conflict, not stale', async () => {
+    const store = createRecordStore(memoryRecordStorage(), { now: () => NOW })
+    const newer = seal({ clock: at(NOW - 5), writer: 'a' })
+    const older = seal({ clock: at(NOW - 10), writer: 'b', value: 'offline edit' })
+    await store.merge(newer)
+    const late = await store.merge(older)
+    expect(late.status).toBe('stored')
+    expect(hex(late.winner.bytes)).toBe(hex(newer))
+    expect(idsOf(late.heads)).toEqual(idsOf([newer, older]))
+    expect(hex((await store.get(keysA.roomId, greeting))?.bytes ?? new Uint8Array())).toBe(hex(newer))
+    expect(idsOf(await store.heads(keysA.roomId, greeting))).toEqual(idsOf([newer, older]))
+  })
+
+  it('concurrent versions are all heads; the winner is the greatest, whatever the arrival order', { timeout: 60_000 }, async () => {
     const random = prng(0xa11)
     const versions = [
       seal({ clock: at(NOW - 3), writer: 'b' }),
@@ -186,28 +262,101 @@ describe('createRecordStore merge', () => {
       seal({ clock: at(NOW - 100), writer: 'z' })
     ]
     const winner = maxOf(versions)
-    for (let round = 0; round < 20; round++) {
+    const heads = idsOf(ranked(versions))
+    // compareRecords agrees with the documented order
+    expect(idsOf(versions.map(verified).sort((a, b) => compareRecords(b, a)))).toEqual(heads)
+    for (let round = 0; round < 12; round++) {
       const store = createRecordStore(memoryRecordStorage(), { now: () => NOW })
       const order = shuffle(versions, random)
-      for (const bytes of order) await store.merge(bytes)
+      for (const bytes of order) expect((await store.merge(bytes)).status).toBe('stored')
       expect(hex((await store.get(keysA.roomId, greeting))?.bytes ?? new Uint8Array())).toBe(hex(winner))
-      expect((await collect(store.list(keysA.roomId))).map(r => hex(r.bytes))).toEqual([hex(winner)])
+      expect(idsOf(await store.heads(keysA.roomId, greeting))).toEqual(heads)
+      expect(idsOf(await collect(store.list(keysA.roomId)))).toEqual(heads)
+      expect((await collect(store.keys(keysA.roomId))).map(idsOf)).toEqual([heads])
     }
   })
 
-  it('keeps one winner per key, and rooms apart', async () => {
+  it('a write built with supersededBy(heads) resolves a conflict, on every replica', async () => {
+    const here = createRecordStore(memoryRecordStorage(), { now: () => NOW })
+    const there = createRecordStore(memoryRecordStorage(), { now: () => NOW })
+    const a = seal({ clock: at(NOW - 3), writer: 'a', value: 'A' })
+    const b = seal({ clock: at(NOW - 4), writer: 'b', value: 'B' })
+    await here.merge(a)
+    expect(idsOf((await here.merge(b)).heads)).toEqual(idsOf([a, b]))
+
+    const resolved = seal({ clock: at(NOW - 1), writer: 'b', value: 'A+B', replaces: supersededBy(await here.heads(keysA.roomId, greeting)) })
+    expect(verified(resolved).body.replaces.map(hex)).toEqual(idsOf([a, b]))
+    const merged = await here.merge(resolved)
+    expect(merged.status).toBe('stored')
+    expect(idsOf(merged.heads)).toEqual(idsOf([resolved]))
+    expect(idsOf(await here.heads(keysA.roomId, greeting))).toEqual(idsOf([resolved]))
+
+    // A replica that gets the resolution first treats both sides as replaced.
+    expect((await there.merge(resolved)).status).toBe('stored')
+    expect((await there.merge(b)).status).toBe('stale')
+    expect((await there.merge(a)).status).toBe('stale')
+    expect(idsOf(await there.heads(keysA.roomId, greeting))).toEqual(idsOf([resolved]))
+
+    // A deletion resolves a conflict the same way.
+    const c1 = seal({ clock: at(NOW), writer: 'a', value: 1 })
+    const c2 = seal({ clock: at(NOW), writer: 'b', value: 2, replaces: [idOf(resolved)] })
+    await here.merge(c2)
+    await here.merge(c1)
+    expect(idsOf(await here.heads(keysA.roomId, greeting))).toEqual(idsOf([c2, c1]))
+    const gone = seal({ clock: at(NOW, 1), writer: 'a', deleted: true, replaces: supersededBy(await here.heads(keysA.roomId, greeting)) })
+    expect(idsOf((await here.merge(gone)).heads)).toEqual(idsOf([gone]))
+    expect((await here.get(keysA.roomId, greeting))?.body.tombstone).toBe(true)
+  })
+
+  it('replacement is transitive: a replica that never saw v2 still treats v1 as replaced by v3', async () => {
+    const v1 = seal({ clock: at(NOW - 3), value: 1 })
+    const v2 = seal({ clock: at(NOW - 2), value: 2, replaces: supersededBy([verified(v1)]) })
+    const v3 = seal({ clock: at(NOW - 1), value: 3, replaces: supersededBy([verified(v2)]) })
+    // v3 lists v2 (the head it saw) and v1 (what v2 replaced)
+    expect(verified(v3).body.replaces.map(hex)).toEqual(idsOf([v2, v1]))
+
+    for (const order of [[v1, v3], [v3, v1]]) {
+      const storage = memoryRecordStorage()
+      const store = createRecordStore(storage, { now: () => NOW })
+      const statuses: MergeStatus[] = []
+      for (const bytes of order) statuses.push((await store.merge(bytes)).status)
+      expect(statuses).toEqual(order[0] === v1 ? ['stored', 'stored'] : ['stored', 'stale'])
+      expect(idsOf(await store.heads(keysA.roomId, greeting))).toEqual(idsOf([v3]))
+      expect(await storedHeads(storage, greeting)).toEqual([hex(v3)])
+      // v2 arriving last changes nothing
+      expect((await store.merge(v2)).status).toBe('stale')
+      expect(idsOf(await store.heads(keysA.roomId, greeting))).toEqual(idsOf([v3]))
+    }
+
+    // Without v2's replaces carried forward, v1 would survive as a conflict.
     const store = createRecordStore(memoryRecordStorage(), { now: () => NOW })
-    await store.merge(seal({ key: 'a', value: 1 }))
-    await store.merge(seal({ key: 'b', value: 2 }))
-    await store.merge(seal({ key: 'a', value: 3, clock: at(NOW, 1) }))
-    await store.merge(seal({ key: 'a', value: 4 }, keysB))
+    const v3direct = seal({ clock: at(NOW - 1), value: 3, replaces: [idOf(v2)] })
+    await store.merge(v3direct)
+    expect((await store.merge(v1)).status).toBe('stored')
+    expect(idsOf(await store.heads(keysA.roomId, greeting))).toEqual(idsOf([v3direct, v1]))
+  })
+
+  it('keeps heads per key, and rooms apart', async () => {
+    const store = createRecordStore(memoryRecordStorage(), { now: () => NOW })
+    const a1 = seal({ key: 'a', value: 1 })
+    const b1 = seal({ key: 'b', value: 2 })
+    const a2 = seal({ key: 'a', value: 3, clock: at(NOW, 1), replaces: [idOf(a1)] })
+    const b2 = seal({ key: 'b', value: 4, clock: at(NOW - 1), writer: 'writer-2' })
+    const other = seal({ key: 'a', value: 5 }, keysB)
+    for (const bytes of [a1, b1, a2, b2, other]) await store.merge(bytes)
     const inA = await collect(store.list(keysA.roomId))
     const inB = await collect(store.list(keysB.roomId))
-    expect(inA.map(r => b32(r.body.keyId)).sort()).toEqual([b32(keyIdFor(keysA, 'a')), b32(keyIdFor(keysA, 'b'))].sort())
+    expect(idsOf(inA).sort()).toEqual(idsOf([a2, b1, b2]).sort())
+    expect(inA.map(r => b32(r.body.keyId)).sort()).toEqual([b32(keyIdFor(keysA, 'a')), b32(keyIdFor(keysA, 'b')), b32(keyIdFor(keysA, 'b'))].sort())
     expect(inB.map(r => b32(r.body.keyId))).toEqual([b32(keyIdFor(keysB, 'a'))])
+    // keys(): one group per key, winner first
+    const groups = (await collect(store.keys(keysA.roomId))).map(idsOf).sort((x, y) => x.length - y.length)
+    expect(groups).toEqual([idsOf([a2]), idsOf([b1, b2])])
     expect((await store.get(keysA.roomId, keyIdFor(keysA, 'a')))?.clock).toEqual(at(NOW, 1))
     expect(await store.get(keysA.roomId, keyIdFor(keysA, 'missing'))).toBeUndefined()
+    expect(await store.heads(keysA.roomId, keyIdFor(keysA, 'missing'))).toEqual([])
     expect(await store.get(keysB.roomId, keyIdFor(keysA, 'a'))).toBeUndefined()
+    expect(await store.heads(keysB.roomId, keyIdFor(keysA, 'a'))).toEqual([])
   })
 
   it('rejects invalid records with their typed error and changes nothing', async () => {
@@ -243,57 +392,65 @@ describe('createRecordStore merge', () => {
     expect(storage.puts).toBe(1)
     expect(heard.length).toBe(1)
     expect(hex((await store.get(keysA.roomId, greeting))?.bytes ?? new Uint8Array())).toBe(hex(good))
+    expect(idsOf(await store.heads(keysA.roomId, greeting))).toEqual(idsOf([good]))
     expect((await collect(store.list(keysA.roomId))).length).toBe(1)
     expect(await collect(store.list(keysB.roomId))).toEqual([])
   })
 
-  it('calls listeners only for new winners, until unsubscribed', async () => {
+  it('calls listeners for every new head, with the heads after it, until unsubscribed', async () => {
     const store = createRecordStore(memoryRecordStorage(), { now: () => NOW })
-    const heard: string[] = []
-    const heardToo: string[] = []
-    const stop = store.onRecord(r => heard.push(hex(r.bytes)))
-    store.onRecord(r => heardToo.push(hex(r.bytes)))
+    const heard: Array<[string, string[]]> = []
+    const heardToo: Array<[string, string[]]> = []
+    const stop = store.onRecord((r, heads) => heard.push([hex(r.id), idsOf(heads)]))
+    store.onRecord((r, heads) => heardToo.push([hex(r.id), idsOf(heads)]))
     const v1 = seal({ clock: at(NOW - 10) })
-    const v2 = seal({ clock: at(NOW - 5) })
-    const v3 = seal({ clock: at(NOW - 1) })
+    const v2 = seal({ clock: at(NOW - 5), replaces: [idOf(v1)] })
+    const conflict = seal({ clock: at(NOW - 7), writer: 'writer-2' })
     await store.merge(v2) // stored
     await store.merge(v2) // known
     await store.merge(v1) // stale
-    expect(heard).toEqual([hex(v2)])
+    expect(heard).toEqual([[hex(idOf(v2)), idsOf([v2])]])
+    await store.merge(conflict) // stored as a conflict: losers are heard too
+    expect(heard).toEqual([[hex(idOf(v2)), idsOf([v2])], [hex(idOf(conflict)), idsOf([v2, conflict])]])
     stop()
+    const v3 = seal({ clock: at(NOW - 1), replaces: supersededBy(await store.heads(keysA.roomId, greeting)) })
     await store.merge(v3) // stored, but the first listener is gone
-    expect(heard).toEqual([hex(v2)])
-    expect(heardToo).toEqual([hex(v2), hex(v3)])
+    expect(heard.length).toBe(2)
+    expect(heardToo).toEqual([...heard, [hex(idOf(v3)), idsOf([v3])]])
   })
 
-  it('lists a digest of (key id, 8-byte record id prefix) per live key', async () => {
+  it('lists a digest of (key id, 8-byte record id prefix) per live head', async () => {
     const clock = manualNow()
     const store = createRecordStore(memoryRecordStorage(), { now: clock.now })
     const records = new Map<string, VerifiedRecord>()
     for (const key of ['a', 'b', 'c']) {
       const result = await store.merge(seal({ key, value: key }))
-      records.set(b32(result.record.body.keyId), result.record)
+      records.set(hex(result.record.id.subarray(0, DIGEST_ID_BYTES)), result.record)
     }
+    const conflict = await store.merge(seal({ key: 'c', value: 'c2', writer: 'writer-2' }))
+    records.set(hex(conflict.record.id.subarray(0, DIGEST_ID_BYTES)), conflict.record)
     await store.merge(seal({ key: 'temp', expiresAt: NOW + 1000 }))
     await store.merge(seal({ key: 'a' }, keysB))
 
     const digest = await store.digest(keysA.roomId)
-    expect(digest.length).toBe(4)
+    expect(digest.length).toBe(5)
     clock.set(NOW + 1000) // 'temp' expires
     const later = await store.digest(keysA.roomId)
-    expect(later.length).toBe(3)
+    expect(later.length).toBe(4)
     for (const entry of later) {
-      const record = records.get(b32(entry.keyId))
+      const record = records.get(hex(entry.recordId))
       expect(record).toBeDefined()
       expect(entry.recordId.length).toBe(DIGEST_ID_BYTES)
-      expect(hex(entry.recordId)).toBe(hex(record!.id.subarray(0, DIGEST_ID_BYTES)))
+      expect(b32(entry.keyId)).toBe(b32(record!.body.keyId))
     }
+    expect(new Set(later.map(e => hex(e.recordId))).size).toBe(4)
     expect(new Set(later.map(e => b32(e.keyId))).size).toBe(3)
+    expect(later.filter(e => b32(e.keyId) === b32(keyIdFor(keysA, 'c'))).length).toBe(2)
     expect((await store.digest(keysB.roomId)).map(e => b32(e.keyId))).toEqual([b32(keyIdFor(keysB, 'a'))])
     expect(await store.digest(deriveRoomKeys(new Uint8Array(32)).roomId)).toEqual([])
   })
 
-  it('hides expired records from get, list and digest', async () => {
+  it('hides expired records from get, heads, list and digest', async () => {
     const clock = manualNow()
     const store = createRecordStore(memoryRecordStorage(), { now: clock.now })
     const keyId = keyIdFor(keysA, 'greeting')
@@ -304,99 +461,158 @@ describe('createRecordStore merge', () => {
     expect(await store.get(keysA.roomId, keyId)).toBeDefined()
     clock.set(NOW + 1000)
     expect(await store.get(keysA.roomId, keyId)).toBeUndefined()
+    expect(await store.heads(keysA.roomId, keyId)).toEqual([])
     expect(await collect(store.list(keysA.roomId))).toEqual([])
+    expect(await collect(store.keys(keysA.roomId))).toEqual([])
     expect(await store.digest(keysA.roomId)).toEqual([])
     // and an already expired record is refused outright
     expect(await codeOf(store.merge(seal({ clock: at(NOW, 5), expiresAt: NOW + 500 })))).toBe('ERR_RECORD_EXPIRED')
   })
 
+  it('an expired head drops out of a conflict; the live one stays', async () => {
+    const clock = manualNow()
+    const storage = memoryRecordStorage()
+    const store = createRecordStore(storage, { now: clock.now })
+    const keyId = keyIdFor(keysA, 'greeting')
+    const expiring = seal({ clock: at(NOW), writer: 'b', expiresAt: NOW + 1000 })
+    const lasting = seal({ clock: at(NOW - 1), writer: 'a' })
+    await store.merge(expiring)
+    await store.merge(lasting)
+    expect(idsOf(await store.heads(keysA.roomId, keyId))).toEqual(idsOf([expiring, lasting]))
+    clock.set(NOW + 1000)
+    expect(idsOf(await store.heads(keysA.roomId, keyId))).toEqual(idsOf([lasting]))
+    expect(hex((await store.get(keysA.roomId, keyId))?.bytes ?? new Uint8Array())).toBe(hex(lasting))
+    expect((await collect(store.keys(keysA.roomId))).map(idsOf)).toEqual([idsOf([lasting])])
+    expect((await store.digest(keysA.roomId)).length).toBe(1)
+    // reads hide it; the next merge drops it from storage
+    expect((await storedHeads(storage, keyId)).length).toBe(2)
+    expect((await store.merge(lasting)).status).toBe('known')
+    const next = seal({ clock: at(NOW + 1000), writer: 'c' })
+    expect(idsOf((await store.merge(next)).heads)).toEqual(idsOf([next, lasting]))
+    expect(await storedHeads(storage, keyId)).toEqual([hex(next), hex(lasting)])
+  })
+
   it('a newer live version replaces an expired one', async () => {
     const clock = manualNow()
-    const store = createRecordStore(memoryRecordStorage(), { now: clock.now })
+    const storage = memoryRecordStorage()
+    const store = createRecordStore(storage, { now: clock.now })
     const keyId = keyIdFor(keysA, 'greeting')
     await store.merge(seal({ expiresAt: NOW + 1000 }))
     clock.set(NOW + 2000)
     const fresh = seal({ clock: at(NOW + 2000) })
     expect((await store.merge(fresh)).status).toBe('stored')
     expect(hex((await store.get(keysA.roomId, keyId))?.bytes ?? new Uint8Array())).toBe(hex(fresh))
+    expect(idsOf(await store.heads(keysA.roomId, keyId))).toEqual(idsOf([fresh]))
+    expect(await storedHeads(storage, keyId)).toEqual([hex(fresh)])
   })
 
-  // Regression guard (shared/record-store.ts, merge): an expired stored winner still beats
-  // live, older versions ('stale'), while a replica that never saw the expiring
-  // version can no longer accept it (verifyRecord: ERR_RECORD_EXPIRED). Two
-  // replicas that have exchanged every record they hold then disagree forever:
-  // A (saw v100 before it expired) returns nothing, B returns v90, and B's push
-  // of v90 to A is answered 'stale'. Fixed by: in merge, treat an expired
-  // current winner as absent (`if (current != null && !isLive(current)) order = 1`),
-  // so both converge on the newest live version.
-  it('replicas converge after a winner expires (an expired winner does not block a live older version)', async () => {
+  // Regression guard (shared/record-store.ts, merge): an expired head must not
+  // count. A replica that never saw the expiring version can no longer accept
+  // it (verifyRecord: ERR_RECORD_EXPIRED), so if the replica that saw it kept
+  // treating it as a head (and its `replaces` as authoritative), the two would
+  // disagree forever. merge and reads filter expired heads first.
+  it('replicas converge after a winner expires (an expired head does not block a live older version)', async () => {
     const clock = manualNow()
     const a = createRecordStore(memoryRecordStorage(), { now: clock.now })
     const b = createRecordStore(memoryRecordStorage(), { now: clock.now })
     const keyId = keyIdFor(keysA, 'greeting')
     const v90 = seal({ clock: at(NOW - 10), value: 90 })
-    const v100 = seal({ clock: at(NOW), value: 100, expiresAt: NOW + 10 })
+    const v100 = seal({ clock: at(NOW), value: 100, expiresAt: NOW + 10, replaces: [idOf(v90)] })
     await a.merge(v100)
     await b.merge(v90)
     clock.set(NOW + 20)
     // Full exchange: each replica offers the other everything it holds.
-    await codeOf(b.merge(v100))
-    await a.merge(v90)
-    const fromA = await a.get(keysA.roomId, keyId)
-    const fromB = await b.get(keysA.roomId, keyId)
-    expect(hex(fromA?.bytes ?? new Uint8Array())).toBe(hex(fromB?.bytes ?? new Uint8Array()))
+    expect(await codeOf(b.merge(v100))).toBe('ERR_RECORD_EXPIRED')
+    expect((await a.merge(v90)).status).toBe('stored')
+    const fromA = await a.heads(keysA.roomId, keyId)
+    const fromB = await b.heads(keysA.roomId, keyId)
+    expect(idsOf(fromA)).toEqual(idsOf([v90]))
+    expect(idsOf(fromB)).toEqual(idsOf([v90]))
   })
 
-  it('ignores unreadable bytes in storage: hidden, and any valid record replaces them', async () => {
+  it('ignores unreadable bytes in storage: hidden, and replaced by the next merge', async () => {
     const storage = memoryRecordStorage()
     const store = createRecordStore(storage, { now: () => NOW })
     const keyId = keyIdFor(keysA, 'greeting')
     await storage.put(keysA.roomIdText, b32(keyId), new Uint8Array([1, 2, 3]))
     expect(await store.get(keysA.roomId, keyId)).toBeUndefined()
+    expect(await store.heads(keysA.roomId, keyId)).toEqual([])
     expect(await collect(store.list(keysA.roomId))).toEqual([])
+    expect(await store.digest(keysA.roomId)).toEqual([])
     const old = seal({ clock: at(1) })
     expect((await store.merge(old)).status).toBe('stored')
-    expect(hex((await storage.get(keysA.roomIdText, b32(keyId))) ?? new Uint8Array())).toBe(hex(old))
+    expect(hex((await storage.get(keysA.roomIdText, b32(keyId))) ?? new Uint8Array()))
+      .toBe(hex(HeadSet.encode({ records: [old] })))
+
+    // A readable HeadSet with unreadable entries: the valid heads are kept, the rest dropped on the next merge.
+    const damaged = seal({ clock: at(NOW), writer: 'z' })
+    damaged[damaged.length - 1] ^= 0x80
+    await storage.put(keysA.roomIdText, b32(keyId), HeadSet.encode({ records: [new Uint8Array([9, 9, 9]), damaged, old] }))
+    expect(idsOf(await store.heads(keysA.roomId, keyId))).toEqual(idsOf([old]))
+    expect(idsOf(await collect(store.list(keysA.roomId)))).toEqual(idsOf([old]))
+    const next = seal({ clock: at(2), writer: 'other' })
+    expect(idsOf((await store.merge(next)).heads)).toEqual(idsOf([next, old]))
+    expect(await storedHeads(storage, keyId)).toEqual([hex(next), hex(old)])
   })
 
-  it('stores under base32 room id and key id text', async () => {
+  it('stores an encoded HeadSet (winner first) under base32 room id and key id text', async () => {
     const storage = memoryRecordStorage()
     const store = createRecordStore(storage, { now: () => NOW })
+    const keyId = keyIdFor(keysA, 'greeting')
     const bytes = seal()
     await store.merge(bytes)
-    expect(hex((await storage.get(keysA.roomIdText, b32(keyIdFor(keysA, 'greeting')))) ?? new Uint8Array())).toBe(hex(bytes))
+    expect(hex((await storage.get(keysA.roomIdText, b32(keyId))) ?? new Uint8Array()))
+      .toBe(hex(HeadSet.encode({ records: [bytes] })))
+    const loser = seal({ clock: at(NOW - 1), writer: 'writer-2' })
+    const winner = seal({ clock: at(NOW, 1), writer: 'writer-3' })
+    await store.merge(loser)
+    await store.merge(winner)
+    expect(await storedHeads(storage, keyId)).toEqual([hex(winner), hex(bytes), hex(loser)])
+    const resolved = seal({ clock: at(NOW, 2), replaces: supersededBy(await store.heads(keysA.roomId, keyId)) })
+    await store.merge(resolved)
+    expect(await storedHeads(storage, keyId)).toEqual([hex(resolved)])
   })
 
-  it('concurrent merges of 50 versions of one key, in random order, leave the max', { timeout: 60_000 }, async () => {
+  it('merging a history in any order, one by one or all at once, ends with the same heads', { timeout: 60_000 }, async () => {
     const random = prng(0xc0ffee)
-    const distinct = Array.from({ length: 40 }, (_, i) =>
-      seal({ clock: at(NOW - Math.floor(random() * 4), Math.floor(random() * 3)), writer: `w${Math.floor(random() * 3)}`, value: i }))
-    const all = [...distinct, ...Array.from({ length: 10 }, () => distinct[Math.floor(random() * distinct.length)])]
-    const winner = maxOf(distinct)
+    const distinct = history(random, MAX_REPLACES)
+    // A few versions written without seeing anything (offline writers), and duplicates.
+    distinct.push(seal({ clock: at(NOW - 50), writer: 'w9', value: 'offline' }), seal({ clock: at(NOW - 200), writer: 'w8', value: 'old offline' }))
+    const all = [...distinct, ...Array.from({ length: 6 }, () => pick(random, distinct))]
+    const expected = expectedHeads(distinct)
+    expect(expected.length).toBeGreaterThan(1) // the history does hold a conflict
+    expect(expected.length).toBeLessThan(distinct.length) // and replaced versions
 
     for (let round = 0; round < 5; round++) {
+      const store = createRecordStore(memoryRecordStorage(), { now: () => NOW })
+      for (const bytes of shuffle(all, random)) await store.merge(bytes)
+      expect(idsOf(await store.heads(keysA.roomId, greeting)), `sequential round ${round}`).toEqual(expected)
+    }
+
+    for (let round = 0; round < 3; round++) {
       const storage = instrumented()
       storage.pause = microPauses(random)
       const store = createRecordStore(storage, { now: () => NOW })
       const heard: string[] = []
-      store.onRecord(r => heard.push(hex(r.bytes)))
+      store.onRecord((r, heads) => {
+        heard.push(hex(r.id))
+        expect(idsOf(heads)).toContain(hex(r.id))
+      })
       const order = shuffle(all, random)
       const results: MergeResult[] = await Promise.all(order.map(async bytes => store.merge(bytes)))
 
-      expect(hex((await store.get(keysA.roomId, keyIdFor(keysA, 'greeting')))?.bytes ?? new Uint8Array())).toBe(hex(winner))
+      expect(idsOf(await store.heads(keysA.roomId, greeting)), `concurrent round ${round}`).toEqual(expected)
+      expect(hex((await store.get(keysA.roomId, greeting))?.id ?? new Uint8Array())).toBe(expected[0])
       // Merges of one key are serialized in call order, so every status is predictable.
-      let best: VerifiedRecord | undefined
+      let heads: VerifiedRecord[] = []
       const expectedHeard: string[] = []
       order.forEach((bytes, i) => {
-        const record = verified(bytes)
-        const cmp = best == null ? 1 : compareRecords(record, best)
-        const status = cmp > 0 ? 'stored' : cmp === 0 ? 'known' : 'stale'
-        if (cmp > 0) {
-          best = record
-          expectedHeard.push(hex(bytes))
-        }
-        expect(results[i].status, `merge ${i}`).toBe(status)
-        expect(hex(results[i].winner.bytes), `merge ${i}`).toBe(hex(best!.bytes))
+        const step = modelMerge(heads, verified(bytes))
+        heads = step.heads
+        if (step.status === 'stored') expectedHeard.push(hex(idOf(bytes)))
+        expect(results[i].status, `merge ${i}`).toBe(step.status)
+        expect(idsOf(results[i].heads), `merge ${i}`).toEqual(idsOf(heads))
+        expect(hex(results[i].winner.id), `merge ${i}`).toBe(hex(heads[0].id))
       })
       expect(heard).toEqual(expectedHeard)
       expect(storage.puts).toBe(expectedHeard.length)
@@ -413,8 +629,11 @@ describe('createRecordStore merge', () => {
     const records = Array.from({ length: 30 }, (_, i) => seal({ key: `k${i % 10}`, clock: at(NOW - 30 + i), value: i }))
     await Promise.all(shuffle(records, random).map(async bytes => store.merge(bytes)))
     for (let k = 0; k < 10; k++) {
-      const record = await store.get(keysA.roomId, keyIdFor(keysA, `k${k}`))
+      const keyId = keyIdFor(keysA, `k${k}`)
+      const record = await store.get(keysA.roomId, keyId)
       expect(record?.clock).toEqual(at(NOW - 30 + 20 + k))
+      // written without replaces: all three versions are concurrent heads
+      expect((await store.heads(keysA.roomId, keyId)).map(h => h.clock)).toEqual([at(NOW - 10 + k), at(NOW - 20 + k), at(NOW - 30 + k)])
     }
     expect(storage.maxInFlightPerKey).toBe(1)
     expect(storage.maxInFlight).toBeGreaterThan(1) // different keys did run side by side
@@ -434,6 +653,7 @@ describe('createRecordStore merge', () => {
     expect(second.status === 'fulfilled' && second.value.status).toBe('stored')
     expect(heard).toEqual([hex(v2)])
     expect(hex((await store.get(keysA.roomId, keyIdFor(keysA, 'greeting')))?.bytes ?? new Uint8Array())).toBe(hex(v2))
+    expect(idsOf(await store.heads(keysA.roomId, keyIdFor(keysA, 'greeting')))).toEqual(idsOf([v2]))
   })
 
   it('close waits for merges in flight, then closes the storage', async () => {
@@ -445,6 +665,32 @@ describe('createRecordStore merge', () => {
     expect(storage.closed).toBe(true)
     expect(storage.puts).toBe(1)
     expect((await merging).status).toBe('stored')
+  })
+})
+
+describe('createRecordStore prune', () => {
+  it('drops expired heads from storage, and keys left with none', async () => {
+    const clock = manualNow()
+    const inner = memoryRecordStorage()
+    const roomsSeen = new Set<string>()
+    const storage: RecordStorage = {
+      ...inner,
+      put: async (roomId, keyId, value) => { roomsSeen.add(roomId); await inner.put(roomId, keyId, value) },
+      async * rooms () { yield * roomsSeen }
+    }
+    const store = createRecordStore(storage, { now: clock.now })
+    const mixed = keyIdFor(keysA, 'mixed')
+    const gone = keyIdFor(keysA, 'gone')
+    const lasting = seal({ key: 'mixed', writer: 'a' })
+    await store.merge(seal({ key: 'mixed', writer: 'b', expiresAt: NOW + 10 }))
+    await store.merge(lasting)
+    await store.merge(seal({ key: 'gone', expiresAt: NOW + 10 }))
+    expect(await store.prune()).toBe(0)
+    clock.set(NOW + 10)
+    expect(await store.prune()).toBe(2)
+    expect(await storedHeads(storage, mixed)).toEqual([hex(lasting)])
+    expect(await storage.get(keysA.roomIdText, b32(gone))).toBeUndefined()
+    expect(await store.prune()).toBe(0)
   })
 })
 
