@@ -18,6 +18,13 @@
     firstDirectAt: undefined,
     /** performance.now() when a membership announcement (DHT provide) first reached a peer. */
     announcedAt: undefined,
+    /** performance.now() at the start of each room-member lookup (DHT findProviders), first few. */
+    lookupsAt: [],
+    /** Durations (ms) of the network steps inside put(): rooms.push per peer, dht.put per call. */
+    pushMs: [],
+    /** Peer id of each rooms.push in pushMs, same order. */
+    pushPeers: [],
+    dhtPutMs: [],
     /** key -> epochNow() of the first watch() callback for it (remote changes only). */
     arrivals: {},
     epochNow
@@ -44,6 +51,32 @@
         yield event
       }
       if (acked > 0 && bench.announcedAt === undefined) bench.announcedAt = performance.now()
+    }
+    // Timing wrappers only: arguments and results pass through unchanged.
+    const findProviders = dht.findProviders.bind(dht)
+    dht.findProviders = (...args) => {
+      if (bench.lookupsAt.length < 5) bench.lookupsAt.push(performance.now())
+      return findProviders(...args)
+    }
+    const put = dht.put.bind(dht)
+    dht.put = async function * (...args) {
+      const t0 = performance.now()
+      try {
+        yield * put(...args)
+      } finally {
+        bench.dhtPutMs.push(performance.now() - t0)
+      }
+    }
+    const rooms = client.node.services.rooms
+    const push = rooms.push.bind(rooms)
+    rooms.push = async (...args) => {
+      const t0 = performance.now()
+      try {
+        return await push(...args)
+      } finally {
+        bench.pushMs.push(performance.now() - t0)
+        bench.pushPeers.push(String(args[0]))
+      }
     }
   }
 

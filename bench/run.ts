@@ -18,7 +18,7 @@ import { parseRoomLink } from '../shared/link.ts'
 import { openRecord, verifyRecord } from '../shared/record.ts'
 import { deriveRoomKeys, keyIdFor } from '../shared/room-keys.ts'
 import { newRoomLink, openTab, waitForProbe, withTimeout, type Tab } from './browser.ts'
-import { round, summarize, table } from './stats.ts'
+import { percentile, round, summarize, table } from './stats.ts'
 
 const FIRST_PEER_RUNS = 10
 const PUTS = 200
@@ -36,7 +36,7 @@ interface GetRow { key: string, ms: number, value?: unknown, error?: string }
 
 // ---------------------------------------------------------------- metric 1
 
-interface FirstPeerRun { ms?: number, joinedMs?: number, relayMs?: number, domContentLoadedMs?: number, error?: string }
+interface FirstPeerRun { ms?: number, joinedMs?: number, relayMs?: number, lookupsMs?: number[], domContentLoadedMs?: number, error?: string }
 
 /**
  * One run: A opens a fresh room and waits until its membership announcement
@@ -57,7 +57,7 @@ async function firstDirectPeerRun (browser: Browser, relay: RelayProcess, run: n
     const detail = await b.page.evaluate(() => {
       const bench = (globalThis as any).__bench
       const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined
-      return { joinedMs: bench.joinedAt, relayMs: bench.relayAt, domContentLoadedMs: nav?.domContentLoadedEventEnd }
+      return { joinedMs: bench.joinedAt, relayMs: bench.relayAt, lookupsMs: bench.lookupsAt.slice(), domContentLoadedMs: nav?.domContentLoadedEventEnd }
     })
     return { ms, ...detail }
   } catch (err: any) {
@@ -156,7 +156,7 @@ async function main (): Promise<void> {
   for (let run = 1; run <= FIRST_PEER_RUNS; run++) {
     const result = await firstDirectPeerRun(browser, relay, run)
     runs.push(result)
-    log(`first direct peer, run ${run}/${FIRST_PEER_RUNS}: ${result.ms != null ? `${round(result.ms)} ms (joined ${round(result.joinedMs ?? NaN)} ms, relay ${round(result.relayMs ?? NaN)} ms)` : `FAILED: ${result.error}`}`)
+    log(`first direct peer, run ${run}/${FIRST_PEER_RUNS}: ${result.ms != null ? `${round(result.ms)} ms (loaded ${round(result.domContentLoadedMs ?? NaN)}, joined ${round(result.joinedMs ?? NaN)}, relay ${round(result.relayMs ?? NaN)}, member lookups at ${(result.lookupsMs ?? []).map(round).join(', ')} ms)` : `FAILED: ${result.error}`}`)
   }
   const firstMs = runs.flatMap(r => r.ms != null ? [r.ms] : [])
 
@@ -168,7 +168,7 @@ async function main (): Promise<void> {
 
   // 2. put in A -> visible in B
   const tabs: Tab[] = []
-  let put: { latencies: number[], rows: PutRow[], missing: string[], skewMs: number } | undefined
+  let put: { latencies: number[], rows: PutRow[], missing: string[], skewMs: number, pushMs: number[], pushPeers: string[], dhtPutMs: number[] } | undefined
   let dht: { rows: DhtRow[], bad: string[] } | undefined
   let sessionGets: GetRow[] = []
   try {
@@ -177,7 +177,9 @@ async function main (): Promise<void> {
     await b.page.evaluate(() => (globalThis as any).__bench.watchArrivals('put-'))
     const skewMs = (await clockOffset(b)) - (await clockOffset(a))
     log(`A<->B direct; estimated clock skew B-A ${skewMs.toFixed(3)} ms; ${PUTS} sequential puts in A`)
+    await a.page.evaluate(() => { const bench = (globalThis as any).__bench; bench.pushMs.length = 0; bench.pushPeers.length = 0; bench.dhtPutMs.length = 0 })
     const rows = await withTimeout(a.page.evaluate(([n, size]) => (globalThis as any).__bench.putSequential('put-', n, size, 180_000), [PUTS, VALUE_BYTES] as const), 200_000, 'puts in A') as PutRow[]
+    const steps = await a.page.evaluate(() => { const bench = (globalThis as any).__bench; return { pushMs: bench.pushMs.slice(), pushPeers: bench.pushPeers.slice(), dhtPutMs: bench.dhtPutMs.slice() } }) as { pushMs: number[], pushPeers: string[], dhtPutMs: number[] }
     try {
       await b.page.waitForFunction((n) => (globalThis as any).__bench.arrivalCount('put-') >= n, rows.length, { timeout: 30_000, polling: 50 })
     } catch {
@@ -191,7 +193,7 @@ async function main (): Promise<void> {
       if (at == null) missing.push(row.key)
       else latencies.push(at - row.sentAt)
     }
-    put = { latencies, rows, missing, skewMs }
+    put = { latencies, rows, missing, skewMs, ...steps }
 
     // 3. DHT GET from B for keys of room 2 (never held by B)
     const keys2 = deriveRoomKeys(parseRoomLink(seeded.link).secret)
@@ -229,6 +231,9 @@ async function main (): Promise<void> {
   // ---------------------------------------------------------------- report
   const putSummary = summarize(put.latencies)
   const putCall = summarize(put.rows.map(r => r.doneAt - r.sentAt))
+  const pushRelay = summarize(put.pushMs.filter((_, i) => put!.pushPeers[i] === relayPeer))
+  const pushTab = summarize(put.pushMs.filter((_, i) => put!.pushPeers[i] !== relayPeer))
+  const dhtPutSummary = summarize(put.dhtPutMs)
   const bad = dht.bad
   const dhtOk = dht.rows.filter((_, i) => !bad.some(b => b.startsWith(`${seeded.rows[i].key}:`)))
   const dhtSummary = summarize(dhtOk.map(r => r.ms))
@@ -251,9 +256,11 @@ async function main (): Promise<void> {
         runs: firstMs.length,
         failedRuns: runs.length - firstMs.length,
         samples: runs.map(r => r.ms != null ? round(r.ms) : null),
-        /** B's own milestones per run (ms since navigation start): app joined, relay connected. */
+        /** B's own milestones per run (ms since navigation start): DOMContentLoaded, app joined, relay connected, member lookups started. */
+        domContentLoadedMs: runs.map(r => r.domContentLoadedMs != null ? round(r.domContentLoadedMs) : null),
         joinedMs: runs.map(r => r.joinedMs != null ? round(r.joinedMs) : null),
         relayMs: runs.map(r => r.relayMs != null ? round(r.relayMs) : null),
+        lookupsMs: runs.map(r => (r.lookupsMs ?? []).map(round)),
         errors: runs.flatMap(r => r.error != null ? [r.error] : [])
       },
       putToVisibleMs: {
@@ -269,6 +276,10 @@ async function main (): Promise<void> {
         clockSkewMs: round(put.skewMs),
         /** How long A's put() call itself took (local store + push + DHT put). */
         putCallMs: { p50: putCall.p50, p99: putCall.p99 },
+        /** Steps inside A's put(), run in parallel: push to each peer (relay, B), DHT put (closest-peer query + PUT_VALUE). */
+        pushToRelayMs: { p50: pushRelay.p50, p99: pushRelay.p99, count: pushRelay.count },
+        pushToTabMs: { p50: pushTab.p50, p99: pushTab.p99, count: pushTab.count },
+        dhtPutMs: { p50: round(percentile(put.dhtPutMs, 50)), p99: round(percentile(put.dhtPutMs, 99)), count: put.dhtPutMs.length },
         putsAckedByRelay: put.rows.filter(r => r.storedOn.includes(relayPeer)).length
       },
       dhtGetMs: {
@@ -302,6 +313,9 @@ async function main (): Promise<void> {
     ['page open -> first direct peer', `${firstSummary.count}/${runs.length}`, fmt(firstSummary.min), fmt(firstSummary.p50), fmt(firstSummary.p90), fmt(firstSummary.p99), fmt(firstSummary.max)],
     ['put in A -> visible in B', `${putSummary.count}/${put.rows.length}`, fmt(putSummary.min), fmt(putSummary.p50), fmt(putSummary.p90), fmt(putSummary.p99), fmt(putSummary.max)],
     ['  (A put() call duration)', `${putCall.count}`, fmt(putCall.min), fmt(putCall.p50), fmt(putCall.p90), fmt(putCall.p99), fmt(putCall.max)],
+    ['    (push to relay)', `${pushRelay.count}`, fmt(pushRelay.min), fmt(pushRelay.p50), fmt(pushRelay.p90), fmt(pushRelay.p99), fmt(pushRelay.max)],
+    ['    (push to B over WebRTC)', `${pushTab.count}`, fmt(pushTab.min), fmt(pushTab.p50), fmt(pushTab.p90), fmt(pushTab.p99), fmt(pushTab.max)],
+    ['    (DHT put)', `${dhtPutSummary.count}`, fmt(dhtPutSummary.min), fmt(dhtPutSummary.p50), fmt(dhtPutSummary.p90), fmt(dhtPutSummary.p99), fmt(dhtPutSummary.max)],
     ['DHT GET, record not held (B)', `${dhtSummary.count}/${dht.rows.length}`, fmt(dhtSummary.min), fmt(dhtSummary.p50), fmt(dhtSummary.p90), fmt(dhtSummary.p99), fmt(dhtSummary.max)],
     ['  (first peer record in GET)', `${dhtFirst.count}`, fmt(dhtFirst.min), fmt(dhtFirst.p50), fmt(dhtFirst.p90), fmt(dhtFirst.p99), fmt(dhtFirst.max)],
     ['session.get network:true (held)', `${sessionSummary.count}/${sessionGets.length}`, fmt(sessionSummary.min), fmt(sessionSummary.p50), fmt(sessionSummary.p90), fmt(sessionSummary.p99), fmt(sessionSummary.max)]

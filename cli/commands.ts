@@ -65,6 +65,8 @@ export async function connect (link: string, flags: Flags, io: Io): Promise<Room
   return client
 }
 
+const LOST = 'roomkv: warning: no peer took the write and this process keeps no copy after it exits: it is lost'
+
 /**
  * put/del with a quorum. The CLI keeps no copy of its own (memory storage,
  * gone when it exits), so the SDK's "kept locally" does not hold here.
@@ -107,7 +109,9 @@ export async function runCommand (command: CommandName, positionals: string[], f
     switch (command) {
       case 'put': {
         const quorum = flags.quorum ?? 1
-        io.out(format.put(await write(key, quorum, async () => session.put(key, value, { ttl: flags.ttl, quorum }))))
+        const result = await write(key, quorum, async () => session.put(key, value, { ttl: flags.ttl, quorum }))
+        io.out(format.put(result))
+        if (result.peers === 0) io.err(LOST)
         break
       }
       case 'get':
@@ -115,7 +119,9 @@ export async function runCommand (command: CommandName, positionals: string[], f
         break
       case 'del': {
         const quorum = flags.quorum ?? 1
-        io.out(format.del(await write(key, quorum, async () => session.delete(key, { quorum }))))
+        const result = await write(key, quorum, async () => session.delete(key, { quorum }))
+        io.out(format.del(result))
+        if (result.peers === 0) io.err(LOST)
         break
       }
       case 'list':

@@ -5,14 +5,14 @@
  */
 import { toString } from 'uint8arrays'
 import type { RoomEntry } from '../shared/record.ts'
-import type { PutResult, RoomChange } from '../shared/room.ts'
+import type { KeyEntry, PutResult, RoomChange } from '../shared/room.ts'
 
 export interface Formatter {
   newRoom(link: string, roomId: string): string[]
   put(result: PutResult): string[]
-  get(key: string, entry: RoomEntry | undefined): string[]
+  get(key: string, entry: KeyEntry | undefined): string[]
   del(result: PutResult): string[]
-  list(entries: RoomEntry[]): string[]
+  list(entries: KeyEntry[]): string[]
   provide(key: string, result: { peers: number }): string[]
   providers(key: string, peers: string[]): string[]
   /** A change another peer made, seen live by the REPL. */
@@ -40,10 +40,10 @@ export function showValue (value: unknown): string {
 const quote = (key: string): string => JSON.stringify(key)
 const peers = (n: number): string => `${n} ${n === 1 ? 'peer' : 'peers'}`
 
-function entryJson (entry: RoomEntry): Record<string, unknown> {
+function versionJson (entry: RoomEntry): Record<string, unknown> {
   return {
-    key: entry.key,
-    value: entry.value,
+    value: entry.deleted ? null : entry.value,
+    deleted: entry.deleted,
     writer: entry.writer,
     clock: entry.clock,
     expiresAt: entry.expiresAt === 0 ? null : entry.expiresAt,
@@ -51,15 +51,32 @@ function entryJson (entry: RoomEntry): Record<string, unknown> {
   }
 }
 
+/** The winner's fields, plus `conflicts`: the concurrent versions that lost (usually none). */
+function entryJson (entry: KeyEntry): Record<string, unknown> {
+  return { key: entry.key, ...versionJson(entry), conflicts: entry.conflicts.map(versionJson) }
+}
+
+const versionText = (entry: RoomEntry): string => entry.deleted ? '(deleted)' : showValue(entry.value)
+
+/** ` (conflicts: "a", 2)` when concurrent versions lost to the winner, else ''. */
+function conflictsText (entry: KeyEntry): string {
+  if (entry.conflicts.length === 0) return ''
+  return ` (${entry.conflicts.length === 1 ? 'conflict' : 'conflicts'}: ${entry.conflicts.map(versionText).join(', ')})`
+}
+
+/** `k = "v"`, or `k deleted` for a deletion that still has a conflicting value beside it. */
+const entryText = (entry: KeyEntry): string =>
+  `${entry.key}${entry.deleted ? ' deleted' : ` = ${showValue(entry.value)}`}${conflictsText(entry)}`
+
 export const textFormatter: Formatter = {
   newRoom: (link) => [link],
   put: (r) => [`stored ${quote(r.key)} on ${peers(r.peers)}${r.peers === 0 ? ' (kept locally, synced when a peer is reachable)' : ''}`],
-  get: (key, entry) => [entry == null ? `${quote(key)} is not set` : `${key} = ${showValue(entry.value)}`],
+  get: (key, entry) => [entry == null ? `${quote(key)} is not set` : entryText(entry)],
   del: (r) => [`deleted ${quote(r.key)} on ${peers(r.peers)}${r.peers === 0 ? ' (kept locally, synced when a peer is reachable)' : ''}`],
-  list: (entries) => entries.map(e => `${e.key}\t${showValue(e.value)}`),
+  list: (entries) => entries.map(e => `${e.key}\t${versionText(e)}${e.conflicts.length > 0 ? `\tconflicts: ${e.conflicts.map(versionText).join(', ')}` : ''}`),
   provide: (key, r) => [`providing ${quote(key)} (announced to ${peers(r.peers)})`],
   providers: (_key, ids) => ids,
-  change: (c) => [c.deleted ? `* ${c.key} deleted` : `* ${c.key} = ${showValue(c.value)}`],
+  change: (c) => [`* ${entryText(c)}`],
   ready: (i) => [`joined room ${i.roomId} as ${i.peerId} via ${i.relay}; HELP lists commands`]
 }
 
@@ -80,9 +97,7 @@ export const jsonFormatter: Formatter = {
   list: (entries) => entries.flatMap(e => line(entryJson(e))),
   provide: (key, r) => line({ key, providing: true, peers: r.peers }),
   providers: (key, ids) => line({ key, providers: ids }),
-  change: (c) => line(c.deleted
-    ? { change: c.source, key: c.key, deleted: true, writer: c.writer }
-    : { change: c.source, ...entryJson(c) }),
+  change: (c) => line({ change: c.source, ...entryJson(c) }),
   ready: (i) => line({ ready: true, ...i })
 }
 

@@ -87,7 +87,7 @@ export const RELAY_OPTIONS: Option[] = [
   { key: 'circuitDuration', flag: 'circuit-duration', env: 'ROOMKV_CIRCUIT_DURATION', type: 'number', default: 120, help: 'longest life of a relayed circuit, seconds (tabs only need it for the WebRTC handshake)' },
   { key: 'circuitBytes', flag: 'circuit-bytes', env: 'ROOMKV_CIRCUIT_BYTES', type: 'number', default: 131072, help: 'most bytes a relayed circuit may carry' },
   { key: 'maxRecordBytes', flag: 'max-record-bytes', env: 'ROOMKV_MAX_RECORD_BYTES', type: 'number', default: MAX_RECORD_BYTES, max: MAX_RECORD_BYTES, help: `largest record accepted, bytes (at most ${MAX_RECORD_BYTES})` },
-  { key: 'maxRoomRecords', flag: 'max-room-records', env: 'ROOMKV_MAX_ROOM_RECORDS', type: 'number', default: 100_000, help: 'most records one room may keep on this relay' },
+  { key: 'maxRoomRecords', flag: 'max-room-records', env: 'ROOMKV_MAX_ROOM_RECORDS', type: 'number', default: 100_000, help: 'most keys one room may keep on this relay (each with its current versions)' },
   { key: 'maxRoomBytes', flag: 'max-room-bytes', env: 'ROOMKV_MAX_ROOM_BYTES', type: 'number', default: 256 * 1024 * 1024, help: 'most record bytes one room may keep on this relay' },
   { key: 'dhtRequestsPerMinute', flag: 'dht-requests-per-minute', env: 'ROOMKV_DHT_REQUESTS_PER_MINUTE', type: 'number', default: 600, help: 'DHT requests (streams) one peer may open a minute' },
   { key: 'pushesPerMinute', flag: 'pushes-per-minute', env: 'ROOMKV_PUSHES_PER_MINUTE', type: 'number', default: 1200, help: 'pushes one peer may send a minute' },

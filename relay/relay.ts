@@ -10,7 +10,7 @@ import type { Libp2p } from 'libp2p'
 import { dhtDatastore } from '../shared/dht-datastore.ts'
 import { createRecordStore, type RecordStore } from '../shared/record-store.ts'
 import { second } from '../shared/constants.ts'
-import { errorCode } from '../shared/errors.ts'
+import { errorCode, RecordTooLargeError } from '../shared/errors.ts'
 import type { RelayConfig } from './config.ts'
 import { startRelayHttp } from './http.ts'
 import { loadOrCreateIdentity } from './identity.ts'
@@ -19,6 +19,7 @@ import { createRelayMetrics, registerRelayGauges } from './metrics.ts'
 import { createRelayNode, type RelayServices } from './node.ts'
 import { fsRecordStorage } from './record-storage.ts'
 import { roomQuotaStorage } from './room-quota.ts'
+import { createRoomFanout } from './room-fanout.ts'
 
 export interface Relay {
   node: Libp2p<RelayServices>
@@ -38,10 +39,17 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
   const privateKey = await loadOrCreateIdentity(dataDir)
   const storage = roomQuotaStorage(await fsRecordStorage(join(dataDir, 'records')), {
     maxRecords: config.maxRoomRecords,
-    maxBytes: config.maxRoomBytes,
-    maxRecordBytes: config.maxRecordBytes
+    maxBytes: config.maxRoomBytes
   })
-  const store = createRecordStore(storage)
+  const fullStore = createRecordStore(storage)
+  // This relay's own record size cap (at most the protocol's), before any parsing.
+  const store: RecordStore = {
+    ...fullStore,
+    merge: async (bytes, options) => {
+      if (bytes.length > config.maxRecordBytes) throw new RecordTooLargeError(`Record is ${bytes.length} bytes; this relay keeps at most ${config.maxRecordBytes}`)
+      return fullStore.merge(bytes, options)
+    }
+  }
   const libp2pStore = new FsDatastore(join(dataDir, 'libp2p'))
   await libp2pStore.open()
   const metrics = createRelayMetrics()
@@ -52,6 +60,8 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
     log.debug('rejected', { code, peer })
   }
   store.onRecord(() => { metrics.recordsAccepted.inc() })
+  let running: Libp2p<RelayServices> | undefined
+  const fanout = createRoomFanout(() => running, log)
   const node = await createRelayNode({
     config,
     privateKey,
@@ -74,9 +84,12 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
       pushesPerMinute: config.pushesPerMinute,
       syncsPerMinute: config.syncsPerMinute,
       onRejected: (code, peer) => { reject(code, peer.toString()) },
-      onServed: (kind) => { metrics.requestsServed.inc({ kind }) }
+      onServed: (kind) => { metrics.requestsServed.inc({ kind }) },
+      onRoomPeer: (peer, roomId) => { fanout.member(peer, roomId) },
+      onPushed: (peer, roomId, records) => { fanout.forward(peer, roomId, records) }
     }
   })
+  running = node
   registerRelayGauges(metrics, {
     connections: () => node.getConnections(),
     reservations: () => node.services.relay.reservations.size,

@@ -1,9 +1,10 @@
 /**
- * Per-room limits on what one relay keeps: records and bytes. Room usage is
+ * Per-room limits on what one relay keeps: keys (each with its current
+ * versions) and bytes. Room usage is
  * counted once from disk on first touch, then kept up to date, so a flood of
  * new keys in one room is refused without affecting other rooms.
  */
-import { RecordTooLargeError, RoomkvError } from '../shared/errors.ts'
+import { RoomkvError } from '../shared/errors.ts'
 import type { RecordStorage } from '../shared/record-store.ts'
 
 export class RoomFullError extends RoomkvError {
@@ -17,8 +18,6 @@ export class RoomFullError extends RoomkvError {
 export interface RoomQuotaInit {
   maxRecords: number
   maxBytes: number
-  /** This relay's cap on one record, at most the protocol's MAX_RECORD_BYTES. */
-  maxRecordBytes: number
 }
 
 export function roomQuotaStorage (inner: RecordStorage, init: RoomQuotaInit): RecordStorage {
@@ -44,7 +43,6 @@ export function roomQuotaStorage (inner: RecordStorage, init: RoomQuotaInit): Re
     rooms: inner.rooms == null ? undefined : () => (inner.rooms as () => AsyncIterable<string>)(),
     close: async () => { await inner.close() },
     async put (roomId, keyId, record) {
-      if (record.length > init.maxRecordBytes) throw new RecordTooLargeError(`Record is ${record.length} bytes; this relay keeps at most ${init.maxRecordBytes}`)
       const room = await usageOf(roomId)
       const previous = await inner.get(roomId, keyId)
       const records = room.records + (previous == null ? 1 : 0)

@@ -6,8 +6,8 @@ import { toString } from 'uint8arrays'
 import { dhtDatastore } from './dht-datastore.ts'
 import { dhtKeyFor } from './dht-key.ts'
 import { RoomkvError } from './errors.ts'
-import { createRecordStore, memoryRecordStorage, type RecordStore } from './record-store.ts'
-import { sealRecord, type SealInit } from './record.ts'
+import { createRecordStore, memoryRecordStorage, supersededBy, type RecordStore } from './record-store.ts'
+import { sealRecord, verifyRecord, type SealInit, type VerifiedRecord } from './record.ts'
 import { deriveRoomKeys, keyIdFor, type RoomKeys } from './room-keys.ts'
 
 const NOW = 1_767_225_600_000
@@ -16,6 +16,8 @@ const keysB = deriveRoomKeys(Uint8Array.from({ length: 32 }, (_, i) => 0x80 + i)
 
 const hex = (bytes: Uint8Array): string => toString(bytes, 'hex')
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text)
+
+const verified = (bytes: Uint8Array): VerifiedRecord => verifyRecord(bytes, { now: NOW, allowExpired: true })
 
 function seal (init: Partial<SealInit> = {}, keys: RoomKeys = keysA): Uint8Array {
   return sealRecord(keys, { key: 'greeting', value: 'hello', clock: { wall: NOW, counter: 0 }, writer: 'writer-1', ...init })
@@ -75,7 +77,8 @@ describe('dhtDatastore', () => {
   const dhtKey = dhtKeyFor(keysA.roomId, keyId)
   const dsKey = recordKey(dhtKey)
   const older = seal({ clock: { wall: NOW - 10, counter: 0 }, value: 'older' })
-  const newer = seal({ clock: { wall: NOW - 5, counter: 0 }, value: 'newer' })
+  // written on top of `older`, as a session does: it replaces it
+  const newer = seal({ clock: { wall: NOW - 5, counter: 0 }, value: 'newer', replaces: supersededBy([verified(older)]) })
 
   it('serves a put record back as a Libp2pRecord for the same DHT key', async () => {
     const { ds } = setup()
@@ -93,20 +96,40 @@ describe('dhtDatastore', () => {
     await ds.put(dsKey, kadRecord(dhtKey, older)) // kad-dht would overwrite here
     expect(hex(Libp2pRecord.deserialize(await ds.get(dsKey)).value)).toBe(hex(newer))
     expect(hex((await records.get(keysA.roomId, keyId))?.bytes ?? new Uint8Array())).toBe(hex(newer))
+    expect((await records.heads(keysA.roomId, keyId)).map(r => hex(r.bytes))).toEqual([hex(newer)])
     // and a newer one does replace an older one
-    const newest = seal({ clock: { wall: NOW - 1, counter: 0 }, value: 'newest' })
+    const newest = seal({ clock: { wall: NOW - 1, counter: 0 }, value: 'newest', replaces: supersededBy(await records.heads(keysA.roomId, keyId)) })
     await ds.put(dsKey, kadRecord(dhtKey, newest))
     expect(hex(Libp2pRecord.deserialize(await ds.get(dsKey)).value)).toBe(hex(newest))
+    expect((await records.heads(keysA.roomId, keyId)).map(r => hex(r.bytes))).toEqual([hex(newest)])
+  })
+
+  it('concurrent versions put through the DHT are all kept; GET serves the winner', async () => {
+    const { ds, records } = setup()
+    const mine = seal({ clock: { wall: NOW - 3, counter: 0 }, writer: 'writer-1', value: 'mine' })
+    const theirs = seal({ clock: { wall: NOW - 3, counter: 1 }, writer: 'writer-2', value: 'theirs' })
+    await ds.put(dsKey, kadRecord(dhtKey, theirs))
+    await ds.put(dsKey, kadRecord(dhtKey, mine)) // did not see `theirs`: a conflict, not stale
+    expect(hex(Libp2pRecord.deserialize(await ds.get(dsKey)).value)).toBe(hex(theirs))
+    expect((await records.heads(keysA.roomId, keyId)).map(r => hex(r.bytes))).toEqual([hex(theirs), hex(mine)])
+    const resolved = seal({ clock: { wall: NOW - 2, counter: 0 }, value: 'resolved', replaces: supersededBy(await records.heads(keysA.roomId, keyId)) })
+    await ds.put(dsKey, kadRecord(dhtKey, resolved))
+    await ds.put(dsKey, kadRecord(dhtKey, mine)) // a late copy stays replaced
+    expect(hex(Libp2pRecord.deserialize(await ds.get(dsKey)).value)).toBe(hex(resolved))
+    expect((await records.heads(keysA.roomId, keyId)).map(r => hex(r.bytes))).toEqual([hex(resolved)])
   })
 
   it('goes through the record store both ways (sync and DHT serve the same bytes)', async () => {
     const { ds, records } = setup()
-    const heard: string[] = []
-    records.onRecord(r => heard.push(hex(r.bytes)))
+    const heard: Array<[string, string[]]> = []
+    records.onRecord((r, heads) => heard.push([hex(r.bytes), heads.map(h => hex(h.bytes))]))
     await records.merge(newer)
     expect(hex(Libp2pRecord.deserialize(await ds.get(dsKey)).value)).toBe(hex(newer))
-    await ds.put(dsKey, kadRecord(dhtKey, older))
-    expect(heard).toEqual([hex(newer)])
+    await ds.put(dsKey, kadRecord(dhtKey, older)) // replaced by `newer`: stale, nobody told
+    expect(heard).toEqual([[hex(newer), [hex(newer)]]])
+    const concurrent = seal({ clock: { wall: NOW - 7, counter: 0 }, writer: 'writer-2', value: 'concurrent' })
+    await ds.put(dsKey, kadRecord(dhtKey, concurrent)) // a conflict: listeners hear it with both heads
+    expect(heard).toEqual([[hex(newer), [hex(newer)]], [hex(concurrent), [hex(newer), hex(concurrent)]]])
   })
 
   it('refuses a record put under another DHT key, storing nothing', async () => {

@@ -10,7 +10,7 @@ import { equals, toString } from 'uint8arrays'
 import { DIGEST_ID_BYTES, MAX_REPLACES } from './constants.ts'
 import { InvalidRecordError } from './errors.ts'
 import { HeadSet } from './proto/record.ts'
-import { compareRecords, verifyRecord, type VerifiedRecord } from './record.ts'
+import { compareRecords, readStoredRecord, verifyRecord, type VerifiedRecord } from './record.ts'
 
 /** Raw storage of one key's heads (encoded HeadSet) by room and key id (base32 text). */
 export interface RecordStorage {
@@ -120,7 +120,7 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     const heads: VerifiedRecord[] = []
     for (const bytes of set.records) {
       try {
-        heads.push(verifyRecord(bytes, { allowExpired: true }))
+        heads.push(readStoredRecord(bytes))
       } catch {}
     }
     return heads

@@ -434,10 +434,12 @@ describe('verifyRecord rejects forgeries and damage', () => {
         expect(codeOf(() => verify(forged, { allowExpired: true })), `${what} = ${big}`).toBe('ERR_INVALID_RECORD')
       }
     }
-    // Control for the hand-made encoding: a small value appended the same way verifies.
+    // A small value appended the same way is still refused: a body must be in
+    // its one canonical encoding (no repeated or unknown fields), even signed.
     const encoded = concat([RecordBody.encode(body), new Uint8Array([0x28]), bigVarint(BigInt(NOW - 7))])
-    const control = verify(SignedRecord.encode({ body: encoded, signature: ed25519.sign(concat([SIGNATURE_PREFIX, encoded]), keysA.signingSeed) }))
-    expect(control.clock.wall).toBe(NOW - 7)
+    const duplicated = SignedRecord.encode({ body: encoded, signature: ed25519.sign(concat([SIGNATURE_PREFIX, encoded]), keysA.signingSeed) })
+    expect(codeOf(() => verify(duplicated))).toBe('ERR_INVALID_RECORD')
+    expect(codeOf(() => verify(resign({ ...body, hlcWall: NOW - 7 }, keysA)))).toBe('NO_ERROR')
     // The limits themselves are accepted.
     const edge = resign({ ...body, writer: 'w'.repeat(MAX_WRITER_CHARS), replaces: Array.from({ length: MAX_REPLACES }, () => new Uint8Array(16)) }, keysA)
     expect(codeOf(() => verify(edge))).toBe('NO_ERROR')

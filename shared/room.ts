@@ -348,10 +348,13 @@ class Session implements RoomSession {
     const values: Uint8Array[] = []
     const from = new Set<string>()
     try {
+      // kad-dht yields only the best VALUE; each peer's own answer arrives as
+      // a GET_VALUE PEER_RESPONSE carrying its record.
       for await (const event of this.#node.services.dht.get(dhtKeyFor(this.#keys.roomId, keyId), { signal: this.#signal() })) {
-        if (event.name === 'VALUE') {
-          values.push(event.value)
-          if (!event.from.equals(this.#node.peerId)) from.add(event.from.toString())
+        if (event.name === 'VALUE') values.push(event.value)
+        if (event.name === 'PEER_RESPONSE' && event.messageName === 'GET_VALUE' && event.record != null) {
+          values.push(event.record.value)
+          from.add(event.from.toString())
         }
       }
     } catch (err) {
@@ -490,7 +493,7 @@ class Session implements RoomSession {
       return
     }
     if (this.#dialing.has(id)) return
-    const webrtc = addrs.filter(ma => ma.toString().includes('/webrtc'))
+    const webrtc = addrs.filter(ma => /\/webrtc(\/|$)/.test(ma.toString()))
     if (webrtc.length === 0) return
     this.#dialing.add(id)
     try {

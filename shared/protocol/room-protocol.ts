@@ -38,6 +38,8 @@ export interface RoomProtocolInit {
   onRejected?(code: string, peer: PeerId): void
   /** Told about every request served. */
   onServed?(kind: 'push' | 'sync', peer: PeerId): void
+  /** Told about records a peer pushed that were new here (a relay forwards them to the room). */
+  onPushed?(peer: PeerId, roomId: Uint8Array, records: Uint8Array[]): void
 }
 
 export interface RoomProtocolComponents {
@@ -150,8 +152,9 @@ class RoomProtocolService implements RoomProtocol, Startable {
     }
     this.#checkRoomId(request.roomId)
     this.#init.onRoomPeer?.(peer, request.roomId)
-    const { stored, known, rejected } = await this.#mergeAll(request.records, request.roomId, peer)
+    const { stored, known, rejected, storedRecords } = await this.#mergeAll(request.records, request.roomId, peer)
     this.#init.onServed?.('push', peer)
+    if (storedRecords.length > 0) this.#init.onPushed?.(peer, request.roomId, storedRecords.map(r => r.bytes))
     await messages.write({ stored, known, rejected, error: '' }, PushResponse)
   }
 

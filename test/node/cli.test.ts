@@ -9,6 +9,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startRelayProcess, type RelayProcess } from '../../e2e/harness.ts'
 import { formatRoomLink, parseRoomLink } from '../../shared/link.ts'
 import { newRoomSecret } from '../../shared/room-keys.ts'
+import type { KeyEntry } from '../../shared/room.ts'
+import { jsonFormatter, parseValue, textFormatter } from '../../cli/format.ts'
+import { parseReplLine } from '../../cli/repl.ts'
 
 interface Result { status: number | null, stdout: string, stderr: string }
 
@@ -85,7 +88,7 @@ afterAll(async () => {
 
 const room = (): string => formatRoomLink(relay.url, newRoomSecret())
 
-describe('one-shot commands', () => {
+describe('one-shot commands', { timeout: 120_000 }, () => {
   test('new-room prints a link parseRoomLink accepts, for the given relay', async () => {
     const plain = await cli(['new-room'])
     expect(plain.status).toBe(0)
@@ -186,7 +189,7 @@ describe('one-shot commands', () => {
   })
 })
 
-describe('errors and usage', () => {
+describe('errors and usage', { timeout: 120_000 }, () => {
   test('wrong usage exits 2 and prints usage on stderr', async () => {
     const cases = [['frobnicate'], ['put', room(), 'only-key'], ['get', room(), 'k', '--colour', 'blue'], ['list', room(), '--ttl', '5'], ['put', room(), 'k', 'v', '--ttl', 'soon'], ['new-room', '--relay', 'ftp://x']]
     const results = await Promise.all(cases.map(async args => cli(args)))
@@ -229,7 +232,37 @@ describe('errors and usage', () => {
   })
 })
 
-describe('repl', () => {
+describe('values and output', () => {
+  const version = (value: unknown, writer: string, deleted = false): KeyEntry => ({
+    key: 'k', value, deleted, writer, clock: { wall: 1, counter: 0 }, expiresAt: 0,
+    keyId: new Uint8Array(32), id: new Uint8Array(16).fill(1), replaces: [], conflicts: []
+  })
+
+  test('values are JSON when they parse as JSON, else the raw string', () => {
+    expect(parseValue('42')).toBe(42)
+    expect(parseValue('{"a":[1]}')).toEqual({ a: [1] })
+    expect(parseValue('"42"')).toBe('42')
+    expect(parseValue('hello world')).toBe('hello world')
+    expect(parseValue('{oops')).toBe('{oops')
+    expect(parseReplLine('put k  a  b ')).toEqual({ op: 'PUT', key: 'k', value: 'a  b' })
+    expect(parseReplLine('  ')).toEqual({ op: 'NOTHING' })
+    expect(() => parseReplLine('PUT k')).toThrow(/PUT takes a key and a value/)
+  })
+
+  test('conflicting versions are shown beside the winner', () => {
+    const entry = { ...version('mine', 'a'), conflicts: [version('theirs', 'b'), version(undefined, 'c', true)] }
+    expect(textFormatter.get('k', entry)).toEqual(['k = "mine" (conflicts: "theirs", (deleted))'])
+    expect(textFormatter.list([entry])).toEqual(['k\t"mine"\tconflicts: "theirs", (deleted)'])
+    const deleted = { ...version(undefined, 'a', true), conflicts: [version(7, 'b')] }
+    expect(textFormatter.get('k', deleted)).toEqual(['k deleted (conflict: 7)'])
+    expect(textFormatter.change({ ...deleted, source: 'remote' })).toEqual(['* k deleted (conflict: 7)'])
+    const json = JSON.parse(jsonFormatter.get('k', entry)[0])
+    expect(json).toMatchObject({ key: 'k', found: true, value: 'mine', deleted: false, writer: 'a' })
+    expect(json.conflicts.map((c: any) => [c.value, c.deleted, c.writer])).toEqual([['theirs', false, 'b'], [null, true, 'c']])
+  })
+})
+
+describe('repl', { timeout: 120_000 }, () => {
   test('accepts PUT / GET / LIST / DEL lines on a piped stdin, reports bad lines and goes on', async () => {
     const link = room()
     const input = ['PUT greeting hello world', 'GET greeting', 'PUT n {"a": [1, 2]}', 'LIST', 'FROB x', 'GET', 'DEL greeting', 'GET greeting', 'LIST'].join('\n') + '\n'

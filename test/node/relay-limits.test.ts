@@ -137,14 +137,14 @@ describe('push rate limit (--pushes-per-minute 20)', () => {
     const relayId = peerIdFromString(relay.peerId)
     const outcomes: Array<'ok' | 'limited'> = []
     for (let i = 0; i < max && outcomes.filter(o => o === 'limited').length < refusals; i++) {
-      try {
-        const result = await client.node.services.rooms.push(relayId, keys.roomId, [record(keys, `flood-${i}`, i)])
-        expect(result).toEqual({ stored: 1, known: 0, rejected: 0 })
-        outcomes.push('ok')
-      } catch (err: any) {
-        expect(err.code).toBe('ERR_PROTOCOL')
-        expect(err.message).toContain('ERR_RATE_LIMITED')
+      const result = await client.node.services.rooms.push(relayId, keys.roomId, [record(keys, `flood-${i}`, i)])
+        .catch((err: Error & { code?: string }) => err)
+      if (result instanceof Error) {
+        expect({ code: result.code, message: result.message, at: i }).toMatchObject({ code: 'ERR_PROTOCOL', message: expect.stringContaining('ERR_RATE_LIMITED') })
         outcomes.push('limited')
+      } else {
+        expect(result, `push ${i}`).toEqual({ stored: 1, known: 0, rejected: 0 })
+        outcomes.push('ok')
       }
     }
     return outcomes
