@@ -125,7 +125,10 @@ class RoomProtocolService implements RoomProtocol, Startable {
   /** Merge a batch of records; counts what happened, never throws for one bad record. */
   async #mergeAll (records: Uint8Array[], roomId: Uint8Array, peer?: PeerId): Promise<PushResult & { storedRecords: VerifiedRecord[] }> {
     const result = { stored: 0, known: 0, rejected: 0, storedRecords: [] as VerifiedRecord[] }
-    for (const bytes of records) {
+    for (const [i, bytes] of records.entries()) {
+      // Signature checks are synchronous: let timers, pings and the UI run
+      // between chunks of a large batch instead of blocking for seconds.
+      if (i > 0 && i % 64 === 0) await new Promise(resolve => setTimeout(resolve, 0))
       try {
         const merged = await this.#store.merge(bytes, { roomId })
         if (merged.status === 'stored') {
