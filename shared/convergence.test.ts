@@ -34,10 +34,10 @@ vi.mock('@noble/curves/ed25519.js', async (importOriginal) => {
   const text = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')
   const entry = (signature: Uint8Array, publicKey: Uint8Array, message: Uint8Array): string =>
     `${text(signature)}|${text(publicKey)}|${text(message)}`
-  const plain = (...values: unknown[]): values is Uint8Array[] => values.every(v => v instanceof Uint8Array)
+  const plain = (...values: unknown[]): boolean => values.every(v => v instanceof Uint8Array)
   const verify: typeof original.verify = (signature, message, publicKey, options) => {
     if (options != null || !plain(signature, message, publicKey)) return original.verify(signature, message, publicKey, options)
-    const key = entry(signature, publicKey, message)
+    const key = entry(signature as Uint8Array, publicKey as Uint8Array, message as Uint8Array)
     let valid = answers.get(key)
     if (valid === undefined) {
       valid = original.verify(signature, message, publicKey)
@@ -48,9 +48,9 @@ vi.mock('@noble/curves/ed25519.js', async (importOriginal) => {
   const sign: typeof original.sign = (message, secretKey, options) => {
     const signature = original.sign(message, secretKey, options)
     if (options == null && plain(message, secretKey)) {
-      let publicKey = publicKeys.get(text(secretKey))
-      if (publicKey == null) publicKeys.set(text(secretKey), publicKey = original.getPublicKey(secretKey))
-      answers.set(entry(signature, publicKey, message), true)
+      let publicKey = publicKeys.get(text(secretKey as Uint8Array))
+      if (publicKey == null) publicKeys.set(text(secretKey as Uint8Array), publicKey = original.getPublicKey(secretKey))
+      answers.set(entry(signature, publicKey, message as Uint8Array), true)
     }
     return signature
   }

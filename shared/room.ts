@@ -190,14 +190,22 @@ class Session implements RoomSession {
       this.#emitStatus()
     }
     const onRelayConnect = (evt: CustomEvent<PeerId>): void => {
-      // A relay (re)connected: catch up with it, and push what we wrote while it was away.
-      if (this.#isRelay(evt.detail)) void this.#syncWith(evt.detail)
+      // A relay (re)connected: catch up with it, push what we wrote while it
+      // was away, and look for members now rather than at the next tick.
+      if (this.#isRelay(evt.detail)) {
+        void this.#syncWith(evt.detail)
+        void this.refresh()
+      }
     }
     this.#node.addEventListener('connection:open', onConnection)
     this.#node.addEventListener('connection:close', onConnection)
     this.#node.addEventListener('peer:disconnect', onDisconnect)
     this.#node.addEventListener('peer:connect', onRelayConnect)
-    const onSelfUpdate = (): void => { this.#announceSoon() }
+    const onSelfUpdate = (): void => {
+      this.#announceSoon()
+      // A new reservation makes us reachable: look for members at once.
+      if (this.status().direct === 0) void this.refresh()
+    }
     this.#node.addEventListener('self:peer:update', onSelfUpdate)
     this.#cleanups.push(() => {
       this.#node.removeEventListener('connection:open', onConnection)
