@@ -38,7 +38,7 @@ export interface RelayConfig {
   maxConnectionsPerIp: number
   /** Longest life of one relayed circuit, seconds. */
   circuitDuration: number
-  /** Most bytes one relayed circuit may carry (each direction). */
+  /** Most bytes one relayed circuit may carry (both directions together). */
   circuitBytes: number
   /** Largest record accepted, bytes (at most the protocol cap). */
   maxRecordBytes: number
@@ -72,7 +72,7 @@ interface Option {
 }
 
 export const RELAY_OPTIONS: Option[] = [
-  { key: 'port', flag: 'port', env: 'ROOMKV_PORT', type: 'number', default: 8080, help: 'HTTP port (web app, /health, /roomkv.json); 0 = any free port' },
+  { key: 'port', flag: 'port', env: 'ROOMKV_PORT', type: 'number', default: 8080, help: 'HTTP port (web app, /health, /metrics, /roomkv.json); 0 = any free port' },
   { key: 'p2pPort', flag: 'p2p-port', env: 'ROOMKV_P2P_PORT', type: 'number', default: 8081, help: 'libp2p WebSockets port; 0 = any free port' },
   { key: 'host', flag: 'host', env: 'ROOMKV_HOST', type: 'string', default: '127.0.0.1', help: 'interface to listen on (0.0.0.0 for all)' },
   { key: 'dataDir', flag: 'data-dir', env: 'ROOMKV_DATA_DIR', type: 'string', default: '.roomkv/relay', help: 'identity key and records are kept here' },
@@ -161,6 +161,9 @@ export function parseConfig (argv: string[], env: NodeJS.ProcessEnv = process.en
     }
   }
   if ((config.tlsCert === '') !== (config.tlsKey === '')) throw new ConfigError('--tls-cert and --tls-key go together: give both or neither')
+  if (!/^(\d{1,3})(\.\d{1,3}){3}$/.test(String(config.host)) || String(config.host).split('.').some(n => Number(n) > 255)) {
+    throw new ConfigError(`--host: "${config.host}" must be an IPv4 address such as 127.0.0.1 or 0.0.0.0`)
+  }
   return config as unknown as RelayConfig
 }
 

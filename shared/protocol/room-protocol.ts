@@ -89,8 +89,12 @@ class RoomProtocolService implements RoomProtocol, Startable {
     this.#store = init.store
     this.#log = components.logger.forComponent('roomkv:protocol')
     this.#readTimeout = init.readTimeout ?? STREAM_READ_TIMEOUT
-    this.#pushLimit = createRateLimiter({ perMinute: init.pushesPerMinute ?? 1200, burst: 200 })
-    this.#syncLimit = createRateLimiter({ perMinute: init.syncsPerMinute ?? 60, burst: 10 })
+    // Bursts of a tenth of the minute's allowance: a joining tab syncs with
+    // a few peers at once, a writer pushes a quick series of changes.
+    const pushes = init.pushesPerMinute ?? 1200
+    const syncs = init.syncsPerMinute ?? 60
+    this.#pushLimit = createRateLimiter({ perMinute: pushes, burst: Math.max(1, Math.ceil(pushes / 6)) })
+    this.#syncLimit = createRateLimiter({ perMinute: syncs, burst: Math.max(1, Math.ceil(syncs / 6)) })
   }
 
   async start (): Promise<void> {
