@@ -67,7 +67,8 @@ export async function relayMetrics (relayUrl: string): Promise<Map<string, numbe
 
 export async function relayHealth (relayUrl: string): Promise<{ ok: boolean, connections: number } & Record<string, unknown>> {
   const res = await fetch(`${relayUrl}/health`, { signal: AbortSignal.timeout(10_000) })
-  return { ...(await res.json()), ok: res.ok && (await Promise.resolve(true)) } as any
+  const body = await res.json() as Record<string, unknown>
+  return { ...body, ok: res.ok && body.ok === true, connections: Number(body.connections) }
 }
 
 export const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }

@@ -36,6 +36,8 @@ export interface VectorInput {
   expiresAt: number
   /** Record ids (hex) this write supersedes. */
   replaces: string[]
+  /** Newest version seen per writer. */
+  seen?: Array<{ writer: string, clock: { wall: number, counter: number } }>
   /** The 12-byte AES-GCM nonce (hex). Fixed for reproducibility; never reuse a nonce in real use. */
   nonce: string
 }
@@ -105,8 +107,8 @@ export function makeVectors (): TestVectors {
     },
     {
       name: 'replaces',
-      description: 'A write by another writer that supersedes the "value" vector (replaces holds its record id).',
-      input: { key: 'greeting', value: ['hello', 'again', 1, null], deleted: false, clock: { wall: WALL + 1000, counter: 0 }, writer: 'writer-2', expiresAt: 0, nonce: hex(range(0xd0, 12)) },
+      description: 'A write by another writer that supersedes the "value" vector (replaces holds its record id, seen its writer and clock).',
+      input: { key: 'greeting', value: ['hello', 'again', 1, null], deleted: false, clock: { wall: WALL + 1000, counter: 0 }, writer: 'writer-2', expiresAt: 0, seen: [{ writer: 'writer-1', clock: { wall: WALL, counter: 7 } }], nonce: hex(range(0xd0, 12)) },
       replaces: ['value']
     }
   ]
@@ -127,6 +129,7 @@ export function makeVectors (): TestVectors {
       writer: input.writer,
       expiresAt: input.expiresAt,
       replaces: input.replaces.map(id => Uint8Array.from(Buffer.from(id, 'hex'))),
+      seen: input.seen,
       nonce: Uint8Array.from(Buffer.from(input.nonce, 'hex'))
     })
     const signed = SignedRecord.decode(bytes)

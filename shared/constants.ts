@@ -34,6 +34,8 @@ export const MAX_RECORD_BYTES = 40 * KiB
 export const MAX_WRITER_CHARS = 64
 /** Most record ids one record may supersede. */
 export const MAX_REPLACES = 16
+/** Most per-writer entries in a record's `seen` list. */
+export const MAX_SEEN = 32
 /** Records may not claim a clock further than this in the future. */
 export const MAX_CLOCK_SKEW = 5 * minute
 

@@ -7,16 +7,24 @@
  * acknowledged may vanish without a version that replaces it, and every
  * concurrent write must still be visible as a conflict.
  *
+ * Writes are built exactly as Session#write builds them (heads, then
+ * sealRecord with supersededBy(heads) and a tick of the replica's hybrid
+ * clock, then a local merge: the acknowledged write). Each replica's wall
+ * clock runs at its own offset from simulated time and is adjusted now and
+ * then. No TTLs: expiry is covered in record-store.test.ts.
+ *
  * Reproduce or explore with environment variables:
- *   CONVERGENCE_SEEDS=7,8,9 CONVERGENCE_STEPS=5000 npx vitest run --project unit shared/convergence.test.ts
- * (CONVERGENCE_SEEDS=100..140 runs a range.) Failures name the seed.
+ *   CONVERGENCE_SEEDS=7,8,9 CONVERGENCE_STEPS=5000 CONVERGENCE_VERBOSE=1 \
+ *     npx vitest run --project unit shared/convergence.test.ts
+ * (CONVERGENCE_SEEDS=100..140 runs a range; VERBOSE prints timings and
+ * counts per seed.) Failures name the seed, and the step for in-run checks.
  */
 import { describe, expect, it, vi } from 'vitest'
 import { equals, toString } from 'uint8arrays'
-import { MAX_CLOCK_SKEW, MAX_REPLACES } from './constants.ts'
+import { MAX_CLOCK_SKEW } from './constants.ts'
 import { compareClocks, createHybridClock, type HybridClock } from './hlc.ts'
-import { createRecordStore, memoryRecordStorage, supersededBy, type MergeResult, type RecordStore } from './record-store.ts'
-import { compareRecords, sealRecord, verifyRecord, type VerifiedRecord } from './record.ts'
+import { createRecordStore, hasSeen, memoryRecordStorage, writeContext, type MergeResult, type RecordStore } from './record-store.ts'
+import { compareRecords, sealRecord, type VerifiedRecord } from './record.ts'
 import { deriveRoomKeys, keyIdFor } from './room-keys.ts'
 import { collect, hex, pick, prng, randomInt, shuffle } from './test-support.ts'
 
@@ -142,7 +150,10 @@ class Simulation {
 
   readonly log: string[] = []
 
-  constructor (readonly seed: number) {
+  readonly seed: number
+
+  constructor (seed: number) {
+    this.seed = seed
     this.random = prng(seed)
     this.replicas = Array.from({ length: REPLICAS }, (_, index) => {
       const replica: Replica = {
@@ -180,14 +191,12 @@ class Simulation {
       deleted,
       clock: replica.clock.tick(),
       writer: replica.writer,
-      replaces: supersededBy(heads)
+      ...writeContext(heads)
     })
     const merged = await replica.store.merge(bytes, { roomId })
     check(merged.status === 'stored', `a new local write is always stored, got ${merged.status}`)
-    // Every version the writer held is replaced (the write resolves any conflict it could see),
-    // unless it held more heads than a record may name (see the MAX_REPLACES note at the end).
-    const named = new Set(supersededBy(heads).map(idText))
-    const left = heads.filter(h => !named.has(idText(h.id)))
+    // Every version the writer held is replaced (the write resolves any conflict it could see).
+    const left = heads.filter(h => !hasSeen(merged.record, h))
     if (left.length > 0) this.stats.unresolvableWrites++
     const expected = [merged.record, ...left].map(h => idText(h.id)).sort().join()
     check(merged.heads.map(h => idText(h.id)).sort().join() === expected, 'a local write leaves only itself and the heads it could not name')
@@ -209,7 +218,7 @@ class Simulation {
     const headIds = result.heads.map(h => idText(h.id))
     if (result.status === 'stale') {
       check(!headIds.includes(id), 'stale: not a head')
-      check(result.heads.some(h => h.body.replaces.some(r => equals(r, result.record.id))), 'stale: a head replaces it')
+      check(result.heads.some(h => hasSeen(h, result.record)), 'stale: a head replaces it')
     } else {
       check(headIds.includes(id), `${result.status}: a head`)
     }
@@ -332,15 +341,23 @@ class Simulation {
  * Every record id each record supersedes, directly or through the versions
  * it replaces (the causal history of the writer's view of the key).
  */
-function ancestry (created: Map<string, VerifiedRecord>): Map<string, Set<string>> {
+/** What each write directly supersedes: the ids it names, and every version its `seen` covers. */
+function directlySuperseded (created: Map<string, VerifiedRecord>): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  for (const [id, later] of created) {
+    out.set(id, [...created].filter(([otherId, earlier]) => otherId !== id && equals(earlier.body.keyId, later.body.keyId) && hasSeen(later, earlier)).map(([otherId]) => otherId))
+  }
+  return out
+}
+
+function ancestry (created: Map<string, VerifiedRecord>, direct: Map<string, string[]>): Map<string, Set<string>> {
   const memo = new Map<string, Set<string>>()
   const visit = (id: string): Set<string> => {
     const known = memo.get(id)
     if (known != null) return known
     const out = new Set<string>()
     memo.set(id, out)
-    for (const replaced of created.get(id)?.body.replaces ?? []) {
-      const r = idText(replaced)
+    for (const r of direct.get(id) ?? []) {
       out.add(r)
       for (const a of visit(r)) out.add(a)
     }
@@ -362,16 +379,17 @@ async function run (seed: number, steps: number): Promise<{ sim: Simulation, res
   await sim.finish()
 
   const created = sim.created
-  const ancestors = ancestry(created)
+  const direct = directlySuperseded(created)
+  const ancestors = ancestry(created, direct)
   /** Ids some created record supersedes (directly or transitively). */
   const superseded = new Set<string>()
   for (const set of ancestors.values()) for (const id of set) superseded.add(id)
   const replacedBy = new Map<string, string[]>()
-  for (const [id, record] of created) {
-    for (const r of record.body.replaces) {
-      const list = replacedBy.get(idText(r)) ?? []
+  for (const [id] of created) {
+    for (const r of direct.get(id) ?? []) {
+      const list = replacedBy.get(r) ?? []
       list.push(id)
-      replacedBy.set(idText(r), list)
+      replacedBy.set(r, list)
     }
   }
 
@@ -457,18 +475,9 @@ async function run (seed: number, steps: number): Promise<{ sim: Simulation, res
     }
   })
 
-  // KNOWN BUG, tolerated here and pinned by an `it.fails` test in
-  // record-store.test.ts: a record's `replaces` names at most MAX_REPLACES
-  // ids, so a version whose supersession fell off that list comes back as a
-  // conflict when it reaches a replica late (or is offered by one that held
-  // it). Every such resurrection must be explained by a truncated list: some
-  // write that descends from the version lists MAX_REPLACES ids, not it.
-  // Anything else would be a different bug.
-  const capped = [...created.values()].filter(t => t.body.replaces.length === MAX_REPLACES)
-  for (const id of resurrected) {
-    const explained = capped.some(t => ancestors.get(idText(t.id))?.has(id) === true && !t.body.replaces.some(r => idText(r) === id))
-    if (!explained) problems.push(`superseded version ${id} is a head again, and no capped replaces list explains it`)
-  }
+  // A superseded version must never come back as a head, however long the
+  // chain of edits since (the `seen` clocks cover what `replaces` cannot name).
+  for (const id of resurrected) problems.push(`superseded version ${id} is a head again`)
   // Skews stayed inside what verification accepts (else merges would have thrown).
   for (const record of created.values()) {
     if (record.clock.wall > sim.time + MAX_OFFSET + MAX_CLOCK_SKEW) problems.push(`clock of ${idText(record.id)} is beyond any replica's skew`)

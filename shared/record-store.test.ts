@@ -5,7 +5,7 @@ import { RoomkvError } from './errors.ts'
 import { compareClocks, type Clock } from './hlc.ts'
 import { HeadSet } from './proto/record.ts'
 import {
-  createRecordStore, memoryRecordStorage, supersededBy, type MergeResult, type MergeStatus, type RecordStorage
+  createRecordStore, memoryRecordStorage, supersededBy, writeContext, type MergeResult, type MergeStatus, type RecordStorage
 } from './record-store.ts'
 import { compareRecords, sealRecord, type SealInit, type VerifiedRecord } from './record.ts'
 import { deriveRoomKeys, keyIdFor, type RoomKeys } from './room-keys.ts'
@@ -336,17 +336,10 @@ describe('createRecordStore merge', () => {
     expect(idsOf(await store.heads(keysA.roomId, greeting))).toEqual(idsOf([v3direct, v1]))
   })
 
-  // KNOWN BUG (shared/record-store.ts supersededBy + merge; MAX_REPLACES in
-  // shared/constants.ts): `replaces` names at most MAX_REPLACES ids, so after
-  // MAX_REPLACES + 1 successive edits the oldest version is named by no live
-  // head. A replica that still holds it (it was offline during the edits)
-  // brings it back as a conflict when it reconnects, and every replica then
-  // shows it: an edit that was overwritten long ago reappears. The randomized
-  // convergence test sees dozens of such resurrections per run (and keys with
-  // more than MAX_REPLACES heads, which no single write can resolve any more).
-  // `it.fails` until fixed (e.g. a per-writer causal context instead of a
-  // capped id list); then drop `.fails`.
-  it.fails('a version replaced more than MAX_REPLACES edits ago stays replaced when a replica that held it reconnects', async () => {
+  // `replaces` names at most MAX_REPLACES ids; past that, the per-writer
+  // `seen` clocks of writeContext are what keep an old version replaced
+  // when a replica that held it (offline during the edits) reconnects.
+  it('a version replaced more than MAX_REPLACES edits ago stays replaced when a replica that held it reconnects', async () => {
     const online = createRecordStore(memoryRecordStorage(), { now: () => NOW })
     const offline = createRecordStore(memoryRecordStorage(), { now: () => NOW })
     const v0 = seal({ clock: at(NOW - 100), value: 0 })
@@ -354,7 +347,7 @@ describe('createRecordStore merge', () => {
     await offline.merge(v0)
     let last = v0
     for (let i = 1; i <= MAX_REPLACES + 1; i++) {
-      last = seal({ clock: at(NOW - 100 + i), value: i, replaces: supersededBy(await online.heads(keysA.roomId, greeting)) })
+      last = seal({ clock: at(NOW - 100 + i), value: i, ...writeContext(await online.heads(keysA.roomId, greeting)) })
       expect(idsOf((await online.merge(last)).heads)).toEqual(idsOf([last]))
     }
     // Reconnect: each side offers its heads (what the sync protocol does).

@@ -7,8 +7,8 @@
  * records hold the same state and show the same winner and conflicts.
  */
 import { equals, toString } from 'uint8arrays'
-import { DIGEST_ID_BYTES, MAX_REPLACES } from './constants.ts'
-import { InvalidRecordError } from './errors.ts'
+import { DIGEST_ID_BYTES, MAX_REPLACES, MAX_SEEN } from './constants.ts'
+import { compareClocks, type Clock } from './hlc.ts'
 import { HeadSet } from './proto/record.ts'
 import { compareRecords, readStoredRecord, verifyRecord, type VerifiedRecord } from './record.ts'
 
@@ -91,6 +91,35 @@ export function supersededBy (heads: VerifiedRecord[]): Uint8Array[] {
   return out
 }
 
+/**
+ * The causal context of a new write of a key: the ids it supersedes, and per
+ * writer the newest version seen (every head and what each head had seen).
+ * A version is replaced if a head lists its id, or has seen its writer at or
+ * past its clock; the second rule has no depth limit.
+ */
+export function writeContext (heads: VerifiedRecord[]): { replaces: Uint8Array[], seen: Array<{ writer: string, clock: Clock }> } {
+  const newest = new Map<string, Clock>()
+  const see = (writer: string, clock: Clock): void => {
+    const known = newest.get(writer)
+    if (known == null || compareClocks(clock, known) > 0) newest.set(writer, clock)
+  }
+  for (const head of heads) {
+    see(head.body.writer, head.clock)
+    for (const s of head.body.seen) see(s.writer, { wall: s.wall, counter: s.counter })
+  }
+  const seen = [...newest].map(([writer, clock]) => ({ writer, clock }))
+    .sort((a, b) => compareClocks(b.clock, a.clock) || (a.writer < b.writer ? -1 : 1))
+    .slice(0, MAX_SEEN)
+  return { replaces: supersededBy(heads), seen }
+}
+
+/** True when `later` was written by someone who had seen `earlier`. */
+export function hasSeen (later: VerifiedRecord, earlier: VerifiedRecord): boolean {
+  if (later.body.replaces.some(id => equals(id, earlier.id))) return true
+  return later.body.seen.some(s => s.writer === earlier.body.writer &&
+    compareClocks({ wall: s.wall, counter: s.counter }, earlier.clock) >= 0)
+}
+
 export function createRecordStore (storage: RecordStorage, init: RecordStoreInit = {}): RecordStore {
   const now = init.now ?? Date.now
   const listeners = new Set<(record: VerifiedRecord, heads: VerifiedRecord[]) => void>()
@@ -141,8 +170,8 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
         const result = (status: MergeStatus, heads: VerifiedRecord[]): MergeResult =>
           ({ status, record, winner: heads[0] ?? record, heads })
         if (current.some(h => equals(h.id, record.id))) return result('known', current)
-        if (current.some(h => h.body.replaces.some(id => equals(id, record.id)))) return result('stale', current)
-        const heads = current.filter(h => !record.body.replaces.some(id => equals(id, h.id)))
+        if (current.some(h => hasSeen(h, record))) return result('stale', current)
+        const heads = current.filter(h => !hasSeen(record, h))
         heads.push(record)
         heads.sort(byRank)
         await storage.put(roomId, keyId, HeadSet.encode({ records: heads.map(h => h.bytes) }))

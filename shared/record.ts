@@ -9,7 +9,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { randomBytes } from '@noble/hashes/utils.js'
 import { compare as compareBytes, concat, equals } from 'uint8arrays'
 import {
-  MAX_CLOCK_SKEW, MAX_KEY_BYTES, MAX_RECORD_BYTES, MAX_REPLACES, MAX_VALUE_BYTES, MAX_WRITER_CHARS,
+  MAX_CLOCK_SKEW, MAX_KEY_BYTES, MAX_RECORD_BYTES, MAX_REPLACES, MAX_SEEN, MAX_VALUE_BYTES, MAX_WRITER_CHARS,
   RECORD_FORMAT, RECORD_ID_BYTES
 } from './constants.ts'
 import {
@@ -62,6 +62,8 @@ export interface SealInit {
   writer: string
   expiresAt?: number
   replaces?: Uint8Array[]
+  /** Newest version of this key seen per writer (see writeContext in record-store.ts). */
+  seen?: Array<{ writer: string, clock: Clock }>
   /** Only for test vectors: a fixed nonce. */
   nonce?: Uint8Array
 }
@@ -103,6 +105,12 @@ export function sealRecord (keys: RoomKeys, init: SealInit): Uint8Array {
   const replaces = init.replaces ?? []
   if (replaces.length > MAX_REPLACES) throw new InvalidRecordError(`A record may replace at most ${MAX_REPLACES} versions`)
   if (replaces.some(id => id.length !== RECORD_ID_BYTES)) throw new InvalidRecordError(`Replaced ids must be ${RECORD_ID_BYTES} bytes`)
+  const seen = init.seen ?? []
+  if (seen.length > MAX_SEEN) throw new InvalidRecordError(`A record may list at most ${MAX_SEEN} seen writers`)
+  if (seen.some(s => s.writer.length === 0 || s.writer.length > MAX_WRITER_CHARS || !Number.isSafeInteger(s.clock.wall) || s.clock.wall < 0 ||
+    !Number.isInteger(s.clock.counter) || s.clock.counter < 0 || s.clock.counter > MAX_COUNTER)) {
+    throw new InvalidRecordError('Seen entries need a writer id and a valid clock')
+  }
   const expiresAt = init.expiresAt ?? 0
   if (!Number.isSafeInteger(init.clock.wall) || init.clock.wall < 0 || !Number.isSafeInteger(expiresAt) || expiresAt < 0) {
     throw new InvalidRecordError('Clock and expiry must be non-negative integers (ms)')
@@ -124,7 +132,8 @@ export function sealRecord (keys: RoomKeys, init: SealInit): Uint8Array {
     writer: init.writer,
     expiresAt,
     replaces,
-    tombstone: deleted
+    tombstone: deleted,
+    seen: seen.map(s => ({ writer: s.writer, wall: s.clock.wall, counter: s.clock.counter }))
   })
   const signature = ed25519.sign(concat([SIGNATURE_PREFIX, body]), keys.signingSeed)
   const bytes = SignedRecord.encode({ body, signature })
@@ -154,7 +163,7 @@ export function verifyRecord (bytes: Uint8Array, options: VerifyOptions = {}): V
   let body: RecordBody
   try {
     signed = SignedRecord.decode(bytes)
-    body = RecordBody.decode(signed.body, { limits: { replaces: MAX_REPLACES } })
+    body = RecordBody.decode(signed.body, { limits: { replaces: MAX_REPLACES, seen: MAX_SEEN } })
   } catch (err: any) {
     throw new InvalidRecordError(`Record does not parse: ${err.message}`)
   }
@@ -170,6 +179,7 @@ export function verifyRecord (bytes: Uint8Array, options: VerifyOptions = {}): V
   if (body.writer.length === 0 || body.writer.length > MAX_WRITER_CHARS) throw new InvalidRecordError('Writer id length out of range')
   if (!Number.isSafeInteger(body.hlcWall) || !Number.isSafeInteger(body.expiresAt)) throw new InvalidRecordError('Clock or expiry out of range')
   if (body.replaces.some(id => id.length !== RECORD_ID_BYTES)) throw new InvalidRecordError(`Replaced ids must be ${RECORD_ID_BYTES} bytes`)
+  if (body.seen.some(s => s.writer.length === 0 || s.writer.length > MAX_WRITER_CHARS)) throw new InvalidRecordError('Seen writer id length out of range')
   if (signed.signature.length !== 64) throw new InvalidRecordError('Signature must be 64 bytes')
   const roomId = roomIdFromRoomKey(body.roomKey)
   if (options.roomId != null && !equals(roomId, options.roomId)) throw new WrongRoomError('Record belongs to another room')
@@ -201,7 +211,7 @@ export function readStoredRecord (bytes: Uint8Array): VerifiedRecord {
   let body: RecordBody
   try {
     signed = SignedRecord.decode(bytes)
-    body = RecordBody.decode(signed.body, { limits: { replaces: MAX_REPLACES } })
+    body = RecordBody.decode(signed.body, { limits: { replaces: MAX_REPLACES, seen: MAX_SEEN } })
   } catch (err: any) {
     throw new InvalidRecordError(`Stored record does not parse: ${err.message}`)
   }

@@ -19,7 +19,7 @@ import { errorCode, QuorumFailedError } from './errors.ts'
 import { dhtKeyFor } from './dht-key.ts'
 import { createHybridClock, type HybridClock } from './hlc.ts'
 import { openRecord, sealRecord, selectRecord, validateKeyName, verifyRecord, type RoomEntry, type VerifiedRecord } from './record.ts'
-import { supersededBy, type RecordStore } from './record-store.ts'
+import { writeContext, type RecordStore } from './record-store.ts'
 import { keyCid, roomMembersCid } from './room-cid.ts'
 import { keyIdFor, type RoomKeys } from './room-keys.ts'
 import type { RoomProtocol } from './protocol/room-protocol.ts'
@@ -285,7 +285,7 @@ class Session implements RoomSession {
       clock: this.#clock.tick(),
       writer: this.#init.writer,
       expiresAt: change.ttl != null && change.ttl > 0 ? Date.now() + change.ttl : 0,
-      replaces: supersededBy(heads)
+      ...writeContext(heads)
     })
     const record = verifyRecord(bytes)
     this.#localWrites.add(hex(record.id))

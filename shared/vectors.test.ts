@@ -21,6 +21,7 @@ interface VectorInput {
   writer: string
   expiresAt: number
   replaces: string[]
+  seen?: Array<{ writer: string, clock: { wall: number, counter: number } }>
   nonce: string
 }
 
@@ -118,6 +119,7 @@ describe.each(vectors.records.map(v => [v.name, v] as const))('test vector "%s"'
     writer: input.writer,
     expiresAt: input.expiresAt,
     replaces: input.replaces.map(bytes),
+    seen: input.seen,
     nonce: bytes(input.nonce)
   }
   const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(room.roomKey, 'hex').toString('base64url') }, format: 'jwk' })
@@ -159,7 +161,8 @@ describe.each(vectors.records.map(v => [v.name, v] as const))('test vector "%s"'
       writer: input.writer,
       expiresAt: input.expiresAt,
       replaces: input.replaces.map(bytes),
-      tombstone: input.deleted
+      tombstone: input.deleted,
+      seen: (input.seen ?? []).map(s => ({ writer: s.writer, wall: s.clock.wall, counter: s.clock.counter }))
     })
     expect(Payload.decode(bytes(vector.payload))).toEqual({
       name: input.key,

@@ -14,6 +14,7 @@ export interface RecordBody {
   expiresAt: number
   replaces: Uint8Array[]
   tombstone: boolean
+  seen: Seen[]
 }
 
 export namespace RecordBody {
@@ -78,6 +79,13 @@ export namespace RecordBody {
           w.bool(obj.tombstone)
         }
 
+        if (obj.seen != null && obj.seen.length > 0) {
+          for (const value of obj.seen) {
+            w.uint32(90)
+            Seen.codec().encode(value, w)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -92,7 +100,8 @@ export namespace RecordBody {
           writer: '',
           expiresAt: 0,
           replaces: [],
-          tombstone: false
+          tombstone: false,
+          seen: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -145,6 +154,16 @@ export namespace RecordBody {
               obj.tombstone = reader.bool()
               break
             }
+            case 11: {
+              if (opts.limits?.seen != null && obj.seen.length === opts.limits.seen) {
+                throw new MaxLengthError('Decode error - repeated field "seen" had too many elements')
+              }
+
+              obj.seen.push(Seen.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.seen$
+              }))
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -155,7 +174,8 @@ export namespace RecordBody {
         return obj
       }, function * (reader, length, prefix, opts = {}) {
         const obj = {
-          replaces: 0
+          replaces: 0,
+          seen: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -242,6 +262,24 @@ export namespace RecordBody {
               }
               break
             }
+            case 11: {
+              if (opts.limits?.seen != null && obj.seen === opts.limits.seen) {
+                throw new MaxLengthError('Streaming decode error - repeated field "seen" had too many elements')
+              }
+
+              for (const evt of Seen.codec().stream(reader, reader.uint32(), `${prefix}.seen[]`, {
+                limits: opts.limits?.seen$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.seen
+                }
+              }
+
+              obj.seen++
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -305,6 +343,24 @@ export namespace RecordBody {
     value: boolean
   }
 
+  export interface RecordBodySeenWriterFieldEvent {
+    field: '$.seen[].writer'
+    value: string
+    index: number
+  }
+
+  export interface RecordBodySeenWallFieldEvent {
+    field: '$.seen[].wall'
+    value: number
+    index: number
+  }
+
+  export interface RecordBodySeenCounterFieldEvent {
+    field: '$.seen[].counter'
+    value: number
+    index: number
+  }
+
   export function encode (obj: Partial<RecordBody>): Uint8Array {
     return encodeMessage(obj, RecordBody.codec())
   }
@@ -313,8 +369,143 @@ export namespace RecordBody {
     return decodeMessage(buf, RecordBody.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RecordBody>): Generator<RecordBodyFormatFieldEvent | RecordBodyRoomKeyFieldEvent | RecordBodyKeyIdFieldEvent | RecordBodySealedFieldEvent | RecordBodyHlcWallFieldEvent | RecordBodyHlcCounterFieldEvent | RecordBodyWriterFieldEvent | RecordBodyExpiresAtFieldEvent | RecordBodyReplacesFieldEvent | RecordBodyTombstoneFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RecordBody>): Generator<RecordBodyFormatFieldEvent | RecordBodyRoomKeyFieldEvent | RecordBodyKeyIdFieldEvent | RecordBodySealedFieldEvent | RecordBodyHlcWallFieldEvent | RecordBodyHlcCounterFieldEvent | RecordBodyWriterFieldEvent | RecordBodyExpiresAtFieldEvent | RecordBodyReplacesFieldEvent | RecordBodyTombstoneFieldEvent | RecordBodySeenWriterFieldEvent | RecordBodySeenWallFieldEvent | RecordBodySeenCounterFieldEvent> {
     return streamMessage(buf, RecordBody.codec(), opts)
+  }
+}
+
+export interface Seen {
+  writer: string
+  wall: number
+  counter: number
+}
+
+export namespace Seen {
+  let _codec: Codec<Seen>
+
+  export const codec = (): Codec<Seen> => {
+    if (_codec == null) {
+      _codec = message<Seen>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.writer != null && obj.writer !== '')) {
+          w.uint32(10)
+          w.string(obj.writer)
+        }
+
+        if ((obj.wall != null && obj.wall !== 0)) {
+          w.uint32(16)
+          w.uint64Number(obj.wall)
+        }
+
+        if ((obj.counter != null && obj.counter !== 0)) {
+          w.uint32(24)
+          w.uint32(obj.counter)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          writer: '',
+          wall: 0,
+          counter: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.writer = reader.string()
+              break
+            }
+            case 2: {
+              obj.wall = reader.uint64Number()
+              break
+            }
+            case 3: {
+              obj.counter = reader.uint32()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.writer`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.wall`,
+                value: reader.uint64Number()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.counter`,
+                value: reader.uint32()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface SeenWriterFieldEvent {
+    field: '$.writer'
+    value: string
+  }
+
+  export interface SeenWallFieldEvent {
+    field: '$.wall'
+    value: number
+  }
+
+  export interface SeenCounterFieldEvent {
+    field: '$.counter'
+    value: number
+  }
+
+  export function encode (obj: Partial<Seen>): Uint8Array {
+    return encodeMessage(obj, Seen.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Seen>): Seen {
+    return decodeMessage(buf, Seen.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Seen>): Generator<SeenWriterFieldEvent | SeenWallFieldEvent | SeenCounterFieldEvent> {
+    return streamMessage(buf, Seen.codec(), opts)
   }
 }
 

@@ -132,16 +132,26 @@ describe('push rate limit (--pushes-per-minute 20)', () => {
     await relay?.stop()
   })
 
-  /** Push one record at a time until `refusals` are refused or `max` were sent. */
-  async function flood (client: RoomClient, keys: RoomKeys, max: number, refusals: number): Promise<Array<'ok' | 'limited'>> {
+  type Outcome = 'ok' | 'limited' | 'dropped'
+
+  /**
+   * Push one record at a time until `refusals` were refused or `max` were
+   * sent. 'dropped': the connection to the relay was lost mid-push (see the
+   * report on the ping-stream bug); the next push simply redials.
+   */
+  async function flood (client: RoomClient, keys: RoomKeys, max: number, refusals: number): Promise<Outcome[]> {
     const relayId = peerIdFromString(relay.peerId)
-    const outcomes: Array<'ok' | 'limited'> = []
+    const outcomes: Outcome[] = []
     for (let i = 0; i < max && outcomes.filter(o => o === 'limited').length < refusals; i++) {
       const result = await client.node.services.rooms.push(relayId, keys.roomId, [record(keys, `flood-${i}`, i)])
         .catch((err: Error & { code?: string }) => err)
-      if (result instanceof Error) {
-        expect({ code: result.code, message: result.message, at: i }).toMatchObject({ code: 'ERR_PROTOCOL', message: expect.stringContaining('ERR_RATE_LIMITED') })
+      if (result instanceof Error && result.message.includes('ERR_RATE_LIMITED')) {
+        expect(result.code).toBe('ERR_PROTOCOL')
         outcomes.push('limited')
+      } else if (result instanceof Error) {
+        outcomes.push('dropped')
+        expect(outcomes.filter(o => o === 'dropped').length, `push ${i}: ${result.name}: ${result.message}`).toBeLessThanOrEqual(5)
+        await client.relay.connected(15_000)
       } else {
         expect(result, `push ${i}`).toEqual({ stored: 1, known: 0, rejected: 0 })
         outcomes.push('ok')
@@ -156,12 +166,21 @@ describe('push rate limit (--pushes-per-minute 20)', () => {
     const link = formatRoomLink(relay.url, secret)
     const flooder = await peers.enter(link)
 
-    // Bounded by the relay's current burst allowance (see the next test).
-    const outcomes = await flood(flooder, keys, 300, 5)
+    const started = Date.now()
+    const outcomes = await flood(flooder, keys, 60, 60)
+    const elapsed = Date.now() - started
+    const summary = outcomes.map(o => o[0]).join('')
     const firstRefusal = outcomes.indexOf('limited')
-    expect(firstRefusal, `${outcomes.length} pushes, none refused`).toBeGreaterThan(0)
-    // The allowance is spent in order: the first pushes all went through.
-    expect(outcomes.slice(0, Math.min(firstRefusal, 10))).toEqual(Array(Math.min(firstRefusal, 10)).fill('ok'))
+    expect(firstRefusal, `no refusal in 60 pushes: ${summary}`).toBeGreaterThan(0)
+    // The burst allowance is spent first: everything before the first refusal went through.
+    expect(outcomes[0], summary).toBe('ok')
+    expect(outcomes.slice(0, firstRefusal), summary).not.toContain('limited')
+    // Token-bucket accounting: never more than a minute's allowance as a
+    // burst, plus what refilled at 20 a minute while the flood ran.
+    const allowed = outcomes.filter(o => o === 'ok').length
+    expect(allowed, summary).toBeLessThanOrEqual(20 + Math.ceil(elapsed / 3000))
+    const limited = outcomes.filter(o => o === 'limited').length
+    expect(limited, summary).toBeGreaterThanOrEqual(60 - allowed - outcomes.filter(o => o === 'dropped').length)
 
     // Another peer in the same room is not affected by the flooder's bucket.
     const other = await peers.enter(link)
@@ -170,25 +189,11 @@ describe('push rate limit (--pushes-per-minute 20)', () => {
       .toEqual({ stored: 1, known: 0, rejected: 0 })
     expect((await health(relay)).ok).toBe(true)
 
-    const limited = outcomes.filter(o => o === 'limited').length
     const text = await metricsText(relay)
     const counted = (metric(text, 'roomkv_records_rejected_total', { reason: 'ERR_RATE_LIMITED' }) ?? 0) +
       (metric(text, 'roomkv_requests_refused_total', { kind: 'push' }) ?? 0)
     expect(counted).toBeGreaterThanOrEqual(limited)
     expect((await health(relay)).rejectedRecords.ERR_RATE_LIMITED).toBeGreaterThanOrEqual(limited)
-  })
-
-  // KNOWN RELAY BUG: shared/protocol/room-protocol.ts builds the push limiter
-  // with `burst: 200` whatever --pushes-per-minute says, so with a limit of
-  // 20 a peer may still send 200 pushes at once. This test documents that
-  // (vitest `fails`: it passes while the bug is present). Once the burst is
-  // capped by the configured rate, drop `.fails`.
-  test.fails('--pushes-per-minute 20 refuses a burst of 60 pushes', async () => {
-    const keys = deriveRoomKeys(newRoomSecret())
-    const flooder = await peers.enter(formatRoomLink(relay.url, newRoomSecret()))
-    const outcomes = await flood(flooder, keys, 60, 1)
-    expect(outcomes, 'pushes').toContain('limited')
-    expect(outcomes.indexOf('limited')).toBeGreaterThanOrEqual(10)
   })
 })
 
@@ -232,6 +237,25 @@ describe('room quota (--max-room-records 5)', () => {
     await expect.poll(async () => (await fresh.session.list()).map(e => [e.key, e.value]), { timeout: 15_000 })
       .toEqual([['k0', 'updated'], ['k1', 1], ['k2', 2], ['k3', 3], ['k4', 4]])
   })
+
+  // KNOWN RELAY BUG (see report): relay/room-quota.ts checks and updates a
+  // room's usage across awaits with no lock per room, so concurrent pushes
+  // of different new keys all pass the check; 6-7 records of 5 are kept in
+  // most runs. Unskip once put/delete are serialised per room.
+  test.skip('concurrent new keys never take a room past --max-room-records', async () => {
+    const secret = newRoomSecret()
+    const keys = deriveRoomKeys(secret)
+    const a = await peers.enter(formatRoomLink(relay.url, secret))
+    const relayId = peerIdFromString(relay.peerId)
+    const results = await Promise.all(Array.from({ length: 20 }, async (_, i) =>
+      a.node.services.rooms.push(relayId, keys.roomId, [record(keys, `c${i}`, i)])))
+    expect(results.reduce((n, r) => n + r.stored, 0)).toBe(5)
+    const fresh = await peers.enter(formatRoomLink(relay.url, secret))
+    await expect.poll(async () => (await fresh.session.list()).length, { timeout: 15_000 }).toBe(5)
+    // Give any extra record time to arrive, then check none did.
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    expect((await fresh.session.list()).length).toBe(5)
+  })
 })
 
 describe('per-IP connection limit (--max-connections-per-ip 3)', () => {
@@ -249,7 +273,10 @@ describe('per-IP connection limit (--max-connections-per-ip 3)', () => {
     expect((await health(relay)).connections).toBe(3)
 
     const fourth = await peers.enter(link, false)
-    await expect(fourth.relay.connected(8000)).rejects.toThrow()
+    // Its first round of dials fails (the relay drops the connection at the gate) ...
+    await expect.poll(() => fourth.relay.status().phase, { timeout: 15_000 }).toBe('unreachable')
+    // ... and it stays unconnected.
+    await expect(fourth.relay.connected(2000)).rejects.toThrow()
     expect(fourth.relay.status().phase).not.toMatch(/connected|reserved/)
     expect((await health(relay)).connections).toBe(3)
     const text = await metricsText(relay)
