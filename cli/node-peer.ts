@@ -1,12 +1,13 @@
 /**
  * A roomkv peer in Node: reaches relays over WebSockets exactly like a tab
  * does, and runs the same DHT and room protocols. Used by the tests and the
- * CLI. (No WebRTC here: Node peers talk to room members through relays'
- * stores and the DHT.)
+ * CLI. No WebRTC here: Node peers get live changes through the relay, which
+ * forwards pushes to room members, and catch up by sync.
  */
 import { randomBytes } from 'node:crypto'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify, identifyPush } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
@@ -24,7 +25,10 @@ import type { RoomNode } from '../shared/room.ts'
 
 export async function createNodePeer (init: NodeFactoryInit): Promise<RoomNode> {
   const node = await createLibp2p({
-    transports: [webSockets()],
+    // A reservation on the relay makes this peer dialable through it, so its
+    // provider records and room membership are usable by others.
+    addresses: { listen: ['/p2p-circuit'] },
+    transports: [webSockets(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     datastore: dhtDatastore(new MemoryDatastore(), init.store),

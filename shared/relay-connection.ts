@@ -8,7 +8,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import { second } from './constants.ts'
-import { errorCode } from './errors.ts'
+import { errorCode, RelayUnreachableError } from './errors.ts'
 import type { RoomNode } from './room.ts'
 
 const log = logger('roomkv:relay-connection')
@@ -110,7 +110,7 @@ export function connectRelays (init: RelayConnectionInit): RelayConnection {
     connected (timeout) {
       if (isConnected()) return Promise.resolve()
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => { waiters.delete(done); reject(new Error(status.detail)) }, timeout)
+        const timer = setTimeout(() => { waiters.delete(done); reject(new RelayUnreachableError(status.detail)) }, timeout)
         const done = (): void => { clearTimeout(timer); waiters.delete(done); resolve() }
         waiters.add(done)
       })

@@ -383,7 +383,7 @@ class Session implements RoomSession {
     validateKeyName(key)
     let peers = 0
     for await (const event of this.#node.services.dht.provide(keyCid(this.#keys, key), { signal: this.#signal(10 * second) })) {
-      if (event.name === 'PEER_RESPONSE') peers++
+      if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') peers++
     }
     return { peers }
   }
