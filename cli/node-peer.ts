@@ -30,6 +30,9 @@ export async function createNodePeer (init: NodeFactoryInit): Promise<RoomNode> 
     addresses: { listen: ['/p2p-circuit'] },
     transports: [webSockets(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
+    // A busy peer (a relay merging a large batch, a tab verifying a big sync)
+    // answers pings late; do not drop the connection for that.
+    connectionMonitor: { pingInterval: 15_000, pingTimeout: { minTimeout: 10_000, maxTimeout: 30_000 } },
     streamMuxers: [yamux()],
     datastore: dhtDatastore(new MemoryDatastore(), init.store),
     services: {

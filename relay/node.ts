@@ -61,6 +61,9 @@ export async function createRelayNode ({ config, privateKey, datastore, rooms, m
     },
     transports: [webSockets(tls ? { https: { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } } : {})],
     connectionEncrypters: [noise()],
+    // A busy peer (a relay merging a large batch, a tab verifying a big sync)
+    // answers pings late; do not drop the connection for that.
+    connectionMonitor: { pingInterval: 15_000, pingTimeout: { minTimeout: 10_000, maxTimeout: 30_000 } },
     streamMuxers: [yamux()],
     connectionManager: {
       maxConnections: config.maxConnections,

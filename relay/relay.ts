@@ -4,7 +4,7 @@
  */
 import { join, resolve } from 'node:path'
 import { mkdir } from 'node:fs/promises'
-import { FsDatastore } from 'datastore-fs'
+import { MemoryDatastore } from 'datastore-core'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p } from 'libp2p'
 import { dhtDatastore } from '../shared/dht-datastore.ts'
@@ -50,8 +50,12 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
       return fullStore.merge(bytes, options)
     }
   }
-  const libp2pStore = new FsDatastore(join(dataDir, 'libp2p'))
-  await libp2pStore.open()
+  // libp2p's own state (peer store, provider records) stays in memory: the
+  // peer store writes on every new stream, and on disk those writes queued
+  // behind record writes long enough for pings to time out and connections
+  // to drop. Identity and room records are what must survive; members
+  // re-announce provider records every few minutes.
+  const libp2pStore = new MemoryDatastore()
   const metrics = createRelayMetrics()
   const rejected = new Map<string, number>()
   const reject = (code: string, peer?: string): void => {
@@ -169,7 +173,6 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
         await node.stop()
         storesOpen = false
         await store.close()
-        await libp2pStore.close()
       })()
       return stopping
     }

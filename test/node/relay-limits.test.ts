@@ -310,6 +310,7 @@ describe('garbage traffic', () => {
     const ports = [await p2pPortOf(relay), Number(new URL(relay.url).port)]
     const before = await rss()
 
+    let forced = 0
     const SOCKETS_PER_PORT = 300
     const BATCH = 50
     for (const port of ports) {
@@ -323,13 +324,14 @@ describe('garbage traffic', () => {
           socket.on('connect', () => { socket.write(randomBytes(1024)) })
           closed.push(new Promise<void>(resolve => socket.once('close', () => { open.delete(socket); resolve() })))
         }
-        // The relay answers garbage by closing; whatever it leaves open we close.
-        const timer = setTimeout(() => { for (const s of open) s.destroy() }, 5_000)
+        // The relay answers garbage by closing; whatever it leaves open we close (and count).
+        const timer = setTimeout(() => { for (const s of open) { forced++; s.destroy() } }, 5_000)
         await Promise.all(closed)
         clearTimeout(timer)
       }
     }
     expect(open.size).toBe(0)
+    expect(forced, 'sockets the relay left open for 5 s').toBe(0)
 
     const after = await rss()
     expect(after - before, `RSS ${Math.round(before / MiB)} -> ${Math.round(after / MiB)} MiB`).toBeLessThan(64 * MiB)

@@ -86,6 +86,29 @@ describe('a stock libp2p client', () => {
   })
 })
 
+describe('relay ping service', () => {
+  // KNOWN RELAY BUG (see report): the relay's inbound ping streams are not
+  // closed until the ping handler's 10 s timeout, so the client's outbound
+  // ping stream stays open that long and libp2p's connection monitor (one
+  // ping every 10 s, at most one outbound ping stream per peer) aborts the
+  // connection with "Too many outbound protocol streams". Cause: relay.ts
+  // gives libp2p an FsDatastore, so the peer-store write libp2p awaits
+  // before running a stream handler is slow enough for the client's FIN to
+  // arrive first, and @libp2p/utils' stream iterator then never ends.
+  // Unskip once fixed.
+  test.skip('a ping stream to the relay is closed as soon as the ping is answered', async () => {
+    const info = await (await fetch(`${relay.url}/roomkv.json`)).json()
+    const relayAddr = multiaddr(info.multiaddrs[0])
+    const node = await stockNode()
+    const connection = await node.dial(relayAddr)
+    for (let i = 0; i < 3; i++) {
+      expect(await node.services.ping.ping(relayAddr)).toBeGreaterThanOrEqual(0)
+      await until('the ping stream to close', () =>
+        connection.streams.some(s => s.protocol === '/ipfs/ping/1.0.0') ? undefined : true, 3_000)
+    }
+  })
+})
+
 describe('circuit limits (--circuit-bytes 4096 --circuit-duration 30)', () => {
   let limited: RelayProcess
   beforeAll(async () => {

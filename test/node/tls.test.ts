@@ -135,8 +135,13 @@ describe.skipIf(!haveOpenssl)('relay over TLS', () => {
     expect(relayAddr.toString()).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/tls\/ws\/p2p\//)
 
     // @libp2p/websockets dials with the runtime's WebSocket, which takes no
-    // TLS options; trust the test certificate in this worker's default CA
-    // set for the duration of the dial (verification stays on).
+    // TLS options. Untrusted, the certificate is refused ...
+    const untrusting = await createLibp2p({ transports: [webSockets()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
+    nodes.push(untrusting)
+    await expect(untrusting.dial(relayAddr, { signal: AbortSignal.timeout(10_000) })).rejects.toThrow()
+
+    // ... so trust it in this worker's default CA set for the duration of
+    // the test (verification stays on).
     const defaults = tls.getCACertificates('default')
     tls.setDefaultCACertificates([...defaults, cert])
     try {
@@ -184,5 +189,20 @@ describe.skipIf(!haveOpenssl)('relay TLS flags', () => {
     const reverse = cli(['--data-dir', join(dir, 'data'), '--tls-key', certFile])
     expect(reverse.status).toBe(2)
     expect(reverse.stderr).toContain('--tls-cert and --tls-key go together')
+  })
+
+  test('an unreadable or malformed certificate stops the relay at startup, naming the problem', async () => {
+    const missing = join(dir, 'missing.pem')
+    const out = cli(['--data-dir', join(dir, 'data'), '--tls-cert', missing, '--tls-key', missing])
+    expect(out.status).not.toBe(0)
+    expect(out.stderr).toContain(missing)
+    expect(out.stdout).not.toContain('roomkv relay started')
+
+    const garbage = join(dir, 'garbage.pem')
+    await writeFile(garbage, 'this is not PEM\n')
+    const bad = cli(['--data-dir', join(dir, 'data'), '--tls-cert', garbage, '--tls-key', garbage])
+    expect(bad.status).not.toBe(0)
+    expect(bad.stderr).toMatch(/PEM/)
+    expect(bad.stdout).not.toContain('roomkv relay started')
   })
 })

@@ -48,6 +48,9 @@ export async function createBrowserNode (init: BrowserNodeInit): Promise<RoomNod
       circuitRelayTransport()
     ],
     connectionEncrypters: [noise()],
+    // A busy peer (a relay merging a large batch, a tab verifying a big sync)
+    // answers pings late; do not drop the connection for that.
+    connectionMonitor: { pingInterval: 15_000, pingTimeout: { minTimeout: 10_000, maxTimeout: 30_000 } },
     streamMuxers: [yamux()],
     connectionGater: {
       // The browser default refuses ws:// and private addresses, which is
