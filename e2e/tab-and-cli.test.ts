@@ -1,0 +1,57 @@
+/**
+ * A browser tab and the Node CLI in one room: each sees the other's writes.
+ * The CLI is a real peer (WebSockets to the relay, no WebRTC); live changes
+ * reach it and the tab through the relay.
+ */
+import { spawn } from 'node:child_process'
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import type { Browser } from 'playwright-core'
+import { launchBrowser, startRelayProcess, stopAll, type RelayProcess } from './harness.ts'
+
+let relay: RelayProcess
+let browser: Browser
+
+beforeAll(async () => {
+  relay = await startRelayProcess()
+  browser = await launchBrowser()
+})
+
+afterAll(async () => { await stopAll() })
+
+function cli (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000)
+    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
+  })
+}
+
+test('a tab and a CLI peer see each other\'s writes', async () => {
+  const page = await (await browser.newContext()).newPage()
+  await page.goto(relay.url)
+  await page.getByTestId('create-room').click()
+  const link = await page.getByTestId('room-link').inputValue()
+  await expect.poll(() => page.getByTestId('relay-phase').textContent(), { timeout: 30_000 }).toBe('reserved')
+
+  const put = await cli(['put', link, 'from-cli', '{"n":1}'])
+  expect(put.code, put.stderr).toBe(0)
+  await expect.poll(() => page.locator('tr[data-key="from-cli"] td.value').textContent(), { timeout: 30_000 }).toBe('{"n":1}')
+
+  await page.getByTestId('key').fill('from-tab')
+  await page.getByTestId('value').fill('hello CLI')
+  await page.getByTestId('put').click()
+  await expect.poll(() => page.getByTestId('notice').textContent(), { timeout: 30_000 }).toMatch(/Stored "from-tab" on [1-9]/)
+
+  const get = await cli(['get', link, 'from-tab', '--json'])
+  expect(get.code, get.stderr).toBe(0)
+  expect(JSON.parse(get.stdout.trim().split('\n').at(-1) as string)).toMatchObject({ key: 'from-tab', value: 'hello CLI' })
+
+  const list = await cli(['list', link])
+  expect(list.code, list.stderr).toBe(0)
+  expect(list.stdout).toContain('from-cli')
+  expect(list.stdout).toContain('from-tab')
+}, 300_000)
