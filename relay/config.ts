@@ -4,6 +4,8 @@
  */
 import { parseArgs } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
+import { readFileSync } from 'node:fs'
+import { createSecureContext } from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { MAX_RECORD_BYTES } from '../shared/constants.ts'
 
@@ -161,6 +163,13 @@ export function parseConfig (argv: string[], env: NodeJS.ProcessEnv = process.en
     }
   }
   if ((config.tlsCert === '') !== (config.tlsKey === '')) throw new ConfigError('--tls-cert and --tls-key go together: give both or neither')
+  if (config.tlsCert !== '') {
+    try {
+      createSecureContext({ cert: readFileSync(String(config.tlsCert)), key: readFileSync(String(config.tlsKey)) })
+    } catch (err: any) {
+      throw new ConfigError(`--tls-cert/--tls-key: cannot use ${config.tlsCert} and ${config.tlsKey}: ${err.message}`)
+    }
+  }
   if (!/^(\d{1,3})(\.\d{1,3}){3}$/.test(String(config.host)) || String(config.host).split('.').some(n => Number(n) > 255)) {
     throw new ConfigError(`--host: "${config.host}" must be an IPv4 address such as 127.0.0.1 or 0.0.0.0`)
   }

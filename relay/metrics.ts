@@ -18,12 +18,16 @@ export interface RelayMetrics {
 
 export interface RelayGauges {
   connections(): Connection[]
+  /** The relay listens with TLS (wss). */
+  tls: boolean
   reservations(): number
   dhtRoutingTableSize(): number
 }
 
-export function transportOf (connection: Connection): string {
+export function transportOf (connection: Connection, tls = false): string {
   const addr = connection.remoteAddr.toString()
+  // Inbound WebSocket connections are labelled /ws even on a TLS listener.
+  if (tls && connection.direction === 'inbound' && addr.endsWith('/ws') && !addr.includes('/p2p-circuit')) return 'websockets-tls'
   if (addr.includes('/p2p-circuit')) return addr.includes('/webrtc') ? 'webrtc' : 'circuit'
   if (addr.includes('/webrtc')) return 'webrtc'
   if (addr.includes('/tls/ws') || addr.includes('/wss')) return 'websockets-tls'
@@ -52,7 +56,7 @@ export function registerRelayGauges (metrics: RelayMetrics, gauges: RelayGauges)
     registers: [registry],
     collect () {
       this.reset()
-      for (const connection of gauges.connections()) this.inc({ transport: transportOf(connection) })
+      for (const connection of gauges.connections()) this.inc({ transport: transportOf(connection, gauges.tls) })
     }
   })
   new Gauge({ // eslint-disable-line no-new

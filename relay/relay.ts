@@ -96,6 +96,7 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
   running = node
   registerRelayGauges(metrics, {
     connections: () => node.getConnections(),
+    tls: config.tlsCert !== '',
     reservations: () => node.services.relay.reservations.size,
     dhtRoutingTableSize: () => (node.services.dht as unknown as { routingTable?: { size: number } }).routingTable?.size ?? 0
   })

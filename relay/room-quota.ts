@@ -22,6 +22,16 @@ export interface RoomQuotaInit {
 
 export function roomQuotaStorage (inner: RecordStorage, init: RoomQuotaInit): RecordStorage {
   const usage = new Map<string, Promise<{ records: number, bytes: number }>>()
+  // Writes to one room run one after another, so concurrent new keys cannot
+  // all pass the check (the record store only serialises writes per key).
+  const queues = new Map<string, Promise<unknown>>()
+  const inRoom = <T>(roomId: string, fn: () => Promise<T>): Promise<T> => {
+    const next = (queues.get(roomId) ?? Promise.resolve()).then(fn, fn)
+    const settled = next.catch(() => {})
+    queues.set(roomId, settled)
+    void settled.then(() => { if (queues.get(roomId) === settled) queues.delete(roomId) })
+    return next
+  }
   const usageOf = (roomId: string): Promise<{ records: number, bytes: number }> => {
     let counted = usage.get(roomId)
     if (counted == null) {
@@ -42,18 +52,18 @@ export function roomQuotaStorage (inner: RecordStorage, init: RoomQuotaInit): Re
     list: (roomId) => inner.list(roomId),
     rooms: inner.rooms == null ? undefined : () => (inner.rooms as () => AsyncIterable<string>)(),
     close: async () => { await inner.close() },
-    async put (roomId, keyId, record) {
+    put: async (roomId, keyId, record) => inRoom(roomId, async () => {
       const room = await usageOf(roomId)
       const previous = await inner.get(roomId, keyId)
-      const records = room.records + (previous == null ? 1 : 0)
-      const bytes = room.bytes + record.length - (previous?.length ?? 0)
-      if (records > init.maxRecords) throw new RoomFullError(`Room holds ${room.records} records on this relay; the limit is ${init.maxRecords}`)
-      if (bytes > init.maxBytes) throw new RoomFullError(`Room holds ${room.bytes} bytes on this relay; the limit is ${init.maxBytes}`)
+      const addedRecords = previous == null ? 1 : 0
+      const addedBytes = record.length - (previous?.length ?? 0)
+      if (room.records + addedRecords > init.maxRecords) throw new RoomFullError(`Room holds ${room.records} keys on this relay; the limit is ${init.maxRecords}`)
+      if (room.bytes + addedBytes > init.maxBytes) throw new RoomFullError(`Room holds ${room.bytes} bytes on this relay; the limit is ${init.maxBytes}`)
       await inner.put(roomId, keyId, record)
-      room.records = records
-      room.bytes = bytes
-    },
-    async delete (roomId, keyId) {
+      room.records += addedRecords
+      room.bytes += addedBytes
+    }),
+    delete: async (roomId, keyId) => inRoom(roomId, async () => {
       const room = await usageOf(roomId)
       const previous = await inner.get(roomId, keyId)
       await inner.delete(roomId, keyId)
@@ -61,6 +71,6 @@ export function roomQuotaStorage (inner: RecordStorage, init: RoomQuotaInit): Re
         room.records--
         room.bytes -= previous.length
       }
-    }
+    })
   }
 }
