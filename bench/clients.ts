@@ -1,20 +1,18 @@
 /**
  * Worker for the relay capacity benchmark (bench/capacity.ts):
  *
- *   node --import tsx bench/clients.ts <relay ws multiaddr> <count> <dial concurrency>
+ *   node --import tsx bench/clients.ts <relay ws multiaddr> <dial concurrency>
  *
- * Opens <count> minimal libp2p clients (WebSockets + noise + yamux +
- * identify + ping; no DHT, no room protocols), each with its own peer id and
- * its own connection to the relay, and holds them. Talks JSON lines on
- * stdout:
+ * Opens minimal libp2p clients (WebSockets + noise + yamux + identify +
+ * ping; no DHT, no room protocols), each with its own peer id and its own
+ * connection to the relay, and holds them. Commands on stdin, one a line:
  *
- *   {"type":"progress","connected":n,"failed":n}
- *   {"type":"ready","connected":n,"failed":n,"ms":n,"rssBytes":n,"errors":[...]}
- *   {"type":"held","connected":n}          (answer to "count" on stdin)
- *   {"type":"closed","ms":n}
+ *   open <k>   open k more clients   -> {"type":"ready","connected":n,"failed":n,"ms":n,"rssBytes":n,"errors":{...}}
+ *   count      -> {"type":"held","connected":n}: clients whose relay connection is open
+ *   close      stop every client and exit -> {"type":"closed","ms":n}
  *
- * stdin: "count" -> report open relay connections; "close" -> stop every
- * client and exit. If stdin ends (the bench died) or the worker outlives
+ * Also {"type":"started"} once loaded and {"type":"progress",...} while
+ * opening. If stdin ends (the bench died) or the worker outlives
  * its deadline, it exits at once: it never outlives the bench.
  */
 import { createInterface } from 'node:readline'
@@ -26,15 +24,14 @@ import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 
-const [addr, countArg, concurrencyArg] = process.argv.slice(2)
-const count = Number(countArg)
+const [addr, concurrencyArg] = process.argv.slice(2)
 const concurrency = Math.max(1, Number(concurrencyArg ?? 2))
 const DIAL_ATTEMPTS = 5
 const DIAL_TIMEOUT = 20_000
-const LIFETIME = 5 * 60_000
+const LIFETIME = 8 * 60_000
 
-if (addr == null || !Number.isInteger(count) || count < 1) {
-  process.stderr.write('usage: clients.ts <relay ws multiaddr> <count> [dial concurrency]\n')
+if (addr == null) {
+  process.stderr.write('usage: clients.ts <relay ws multiaddr> [dial concurrency]\n')
   process.exit(2)
 }
 
@@ -58,6 +55,9 @@ async function openClient (): Promise<boolean> {
     transports: [webSockets()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    // The relay pings every client (its own connection monitor); the clients
+    // need not ping back: it only costs CPU in the worker.
+    connectionMonitor: { enabled: false },
     services: { identify: identify(), ping: ping() }
   })
   nodes.push(node)
@@ -76,25 +76,32 @@ async function openClient (): Promise<boolean> {
 
 const held = (): number => nodes.filter(n => n.getConnections().some(c => c.remotePeer.toString() === relayPeer && c.status === 'open')).length
 
-const started = performance.now()
 let connected = 0
 let failed = 0
-let next = 0
-const progress = setInterval(() => { send({ type: 'progress', connected, failed }) }, 1000)
-await Promise.all(Array.from({ length: Math.min(concurrency, count) }, async () => {
-  while (next < count && !stopping) {
-    next++
-    if (await openClient().catch(() => false)) connected++
-    else failed++
-  }
-}))
-clearInterval(progress)
-send({ type: 'ready', connected, failed, ms: Math.round(performance.now() - started), rssBytes: process.memoryUsage().rss, errors: Object.fromEntries(errors) })
 
+/** Open `count` more clients, `concurrency` dials at a time. */
+async function openMore (count: number): Promise<void> {
+  const started = performance.now()
+  let next = 0
+  const progress = setInterval(() => { send({ type: 'progress', connected, failed }) }, 2000)
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, async () => {
+    while (next < count && !stopping) {
+      next++
+      if (await openClient().catch(() => false)) connected++
+      else failed++
+    }
+  }))
+  clearInterval(progress)
+  send({ type: 'ready', connected, failed, ms: Math.round(performance.now() - started), rssBytes: process.memoryUsage().rss, errors: Object.fromEntries(errors) })
+}
+
+send({ type: 'started' })
 const lines = createInterface({ input: process.stdin })
 for await (const line of lines) {
-  if (line.trim() === 'count') send({ type: 'held', connected: held(), errors: Object.fromEntries(errors) })
-  if (line.trim() === 'close') {
+  const [command, arg] = line.trim().split(/\s+/)
+  if (command === 'open') await openMore(Number(arg))
+  if (command === 'count') send({ type: 'held', connected: held(), errors: Object.fromEntries(errors) })
+  if (command === 'close') {
     stopping = true
     const t0 = performance.now()
     // Stop in small groups: closing 250 nodes at once floods the relay with FINs at the same instant.

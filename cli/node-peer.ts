@@ -8,17 +8,12 @@ import { randomBytes } from 'node:crypto'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
-import { identify, identifyPush } from '@libp2p/identify'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import { ping } from '@libp2p/ping'
 import { webSockets } from '@libp2p/websockets'
 import { MemoryDatastore } from 'datastore-core'
 import { createLibp2p } from 'libp2p'
-import { DHT_PROTOCOL } from '../shared/constants.ts'
 import { dhtDatastore } from '../shared/dht-datastore.ts'
-import { dhtSelectors, dhtValidators } from '../shared/dht-key.ts'
 import { forgetDhtPeer } from '../shared/dht-routing.ts'
-import { roomProtocol } from '../shared/protocol/room-protocol.ts'
+import { CONNECTION_MONITOR, roomkvServices } from '../shared/node-services.ts'
 import { joinRoom, type NodeFactoryInit, type RoomClient } from '../shared/room-client.ts'
 import { memoryRecordStorage, type RecordStorage } from '../shared/record-store.ts'
 import type { RoomNode } from '../shared/room.ts'
@@ -30,24 +25,10 @@ export async function createNodePeer (init: NodeFactoryInit): Promise<RoomNode> 
     addresses: { listen: ['/p2p-circuit'] },
     transports: [webSockets(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
-    // A busy peer (a relay merging a large batch, a tab verifying a big sync)
-    // answers pings late; do not drop the connection for that.
-    connectionMonitor: { pingInterval: 15_000, pingTimeout: { minTimeout: 10_000, maxTimeout: 30_000 } },
+    connectionMonitor: CONNECTION_MONITOR,
     streamMuxers: [yamux()],
     datastore: dhtDatastore(new MemoryDatastore(), init.store),
-    services: {
-      identify: identify(),
-      identifyPush: identifyPush(),
-      ping: ping(),
-      dht: kadDHT({
-        protocol: DHT_PROTOCOL,
-        clientMode: false,
-        peerInfoMapper: passthroughMapper,
-        validators: dhtValidators,
-        selectors: dhtSelectors
-      }),
-      rooms: roomProtocol({ store: init.store, onRoomPeer: init.onRoomPeer })
-    }
+    services: roomkvServices({ store: init.store, onRoomPeer: init.onRoomPeer })
   })
   node.addEventListener('peer:disconnect', (evt) => { forgetDhtPeer(node.services.dht, evt.detail) })
   return node as unknown as RoomNode

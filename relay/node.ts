@@ -8,9 +8,7 @@ import { readFileSync } from 'node:fs'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayServer, RELAY_V2_HOP_CODEC, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
-import { identify, identifyPush } from '@libp2p/identify'
-import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
-import { ping } from '@libp2p/ping'
+import type { KadDHT } from '@libp2p/kad-dht'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -18,11 +16,11 @@ import type { Datastore } from 'interface-datastore'
 import type { MultiaddrConnection, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { DHT_PROTOCOL, second } from '../shared/constants.ts'
-import { dhtSelectors, dhtValidators } from '../shared/dht-key.ts'
 import { forgetDhtPeer } from '../shared/dht-routing.ts'
 import { RateLimitedError } from '../shared/errors.ts'
 import { createRateLimiter } from '../shared/rate-limit.ts'
-import { roomProtocol, type RoomProtocol, type RoomProtocolInit } from '../shared/protocol/room-protocol.ts'
+import type { RoomProtocol, RoomProtocolInit } from '../shared/protocol/room-protocol.ts'
+import { CONNECTION_MONITOR, roomkvServices } from '../shared/node-services.ts'
 import type { RelayConfig } from './config.ts'
 import type { RelayLog } from './log.ts'
 import type { RelayMetrics } from './metrics.ts'
@@ -61,9 +59,7 @@ export async function createRelayNode ({ config, privateKey, datastore, rooms, m
     },
     transports: [webSockets(tls ? { https: { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } } : {})],
     connectionEncrypters: [noise()],
-    // A busy peer (a relay merging a large batch, a tab verifying a big sync)
-    // answers pings late; do not drop the connection for that.
-    connectionMonitor: { pingInterval: 15_000, pingTimeout: { minTimeout: 10_000, maxTimeout: 30_000 } },
+    connectionMonitor: CONNECTION_MONITOR,
     streamMuxers: [yamux()],
     connectionManager: {
       maxConnections: config.maxConnections,
@@ -84,11 +80,7 @@ export async function createRelayNode ({ config, privateKey, datastore, rooms, m
     },
     metrics: prometheusMetrics({ registry: metrics.registry, collectDefaultMetrics: true }),
     services: {
-      identify: identify(),
-      // Without identify-push the relay never learns a tab's /p2p-circuit
-      // address after its reservation, and the DHT cannot route to tabs.
-      identifyPush: identifyPush(),
-      ping: ping(),
+      ...roomkvServices(rooms),
       relay: circuitRelayServer({
         reservations: {
           maxReservations: config.maxReservations,
@@ -97,18 +89,7 @@ export async function createRelayNode ({ config, privateKey, datastore, rooms, m
           defaultDurationLimit: config.circuitDuration * second,
           defaultDataLimit: BigInt(config.circuitBytes)
         }
-      }),
-      dht: kadDHT({
-        protocol: DHT_PROTOCOL,
-        // Auto mode ignores circuit addresses; the relay must always serve.
-        clientMode: false,
-        // The default mapper drops private addresses, including loopback and
-        // every circuit address through a private relay: keep them.
-        peerInfoMapper: passthroughMapper,
-        validators: dhtValidators,
-        selectors: dhtSelectors
-      }),
-      rooms: roomProtocol(rooms)
+      })
     }
   })
   node = created
