@@ -18,8 +18,10 @@ export interface Tab {
   close(): Promise<void>
 }
 
-export async function openTab (browser: Browser, name: string, url: string): Promise<Tab> {
+/** `initScript`: JavaScript run before the probe (e.g. settings the probe reads). */
+export async function openTab (browser: Browser, name: string, url: string, initScript?: string): Promise<Tab> {
   const context = await browser.newContext()
+  if (initScript != null) await context.addInitScript({ content: initScript })
   await context.addInitScript({ path: PROBE })
   const page = await context.newPage()
   const errors: string[] = []
@@ -35,7 +37,7 @@ export function newRoomLink (relayUrl: string): string {
 }
 
 /** Wait until a probe field is set; fails with the tab's status after `timeout` ms. */
-export async function waitForProbe (tab: Tab, field: 'joinedAt' | 'relayAt' | 'firstDirectAt' | 'announcedAt', timeout: number): Promise<number> {
+export async function waitForProbe (tab: Tab, field: 'joinedAt' | 'relayAt' | 'firstDirectAt' | 'announcedAt' | 'listFullAt', timeout: number): Promise<number> {
   try {
     const handle = await tab.page.waitForFunction((f) => (globalThis as any).__bench?.[f], field, { timeout, polling: 20 })
     return await handle.jsonValue() as number

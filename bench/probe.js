@@ -27,6 +27,17 @@
     dhtPutMs: [],
     /** key -> epochNow() of the first watch() callback for it (remote changes only). */
     arrivals: {},
+    /** watch() callbacks seen so far (any key, any source). */
+    changes: 0,
+    /**
+     * Only when `globalThis.__benchListTarget` is set before the page loads:
+     * performance.now() when session.list() first returned at least that
+     * many entries, and when the watch() count first reached it.
+     */
+    listFullAt: undefined,
+    changesFullAt: undefined,
+    listCalls: 0,
+    listEntries: 0,
     epochNow
   }
   globalThis.__bench = bench
@@ -40,6 +51,11 @@
     bench.joinedAt = performance.now()
     client.session.onStatus(noteStatus)
     noteStatus(client.session.status())
+    client.session.watch(() => {
+      bench.changes++
+      if (bench.changesFullAt === undefined && typeof globalThis.__benchListTarget === 'number' && bench.changes >= globalThis.__benchListTarget) bench.changesFullAt = performance.now()
+    })
+    if (typeof globalThis.__benchListTarget === 'number') watchList(client, globalThis.__benchListTarget)
     // Observe (not change) membership announcements: the room session calls
     // node.services.dht.provide(roomMembersCid) ~300 ms after it starts.
     const dht = client.node.services.dht
@@ -78,6 +94,30 @@
         bench.pushPeers.push(String(args[0]))
       }
     }
+  }
+
+  /**
+   * Poll session.list() until it returns `target` entries. list() opens
+   * every entry, so it runs only once the watch() count says enough records
+   * arrived, or every 2 s as a fallback.
+   */
+  const watchList = (client, target) => {
+    let lastList = 0
+    const check = async () => {
+      if (bench.changes >= target || performance.now() - lastList > 2000) {
+        lastList = performance.now()
+        bench.listCalls++
+        try {
+          bench.listEntries = (await client.session.list()).length
+        } catch {}
+        if (bench.listEntries >= target) {
+          bench.listFullAt = performance.now()
+          return
+        }
+      }
+      setTimeout(check, 20)
+    }
+    void check()
   }
 
   // The app sets globalThis.__roomkv right after joining; catch it within ~2 ms.
