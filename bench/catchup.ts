@@ -11,7 +11,7 @@ import type { Browser } from 'playwright-core'
 import { startRelayProcess, type RelayProcess } from '../e2e/harness.ts'
 import { formatRoomLink } from '../shared/link.ts'
 import { deriveRoomKeys, newRoomSecret } from '../shared/room-keys.ts'
-import { describe, openTab, waitForProbe, type Tab } from './browser.ts'
+import { openTab, waitForProbe, withTimeout, type Tab } from './browser.ts'
 import { nodeCatchup, type CatchupRun } from './nodes.ts'
 import { sealMany, seedRelayDataDir, relayMetrics } from './seed.ts'
 import { round } from './stats.ts'
@@ -24,8 +24,13 @@ export interface TabCatchupRun {
   relayMs?: number
   /** When the tab's watch() count reached the key count (all records stored). */
   changesMs?: number
+  /** watch() events seen (records stored); on a timeout, how far the tab got. */
+  changes?: number
   listCalls?: number
   entries?: number
+  /** session.list() calls the app itself made meanwhile (its UI re-lists on changes) and their summed duration. */
+  appListCalls?: number
+  appListMs?: number
   error?: string
 }
 
@@ -49,27 +54,40 @@ async function tabRun (browser: Browser, link: string, keys: number, run: number
     const detail = await tab.page.evaluate(() => {
       const bench = (globalThis as any).__bench
       const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined
-      return { joinedMs: bench.joinedAt, relayMs: bench.relayAt, changesMs: bench.changesFullAt, listCalls: bench.listCalls, entries: bench.listEntries, domContentLoadedMs: nav?.domContentLoadedEventEnd }
+      return { joinedMs: bench.joinedAt, relayMs: bench.relayAt, changesMs: bench.changesFullAt, changes: bench.changes, listCalls: bench.listCalls, entries: bench.listEntries, appListCalls: bench.appListCalls, appListMs: bench.appListMs, domContentLoadedMs: nav?.domContentLoadedEventEnd }
     })
-    return { ms: round(ms), ...detail, joinedMs: round(detail.joinedMs), relayMs: round(detail.relayMs), changesMs: round(detail.changesMs), domContentLoadedMs: round(detail.domContentLoadedMs ?? Number.NaN) }
+    return { ms: round(ms), ...detail, joinedMs: round(detail.joinedMs), relayMs: round(detail.relayMs), changesMs: round(detail.changesMs), appListMs: round(detail.appListMs), domContentLoadedMs: round(detail.domContentLoadedMs ?? Number.NaN) }
   } catch (err: any) {
-    let entries: number | undefined
-    try { entries = await tab?.page.evaluate(() => (globalThis as any).__bench?.listEntries) } catch {}
-    return { error: `${err.message.split('\n')[0]}${tab != null ? `; ${await describe(tab)}` : ''}`, entries }
+    let progress: Partial<TabCatchupRun> = {}
+    try {
+      progress = await withTimeout(tab!.page.evaluate(() => {
+        const bench = (globalThis as any).__bench
+        return { entries: bench?.listEntries, changes: bench?.changes, appListCalls: bench?.appListCalls, appListMs: bench?.appListMs }
+      }), 10_000, 'progress')
+    } catch {}
+    return { error: err.message.split('\n')[0].slice(0, 300), ...progress, appListMs: round(progress.appListMs ?? Number.NaN) }
   } finally {
     await tab?.close()
   }
 }
 
+export interface CatchupRoom {
+  result: CatchupResult
+  /** One tab run, then one Node run; returns how long both took (ms). */
+  run(): Promise<number>
+  /** Stop the relay and delete its data dir. */
+  close(): Promise<void>
+}
+
 /**
- * Seal the room once, write it into a fresh relay's data dir, start that
- * relay (default limits), then alternate tab and Node runs: `runs` of each,
- * fewer if `deadline` (epoch ms) passes.
+ * Seal the room once, write it into a fresh relay's data dir and start that
+ * relay (default limits). Each run() then opens a fresh tab and a fresh
+ * Node peer on it, one after the other.
  */
-export async function largeRoomCatchup (browser: Browser, keys: number, runs: number, deadline: number, log: (line: string) => void): Promise<CatchupResult> {
+export async function prepareCatchup (browser: Browser, keys: number, log: (line: string) => void, timeouts = { tab: 120_000, node: 120_000 }): Promise<CatchupRoom> {
   const result: CatchupResult = {
     keys,
-    method: `a fresh relay (default limits) holds one room of ${keys} keys (sealed in Node, written into the relay's data dir before it starts, as the relay stores them); a fresh browser context opens the room link: time = tab's performance.now() (since navigation start) when __roomkv.session.list() first returns ${keys} entries (polled in the page); a Node SDK peer: time from the openRoom() call until session.list() returns ${keys} entries`,
+    method: `a fresh relay (default limits) holds one room of ${keys} keys (sealed in Node and written into the relay's data dir before it starts, in the relay's own storage format); tab: a fresh browser context opens the room link, time = the tab's performance.now() (ms since navigation start) when __roomkv.session.list() first returns ${keys} entries (polled in the page: when the watch() count reaches ${keys}, else every 10 s); Node: time from the openRoom() call until session.list() returns ${keys} entries (same polling); a run that does not finish in ${timeouts.tab / 1000} s (tab) / ${timeouts.node / 1000} s (Node) reports how far it got`,
     sealMs: Number.NaN,
     seedMs: Number.NaN,
     tab: [],
@@ -78,6 +96,16 @@ export async function largeRoomCatchup (browser: Browser, keys: number, runs: nu
   }
   const dataDir = await mkdtemp(join(tmpdir(), 'roomkv-bench-catchup-'))
   let relay: RelayProcess | undefined
+  let link = ''
+  let syncsBefore = 0
+  const close = async (): Promise<void> => {
+    try {
+      if (relay != null) result.relaySyncs = ((await relayMetrics(relay.url)).get('roomkv_requests_served_total{kind="sync"}') ?? 0) - syncsBefore
+    } catch {}
+    await relay?.stop()
+    relay = undefined
+    await rm(dataDir, { recursive: true, force: true })
+  }
   try {
     const secret = newRoomSecret()
     const roomKeys = deriveRoomKeys(secret)
@@ -89,27 +117,24 @@ export async function largeRoomCatchup (browser: Browser, keys: number, runs: nu
     result.seedMs = round(performance.now() - t0)
     log(`catch-up: sealed ${keys} records in ${Math.round(result.sealMs)} ms, wrote them into a relay data dir in ${Math.round(result.seedMs)} ms`)
     relay = await startRelayProcess({ dataDir })
-    const link = formatRoomLink(relay.url, secret)
-    const syncsBefore = (await relayMetrics(relay.url)).get('roomkv_requests_served_total{kind="sync"}') ?? 0
-    for (let run = 1; run <= runs; run++) {
-      if (run > 1 && Date.now() > deadline) {
-        log(`catch-up: stopping after ${run - 1} run(s) (time budget)`)
-        break
-      }
-      const tab = await tabRun(browser, link, keys, run, 180_000)
-      result.tab.push(tab)
-      log(`catch-up run ${run}, tab: ${tab.ms != null ? `${Math.round(tab.ms)} ms (loaded ${Math.round(tab.domContentLoadedMs ?? NaN)}, joined ${Math.round(tab.joinedMs ?? NaN)}, relay ${Math.round(tab.relayMs ?? NaN)}, all stored ${Math.round(tab.changesMs ?? NaN)}, ${tab.listCalls} list() calls)` : `FAILED: ${tab.error}`}`)
-      const node = await nodeCatchup(link, relay.url, relay.peerId, keys, 180_000)
-      result.node.push(node)
-      log(`catch-up run ${run}, node: ${node.ms != null ? `${Math.round(node.ms)} ms (relay connected ${Math.round(node.connectedMs ?? NaN)}, all stored ${Math.round(node.watchMs ?? NaN)}, ${node.listCalls} list() calls, ${node.relayDrops} relay drops)` : `FAILED: ${node.error}`}`)
-    }
-    result.relaySyncs = ((await relayMetrics(relay.url)).get('roomkv_requests_served_total{kind="sync"}') ?? 0) - syncsBefore
+    link = formatRoomLink(relay.url, secret)
+    syncsBefore = (await relayMetrics(relay.url)).get('roomkv_requests_served_total{kind="sync"}') ?? 0
   } catch (err: any) {
     result.error = err.message
-    log(`catch-up failed: ${err.message}`)
-  } finally {
-    await relay?.stop()
-    await rm(dataDir, { recursive: true, force: true })
+    await close()
+    throw err
   }
-  return result
+  const run = async (): Promise<number> => {
+    if (relay == null) throw new Error('catch-up relay is closed')
+    const started = performance.now()
+    const n = result.tab.length + 1
+    const tab = await tabRun(browser, link, keys, n, timeouts.tab)
+    result.tab.push(tab)
+    log(`catch-up run ${n}, tab: ${tab.ms != null ? `${Math.round(tab.ms)} ms (loaded ${Math.round(tab.domContentLoadedMs ?? NaN)}, joined ${Math.round(tab.joinedMs ?? NaN)}, relay ${Math.round(tab.relayMs ?? NaN)}, all stored ${Math.round(tab.changesMs ?? NaN)}; the app called list() ${tab.appListCalls} times, ${Math.round(tab.appListMs ?? NaN)} ms summed)` : `FAILED after ${timeouts.tab / 1000} s: ${tab.changes ?? '?'} records stored, list() had ${tab.entries ?? '?'} entries; the app called list() ${tab.appListCalls ?? '?'} times (${Math.round(tab.appListMs ?? NaN)} ms summed)`}`)
+    const node = await nodeCatchup(link, relay.url, relay.peerId, keys, timeouts.node)
+    result.node.push(node)
+    log(`catch-up run ${n}, node: ${node.ms != null ? `${Math.round(node.ms)} ms (relay connected ${Math.round(node.connectedMs ?? NaN)}, all stored ${Math.round(node.watchMs ?? NaN)}, ${node.listCalls} list() calls, ${node.relayDrops} relay drops)` : `FAILED: ${node.error}`}`)
+    return performance.now() - started
+  }
+  return { result, run, close }
 }

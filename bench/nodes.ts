@@ -21,6 +21,18 @@ import { round, summarize, type Summary } from './stats.ts'
 
 type Log = (line: string) => void
 
+/** CPU % of one core the relay used between two /metrics readings `wallMs` apart. */
+function cpuPercent (before: Map<string, number>, after: Map<string, number>, wallMs: number): number {
+  const cpu = (after.get('process_cpu_seconds_total') ?? Number.NaN) - (before.get('process_cpu_seconds_total') ?? Number.NaN)
+  return Math.round(cpu * 1000 / wallMs * 100)
+}
+
+/** CPU % of one core this process used since `since`. */
+function benchCpuPercent (since: NodeJS.CpuUsage, wallMs: number): number {
+  const used = process.cpuUsage(since)
+  return Math.round((used.user + used.system) / 1000 / wallMs * 100)
+}
+
 /** Counts relay-connection drops of a Node peer (they cost a reconnect and a sync). */
 function countDrops (client: RoomClient, relayPeerId: string): () => number {
   let drops = 0
@@ -34,8 +46,9 @@ export interface CatchupRun { ms?: number, watchMs?: number, connectedMs?: numbe
 
 /**
  * From the call to openRoom() until session.list() returns `expected`
- * entries. list() decrypts every entry, so it is called only when the watch
- * counter says enough records arrived, or every 2 s as a fallback.
+ * entries. list() opens every entry (~0.1 ms each), so it is called only
+ * when the watch counter says enough records arrived, or every 10 s as a
+ * fallback.
  */
 export async function nodeCatchup (link: string, relayUrl: string, relayPeerId: string, expected: number, timeout: number): Promise<CatchupRun> {
   const started = performance.now()
@@ -53,7 +66,7 @@ export async function nodeCatchup (link: string, relayUrl: string, relayPeerId: 
     })
     let lastList = 0
     const done = await pollUntil(async () => {
-      if (remote < expected && performance.now() - lastList < 2000) return false
+      if (remote < expected && performance.now() - lastList < 10_000) return false
       lastList = performance.now()
       run.listCalls++
       run.entries = (await c.session.list()).length
@@ -90,6 +103,9 @@ export interface ReplicationResult {
   /** The relay's push counters over the run. */
   relayPushesServed: number
   relayRecordsAccepted: number
+  /** CPU used over the run (from the first put until both readers were complete), % of one core: the relay process, and this bench process (W, R1, R2). */
+  relayCpuPercent: number
+  benchCpuPercent: number
   error?: string
 }
 
@@ -103,10 +119,9 @@ export async function replication (relayUrl: string, relayPeerId: string, puts: 
   const link = formatRoomLink(relayUrl, newRoomSecret())
   const peers: RoomClient[] = []
   const result: ReplicationResult = {
-    method: `Node SDK peers (openRoom) W, R1, R2 in one fresh room on a relay with raised limits; W calls session.put() for ${puts} keys (64-byte values), ${window} calls in flight; R1 and R2 record the first remote watch() event per key; records travel W -> relay -> relay fan-out -> R1, R2 (Node peers have no WebRTC)`,
+    putsPerSecond: Number.NaN,
     puts,
     window,
-    putsPerSecond: Number.NaN,
     writeMs: Number.NaN,
     writerPutsPerSecond: Number.NaN,
     putCallMs: summarize([]),
@@ -114,7 +129,10 @@ export async function replication (relayUrl: string, relayPeerId: string, puts: 
     readers: [],
     writerRelayDrops: 0,
     relayPushesServed: 0,
-    relayRecordsAccepted: 0
+    relayRecordsAccepted: 0,
+    relayCpuPercent: Number.NaN,
+    benchCpuPercent: Number.NaN,
+    method: `Node SDK peers (openRoom) W, R1, R2 in one fresh room on a relay with raised limits; W calls session.put() for ${puts} keys (64-byte values), ${window} calls in flight; R1 and R2 record the first remote watch() event per key; records travel W -> relay -> relay fan-out -> R1, R2 (Node peers have no WebRTC)`,
   }
   try {
     const [w, r1, r2] = await Promise.all([0, 1, 2].map(async () => await openPeer(link, relayUrl)))
@@ -130,6 +148,7 @@ export async function replication (relayUrl: string, relayPeerId: string, puts: 
       })
     })
     const before = await relayMetrics(relayUrl)
+    const cpuBefore = process.cpuUsage()
     const calls: number[] = []
     let next = 0
     const started = performance.now()
@@ -151,6 +170,9 @@ export async function replication (relayUrl: string, relayPeerId: string, puts: 
     result.putCallMs = summarize(calls)
     const all = await pollUntil(() => arrivals.every(a => a.size >= puts), Math.max(0, timeout - (wroteAt - started)), 50)
     const after = await relayMetrics(relayUrl)
+    const wall = performance.now() - started
+    result.relayCpuPercent = cpuPercent(before, after, wall)
+    result.benchCpuPercent = benchCpuPercent(cpuBefore, wall)
     result.relayPushesServed = (after.get('roomkv_requests_served_total{kind="push"}') ?? 0) - (before.get('roomkv_requests_served_total{kind="push"}') ?? 0)
     result.relayRecordsAccepted = (after.get('roomkv_records_accepted_total') ?? 0) - (before.get('roomkv_records_accepted_total') ?? 0)
     result.readers = arrivals.map((a, i) => {
@@ -197,6 +219,11 @@ export interface ThroughputResult {
   pushErrors: number
   rejected: number
   sealMs: number
+  /** CPU used over the timed part, % of one core: the relay process, and this bench process (the clients). */
+  relayCpuPercent: number
+  benchCpuPercent: number
+  /** Relay CPU per accepted record (ms). */
+  relayCpuMsPerRecord: number
   error?: string
 }
 
@@ -221,11 +248,10 @@ async function pushClient (): Promise<Libp2p<{ rooms: RoomProtocol }>> {
  */
 export async function pushThroughput (relayUrl: string, relayPeerId: string, clients: number, perClient: number, inFlight: number, durationMs: number, log: Log): Promise<ThroughputResult> {
   const result: ThroughputResult = {
-    method: `${clients} minimal libp2p clients (WebSockets + noise + yamux + identify + ping + roomkv room protocols, no DHT), each in its own fresh room, push pre-sealed records (1 record per push, like session.put) to a fresh relay with raised limits, ${inFlight} pushes in flight per client, for ${durationMs / 1000} s or until ${perClient} records per client run out; rate = delta of roomkv_records_accepted_total from /metrics / elapsed`,
+    recordsPerSecond: Number.NaN,
     clients,
     recordsPerPush: 1,
     inFlightPerClient: inFlight,
-    recordsPerSecond: Number.NaN,
     pushesPerSecond: Number.NaN,
     elapsedMs: Number.NaN,
     accepted: 0,
@@ -234,7 +260,11 @@ export async function pushThroughput (relayUrl: string, relayPeerId: string, cli
     pushMs: summarize([]),
     pushErrors: 0,
     rejected: 0,
-    sealMs: Number.NaN
+    sealMs: Number.NaN,
+    relayCpuPercent: Number.NaN,
+    benchCpuPercent: Number.NaN,
+    relayCpuMsPerRecord: Number.NaN,
+    method: `${clients} minimal libp2p clients (WebSockets + noise + yamux + identify + ping + roomkv room protocols, no DHT), each in its own fresh room, push pre-sealed records (1 record per push, like session.put) to a fresh relay with raised limits, ${inFlight} pushes in flight per client, for ${durationMs / 1000} s or until ${perClient} records per client run out; rate = delta of roomkv_records_accepted_total from /metrics / elapsed`,
   }
   const nodes: Array<Libp2p<{ rooms: RoomProtocol }>> = []
   try {
@@ -256,6 +286,7 @@ export async function pushThroughput (relayUrl: string, relayPeerId: string, cli
     }
     await sleep(500)
     const before = await relayMetrics(relayUrl)
+    const cpuBefore = process.cpuUsage()
     const latencies: number[] = []
     const started = performance.now()
     const deadline = started + durationMs
@@ -285,7 +316,10 @@ export async function pushThroughput (relayUrl: string, relayPeerId: string, cli
     result.recordsPerSecond = round(result.accepted / (elapsed / 1000))
     result.pushesPerSecond = round(pushes / (elapsed / 1000))
     result.pushMs = summarize(latencies)
-    log(`throughput: ${result.accepted} records accepted in ${Math.round(elapsed)} ms = ${result.recordsPerSecond}/s (${result.sent} sent, ${result.pushErrors} push errors${result.exhausted ? ', records ran out' : ''})`)
+    result.relayCpuPercent = cpuPercent(before, after, elapsed)
+    result.benchCpuPercent = benchCpuPercent(cpuBefore, elapsed)
+    result.relayCpuMsPerRecord = result.accepted > 0 ? round(((after.get('process_cpu_seconds_total') ?? Number.NaN) - (before.get('process_cpu_seconds_total') ?? Number.NaN)) * 1000 / result.accepted) : Number.NaN
+    log(`throughput: ${result.accepted} records accepted in ${Math.round(elapsed)} ms = ${result.recordsPerSecond}/s, relay CPU ${result.relayCpuPercent}% (${result.relayCpuMsPerRecord} ms/record) (${result.sent} sent, ${result.pushErrors} push errors${result.exhausted ? ', records ran out' : ''})`)
   } catch (err: any) {
     result.error = err.message
   } finally {

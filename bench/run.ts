@@ -1,11 +1,13 @@
 /**
  * `npm run bench`: latency of roomkv on real Chromium tabs and a real relay
- * process, everything on 127.0.0.1. See bench/README.md for what each
- * metric means. Writes bench/results.json and prints a table.
+ * process, then joining a 10,000-key room, replication and relay capacity
+ * with Node peers; everything on 127.0.0.1. See bench/README.md for what
+ * each metric means. Writes bench/results.json and prints tables.
  *
- * Every process started here (relay, chromium) is stopped at the end, on
- * error too (try/finally + stopAll), and a watchdog ends the run if it ever
- * takes longer than BENCH_DEADLINE.
+ * Every process started here (relays, chromium, client workers, Node peers)
+ * is stopped at the end, on error too (try/finally + stopAll/killWorkers/
+ * closePeers), and a watchdog ends the run if it ever takes longer than
+ * BENCH_DEADLINE. Optional repeats start only while they fit in BUDGET.
  */
 import { execFileSync } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
@@ -18,6 +20,10 @@ import { parseRoomLink } from '../shared/link.ts'
 import { openRecord, verifyRecord } from '../shared/record.ts'
 import { deriveRoomKeys, keyIdFor } from '../shared/room-keys.ts'
 import { newRoomLink, openTab, waitForProbe, withTimeout, type Tab } from './browser.ts'
+import { killWorkers, mib, RAISED_LIMITS, relayCapacity, type CapacityResult } from './capacity.ts'
+import { prepareCatchup, type CatchupResult, type CatchupRoom } from './catchup.ts'
+import { pushThroughput, replication, type ReplicationResult, type ThroughputResult } from './nodes.ts'
+import { closePeers } from './seed.ts'
 import { percentile, round, summarize, table } from './stats.ts'
 
 const FIRST_PEER_RUNS = 10
@@ -25,7 +31,22 @@ const PUTS = 200
 const DHT_KEYS = 20
 const VALUE_BYTES = 64
 const STEP_TIMEOUT = 30_000
-const BENCH_DEADLINE = 8 * 60_000
+const CATCHUP_KEYS = 10_000
+/** Catch-up runs (tab + Node each); runs after the first only while they fit in BUDGET. */
+const CATCHUP_RUNS = 3
+const CATCHUP_TIMEOUTS = { tab: 120_000, node: 120_000 }
+const REPLICATION_PUTS = 500
+const REPLICATION_WINDOW = 16
+const REPLICATION_TIMEOUT = 90_000
+const CAPACITY_LEVELS = [100, 500, 1000]
+const CAPACITY_WORKERS = 2
+const THROUGHPUT_CLIENTS = 8
+const THROUGHPUT_RECORDS = 250 // per client; the relay takes ~100-150 a second in all
+const THROUGHPUT_IN_FLIGHT = 4
+const THROUGHPUT_MS = 10_000
+/** Optional work (more catch-up runs, capacity levels) starts only if it should end by then. */
+const BUDGET = 11 * 60_000
+const BENCH_DEADLINE = 12.5 * 60_000
 const RESULTS = fileURLToPath(new URL('./results.json', import.meta.url))
 
 const log = (line: string): void => { process.stdout.write(`[bench] ${line}\n`) }
@@ -131,6 +152,141 @@ async function relayCounters (relay: RelayProcess): Promise<Record<string, numbe
   }
 }
 
+// ---------------------------------------------------------------- Node-side metrics
+
+interface NodeSideResults {
+  catchup?: CatchupResult
+  replication?: ReplicationResult
+  throughput?: ThroughputResult
+  capacity?: CapacityResult
+  errors: string[]
+}
+
+/**
+ * Joining a 10,000-key room (tab and Node), replication W -> relay -> R1,
+ * R2, relay push throughput, relay capacity; then more catch-up runs while
+ * the budget allows. One failing section does not stop the others.
+ */
+async function nodeSideMetrics (browser: Browser, started: number): Promise<NodeSideResults> {
+  const out: NodeSideResults = { errors: [] }
+  const section = async (name: string, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn()
+    } catch (err: any) {
+      out.errors.push(`${name}: ${err.message}`)
+      log(`${name} failed: ${err.stack ?? err.message}`)
+    }
+  }
+  let room: CatchupRoom | undefined
+  let lastRunMs = 0
+  try {
+    await section('large room catch-up', async () => {
+      log(`joining a room of ${CATCHUP_KEYS} keys: seeding a fresh relay`)
+      room = await prepareCatchup(browser, CATCHUP_KEYS, log, CATCHUP_TIMEOUTS)
+      out.catchup = room.result
+      lastRunMs = await room.run()
+    })
+
+    await section('replication and push throughput', async () => {
+      log('starting a relay with raised limits for Node peers')
+      const relay = await startRelayProcess({ args: RAISED_LIMITS })
+      try {
+        log(`replication: W puts ${REPLICATION_PUTS} keys (${REPLICATION_WINDOW} in flight), R1 and R2 watch`)
+        out.replication = await replication(relay.url, relay.peerId, REPLICATION_PUTS, REPLICATION_WINDOW, REPLICATION_TIMEOUT, log)
+        const r = out.replication
+        log(`replication: ${r.putsPerSecond} puts/s replicated to both readers (all ${r.puts} in ${Math.round(r.replicatedMs ?? NaN)} ms; writer ${r.writerPutsPerSecond} puts/s, put() p50 ${r.putCallMs.p50} ms; relay CPU ${r.relayCpuPercent}%, bench CPU ${r.benchCpuPercent}%)${r.error != null ? `; ${r.error}` : ''}`)
+        out.throughput = await pushThroughput(relay.url, relay.peerId, THROUGHPUT_CLIENTS, THROUGHPUT_RECORDS, THROUGHPUT_IN_FLIGHT, THROUGHPUT_MS, log)
+      } finally {
+        await closePeers()
+        await relay.stop()
+      }
+    })
+
+    await section('relay capacity', async () => {
+      log(`relay capacity: ${CAPACITY_LEVELS.join(', ')} clients over ${CAPACITY_WORKERS} worker processes`)
+      out.capacity = await relayCapacity(CAPACITY_LEVELS, CAPACITY_WORKERS, log, started + BUDGET - 90_000)
+    })
+
+    await section('large room catch-up (more runs)', async () => {
+      if (room == null) return
+      while (room.result.tab.length < CATCHUP_RUNS) {
+        if (Date.now() + lastRunMs + 15_000 > started + BUDGET) {
+          log(`catch-up: ${room.result.tab.length} run(s); another (~${Math.round(lastRunMs / 1000)} s) would not fit in the time budget`)
+          break
+        }
+        lastRunMs = await room.run()
+      }
+    })
+  } finally {
+    await closePeers()
+    await (room as CatchupRoom | undefined)?.close()
+  }
+  return out
+}
+
+// ---------------------------------------------------------------- reporting (Node-side)
+
+function catchupJson (c: CatchupResult | undefined): Record<string, unknown> | null {
+  if (c == null) return null
+  const tabMs = c.tab.flatMap(r => r.ms != null ? [r.ms] : [])
+  const nodeMs = c.node.flatMap(r => r.ms != null ? [r.ms] : [])
+  const tab = summarize(tabMs)
+  const node = summarize(nodeMs)
+  return {
+    keys: c.keys,
+    tab: { p50: tab.p50, min: tab.min, max: tab.max, completed: tabMs.length, runs: c.tab.length, samples: c.tab.map(r => r.ms ?? null), detail: c.tab },
+    node: { p50: node.p50, min: node.min, max: node.max, completed: nodeMs.length, runs: c.node.length, samples: c.node.map(r => r.ms ?? null), detail: c.node },
+    method: c.method,
+    sealMs: c.sealMs,
+    seedMs: c.seedMs,
+    relaySyncs: c.relaySyncs,
+    error: c.error
+  }
+}
+
+function nodeSideTables (n: NodeSideResults): string {
+  const fmt = (v: number | undefined, digits = 1): string => v != null && Number.isFinite(v) ? v.toFixed(digits) : '-'
+  const parts: string[] = []
+  const c = n.catchup
+  if (c != null) {
+    const row = (name: string, runs: Array<{ ms?: number }>, timeout: number, progress: (i: number) => string): string[] => {
+      const ms = runs.flatMap(r => r.ms != null ? [r.ms] : [])
+      const s = summarize(ms)
+      const failed = runs.map((r, i) => r.ms == null ? progress(i) : '').filter(Boolean)
+      return [name, `${ms.length}/${runs.length}`, fmt(s.min), fmt(s.p50), fmt(s.max), failed.length > 0 ? `not done in ${timeout / 1000} s: ${failed.join('; ')}` : '']
+    }
+    parts.push(table([
+      [`join a room of ${c.keys.toLocaleString('en')} keys -> full list (ms)`, 'n', 'min', 'p50', 'max', 'note'],
+      row('tab: navigation start -> list() complete', c.tab, CATCHUP_TIMEOUTS.tab, i => `${c.tab[i].changes ?? '?'} stored, app list() x${c.tab[i].appListCalls ?? '?'}`),
+      row('node: openRoom() -> list() complete', c.node, CATCHUP_TIMEOUTS.node, i => `${c.node[i].entries} listed${c.node[i].error != null ? ` (${c.node[i].error})` : ''}`)
+    ]))
+  }
+  const r = n.replication
+  const t = n.throughput
+  if (r != null || t != null) {
+    const rows: string[][] = [['throughput', 'per second', 'detail']]
+    if (r != null) {
+      rows.push(['puts replicated to 2 peers (Node W -> relay -> R1, R2)', fmt(r.putsPerSecond), r.error ?? `${r.puts} puts, ${r.window} in flight, both readers complete after ${fmt((r.replicatedMs ?? NaN) / 1000)} s`])
+      rows.push(['  (W put() calls)', fmt(r.writerPutsPerSecond), `put() p50 ${fmt(r.putCallMs.p50, 0)} ms, p99 ${fmt(r.putCallMs.p99, 0)} ms; relay CPU ${r.relayCpuPercent}%, bench CPU ${r.benchCpuPercent}%`])
+    }
+    if (t != null) {
+      rows.push([`records accepted by the relay (${t.clients} clients)`, fmt(t.recordsPerSecond), t.error ?? `${t.accepted} in ${fmt(t.elapsedMs / 1000)} s, 1 record/push, ${t.inFlightPerClient}x${t.clients} in flight, push p50 ${fmt(t.pushMs.p50, 0)} ms; relay CPU ${t.relayCpuPercent}% = ${fmt(t.relayCpuMsPerRecord)} ms/record${t.exhausted ? '; records ran out' : ''}`])
+    }
+    parts.push(table(rows))
+  }
+  const cap = n.capacity
+  if (cap != null) {
+    const rows: string[][] = [['relay capacity: clients', 'held', 'relay RSS MiB', 'KiB/connection', 'connect s', 'note']]
+    rows.push(['0 (fresh relay)', '0', mib(cap.rssBeforeBytes), '', '', ''])
+    for (const l of cap.levels) {
+      rows.push([String(l.clients), String(l.held), mib(l.rssBytes), fmt(l.rssPerConnectionBytes / 1024, 0), fmt(l.connectMs / 1000), `${l.heldByClients} seen by clients${l.failedClients > 0 ? `, ${l.failedClients} could not connect` : ''}`])
+    }
+    rows.push(['after closing all', String(cap.connectionsAfter), '', '', '', `${cap.healthyAfter ? 'healthy' : 'NOT healthy'}${cap.error != null ? `; ${cap.error}` : ''}`])
+    parts.push(table(rows))
+  }
+  return parts.join('\n\n')
+}
+
 // ---------------------------------------------------------------- main
 
 async function main (): Promise<void> {
@@ -227,6 +383,9 @@ async function main (): Promise<void> {
 
   const counters = await relayCounters(relay)
   if (put == null || dht == null) throw new Error('unreachable: measurements missing')
+  await relay.stop() // the Node-side metrics start their own relays
+
+  const nodeSide = await nodeSideMetrics(browser, started)
 
   // ---------------------------------------------------------------- report
   const putSummary = summarize(put.latencies)
@@ -301,8 +460,17 @@ async function main (): Promise<void> {
       }
     },
     relayCounters: counters,
+    nodeSideErrors: nodeSide.errors,
+    /** Errors libp2p raised outside any awaited call (event listeners, timers), by kind; the bench logs and counts them instead of crashing. */
+    processErrors,
     seconds: round((Date.now() - started) / 1000)
   }
+  Object.assign(results.results, {
+    largeRoomCatchupMs: catchupJson(nodeSide.catchup),
+    replicationPutsPerSecond: nodeSide.replication == null ? null : { value: nodeSide.replication.putsPerSecond, ...nodeSide.replication },
+    relayPushThroughput: nodeSide.throughput ?? null,
+    relayCapacity: nodeSide.capacity ?? null
+  })
   await writeFile(RESULTS, `${JSON.stringify(results, null, 2)}\n`)
 
   const fmt = (n: number): string => Number.isFinite(n) ? n.toFixed(1) : '-'
@@ -321,20 +489,44 @@ async function main (): Promise<void> {
     ['session.get network:true (held)', `${sessionSummary.count}/${sessionGets.length}`, fmt(sessionSummary.min), fmt(sessionSummary.p50), fmt(sessionSummary.p90), fmt(sessionSummary.p99), fmt(sessionSummary.max)]
   ]))
   process.stdout.write('\n\n')
+  process.stdout.write(nodeSideTables(nodeSide))
+  process.stdout.write('\n\n')
   process.stdout.write(`clock skew B-A (estimate): ${put.skewMs.toFixed(3)} ms; puts acked by relay: ${results.results.putToVisibleMs.putsAckedByRelay}/${put.rows.length}; missing in B: ${put.missing.length}\n`)
   process.stdout.write(`DHT method: ${results.results.dhtGetMs.method}\n`)
   if (dht.bad.length > 0) process.stdout.write(`DHT failures: ${dht.bad.join('; ')}\n`)
   for (const err of results.results.firstDirectPeerMs.errors) process.stdout.write(`first-peer run failed: ${err}\n`)
   process.stdout.write(`relay counters: ${JSON.stringify(counters)}\n`)
+  for (const err of nodeSide.errors) process.stdout.write(`Node-side section failed: ${err}\n`)
+  if (Object.keys(processErrors).length > 0) process.stdout.write(`errors raised outside awaited calls (logged, not fatal): ${JSON.stringify(processErrors)}\n`)
   process.stdout.write(`wrote ${RESULTS} (${results.seconds} s)\n`)
+}
+
+const processErrors: Record<string, number> = {}
+/**
+ * libp2p sometimes raises errors outside any call the bench awaits (from
+ * event listeners or timers). Count and log them (the first few in full)
+ * instead of letting one kill the run and leave processes behind.
+ */
+const noteProcessError = (kind: string, err: any): void => {
+  const key = `${kind}: ${err?.name ?? 'Error'}: ${String(err?.message ?? err).slice(0, 120)}`
+  processErrors[key] = (processErrors[key] ?? 0) + 1
+  if (Object.values(processErrors).reduce((a, b) => a + b, 0) <= 5) log(`${kind} (not fatal): ${err?.stack ?? err}`)
+}
+process.on('uncaughtException', (err) => { noteProcessError('uncaught exception', err) })
+process.on('unhandledRejection', (err) => { noteProcessError('unhandled rejection', err) })
+
+const stopEverything = async (): Promise<void> => {
+  killWorkers()
+  await Promise.race([closePeers(), new Promise(resolve => setTimeout(resolve, 10_000))])
+  await stopAll()
 }
 
 const watchdog = setTimeout(() => {
   process.stderr.write(`[bench] did not finish in ${BENCH_DEADLINE / 1000} s; stopping\n`)
-  void stopAll().finally(() => process.exit(1))
+  void stopEverything().finally(() => process.exit(1))
 }, BENCH_DEADLINE)
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => { void stopAll().finally(() => process.exit(130)) })
+  process.once(signal, () => { void stopEverything().finally(() => process.exit(130)) })
 }
 
 let failed = false
@@ -344,7 +536,7 @@ try {
   failed = true
   process.stderr.write(`[bench] failed: ${err.stack ?? err.message}\n`)
 } finally {
-  await stopAll()
+  await stopEverything()
   clearTimeout(watchdog)
 }
 process.exit(failed ? 1 : 0)

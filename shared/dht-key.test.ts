@@ -21,6 +21,15 @@ function seal (init: Partial<SealInit> = {}, keys: RoomKeys = keysA): Uint8Array
   return sealRecord(keys, { key: 'greeting', value: 'hello', clock: { wall: WALL, counter: 0 }, writer: 'writer-1', ...init })
 }
 
+async function codeOfAsync (fn: () => Promise<unknown>): Promise<string> {
+  try {
+    await fn()
+    return 'NO_ERROR'
+  } catch (err: any) {
+    return err.code ?? err.name
+  }
+}
+
 function codeOf (fn: () => unknown): string {
   try {
     fn()
@@ -129,31 +138,31 @@ describe('validateDhtRecord', () => {
   const key = dhtKeyFor(keysA.roomId, keyId)
   const record = seal()
 
-  it('accepts a record stored under its own key', () => {
-    expect(codeOf(() => validateDhtRecord(key, record))).toBe('NO_ERROR')
+  it('accepts a record stored under its own key', async () => {
+    expect(await codeOfAsync(() => validateDhtRecord(key, record))).toBe('NO_ERROR')
     expect(codeOf(() => dhtValidators[RECORD_NAMESPACE](key, record))).toBe('NO_ERROR')
   })
 
-  it('rejects a record stored under another key of the same room', () => {
+  it('rejects a record stored under another key of the same room', async () => {
     const otherKey = dhtKeyFor(keysA.roomId, keyIdFor(keysA, 'other'))
-    expect(codeOf(() => validateDhtRecord(otherKey, record))).toBe('ERR_WRONG_ROOM')
+    expect(await codeOfAsync(() => validateDhtRecord(otherKey, record))).toBe('ERR_WRONG_ROOM')
   })
 
-  it('rejects a record stored under another room', () => {
-    expect(codeOf(() => validateDhtRecord(dhtKeyFor(keysB.roomId, keyId), record))).toBe('ERR_WRONG_ROOM')
-    expect(codeOf(() => validateDhtRecord(dhtKeyFor(keysB.roomId, keyIdFor(keysB, 'greeting')), record))).toBe('ERR_WRONG_ROOM')
+  it('rejects a record stored under another room', async () => {
+    expect(await codeOfAsync(() => validateDhtRecord(dhtKeyFor(keysB.roomId, keyId), record))).toBe('ERR_WRONG_ROOM')
+    expect(await codeOfAsync(() => validateDhtRecord(dhtKeyFor(keysB.roomId, keyIdFor(keysB, 'greeting')), record))).toBe('ERR_WRONG_ROOM')
     // a record of room B under room A's key for the same name
-    expect(codeOf(() => validateDhtRecord(key, seal({}, keysB)))).toBe('ERR_WRONG_ROOM')
+    expect(await codeOfAsync(() => validateDhtRecord(key, seal({}, keysB)))).toBe('ERR_WRONG_ROOM')
   })
 
-  it('rejects damaged, expired and future records, and malformed keys', () => {
+  it('rejects damaged, expired and future records, and malformed keys', async () => {
     const damaged = Uint8Array.from(record)
     damaged[damaged.length - 1] ^= 0x80
-    expect(codeOf(() => validateDhtRecord(key, damaged))).toBe('ERR_BAD_SIGNATURE')
-    expect(codeOf(() => validateDhtRecord(key, seal({ expiresAt: WALL + 1 })))).toBe('ERR_RECORD_EXPIRED')
-    expect(codeOf(() => validateDhtRecord(key, seal({ clock: { wall: Date.now() + 3_600_000, counter: 0 } })))).toBe('ERR_INVALID_RECORD')
-    expect(codeOf(() => validateDhtRecord(key, new Uint8Array([1, 2, 3])))).toBe('ERR_INVALID_RECORD')
-    expect(codeOf(() => validateDhtRecord(utf8('/roomkv/nope'), record))).toBe('ERR_INVALID_RECORD')
+    expect(await codeOfAsync(() => validateDhtRecord(key, damaged))).toBe('ERR_BAD_SIGNATURE')
+    expect(await codeOfAsync(() => validateDhtRecord(key, seal({ expiresAt: WALL + 1 })))).toBe('ERR_RECORD_EXPIRED')
+    expect(await codeOfAsync(() => validateDhtRecord(key, seal({ clock: { wall: Date.now() + 3_600_000, counter: 0 } })))).toBe('ERR_INVALID_RECORD')
+    expect(await codeOfAsync(() => validateDhtRecord(key, new Uint8Array([1, 2, 3])))).toBe('ERR_INVALID_RECORD')
+    expect(await codeOfAsync(() => validateDhtRecord(utf8('/roomkv/nope'), record))).toBe('ERR_INVALID_RECORD')
   })
 })
 

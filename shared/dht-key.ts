@@ -6,7 +6,7 @@
 import { equals, fromString, toString } from 'uint8arrays'
 import { RECORD_NAMESPACE, ROOM_ID_BYTES } from './constants.ts'
 import { InvalidRecordError } from './errors.ts'
-import { selectRecord, verifyRecord } from './record.ts'
+import { selectRecord, verifyRecordAsync } from './record.ts'
 
 const PREFIX = `/${RECORD_NAMESPACE}/`
 
@@ -36,8 +36,8 @@ export function parseDhtKey (key: Uint8Array): { roomId: Uint8Array, keyId: Uint
 }
 
 /** kad-dht validator for the `roomkv` namespace. */
-export function validateDhtRecord (key: Uint8Array, value: Uint8Array): void {
-  verifyRecord(value, parseDhtKey(key))
+export async function validateDhtRecord (key: Uint8Array, value: Uint8Array): Promise<void> {
+  await verifyRecordAsync(value, parseDhtKey(key))
 }
 
 /** kad-dht selector for the `roomkv` namespace. */

@@ -7,10 +7,10 @@
  * records hold the same state and show the same winner and conflicts.
  */
 import { equals, toString } from 'uint8arrays'
-import { DIGEST_ID_BYTES, MAX_REPLACES, MAX_SEEN } from './constants.ts'
+import { DIGEST_ID_BYTES, MAX_RECORD_BYTES, MAX_REPLACES, MAX_SEEN } from './constants.ts'
 import { compareClocks, type Clock } from './hlc.ts'
 import { HeadSet } from './proto/record.ts'
-import { compareRecords, readStoredRecord, verifyRecord, type VerifiedRecord } from './record.ts'
+import { compareRecords, readStoredRecord, verifyRecordAsync, type VerifiedRecord } from './record.ts'
 
 /** Raw storage of one key's heads (encoded HeadSet) by room and key id (base32 text). */
 export interface RecordStorage {
@@ -160,10 +160,22 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
 
   return {
     async merge (bytes, options = {}) {
-      const record = verifyRecord(bytes, { ...options, now: now() })
-      const roomId = text(record.roomId)
-      const keyId = text(record.body.keyId)
-      return withLock(`${roomId}/${keyId}`, async () => {
+      // Take the key's turn before the (asynchronous) signature check, so
+      // merges of one key complete in call order; bytes that do not even
+      // parse fail verification right away.
+      let lockKey: string
+      try {
+        if (bytes.length > MAX_RECORD_BYTES) throw new Error('too large')
+        const parsed = readStoredRecord(bytes)
+        lockKey = `${text(parsed.roomId)}/${text(parsed.body.keyId)}`
+      } catch {
+        await verifyRecordAsync(bytes, { ...options, now: now() })
+        throw new Error('unreachable: unparsable record verified')
+      }
+      return withLock(lockKey, async () => {
+        const record = await verifyRecordAsync(bytes, { ...options, now: now() })
+        const roomId = text(record.roomId)
+        const keyId = text(record.body.keyId)
         // Expired heads no longer count: a live older version takes their
         // place, as on a replica that never saw them.
         const current = live(decode(await storage.get(roomId, keyId)))
