@@ -13,6 +13,7 @@ import {
   type SealInit, type VerifiedRecord
 } from './record.ts'
 import { deriveRoomKeys, keyIdFor, type RoomKeys } from './room-keys.ts'
+import { prng } from './test-support.ts'
 
 // Wire constants from the record format (not exported by record.ts).
 const SIGNATURE_PREFIX = new TextEncoder().encode('roomkv/v1/record\0')
@@ -21,18 +22,6 @@ const AAD_PREFIX = new TextEncoder().encode('roomkv/v1/payload\0')
 const NOW = 1_767_225_600_000
 const keysA = deriveRoomKeys(Uint8Array.from({ length: 32 }, (_, i) => i))
 const keysB = deriveRoomKeys(Uint8Array.from({ length: 32 }, (_, i) => 0x80 + i))
-
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function shuffle<T> (items: T[], random: () => number): T[] {
   const out = [...items]
