@@ -1,8 +1,9 @@
 /**
  * Relay capacity: how many concurrent client connections one relay process
- * holds and what they cost in resident memory. For each N, a fresh relay
- * (raised limits) and N minimal libp2p clients spread over worker
- * processes (bench/clients.ts). See bench/README.md.
+ * holds and what they cost in resident memory. One fresh relay (raised
+ * limits); minimal libp2p clients spread over worker processes
+ * (bench/clients.ts) are added in steps up to each level. See
+ * bench/README.md.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'

@@ -62,10 +62,10 @@ async function tabRun (browser: Browser, link: string, keys: number, run: number
     try {
       progress = await withTimeout(tab!.page.evaluate(() => {
         const bench = (globalThis as any).__bench
-        return { entries: bench?.listEntries, changes: bench?.changes, appListCalls: bench?.appListCalls, appListMs: bench?.appListMs }
+        return { joinedMs: bench?.joinedAt, relayMs: bench?.relayAt, entries: bench?.listEntries, changes: bench?.changes, appListCalls: bench?.appListCalls, appListMs: bench?.appListMs }
       }), 10_000, 'progress')
     } catch {}
-    return { error: err.message.split('\n')[0].slice(0, 300), ...progress, appListMs: round(progress.appListMs ?? Number.NaN) }
+    return { error: err.message.split('\n')[0].slice(0, 300), ...progress, joinedMs: round(progress.joinedMs ?? Number.NaN), relayMs: round(progress.relayMs ?? Number.NaN), appListMs: round(progress.appListMs ?? Number.NaN) }
   } finally {
     await tab?.close()
   }
@@ -73,8 +73,8 @@ async function tabRun (browser: Browser, link: string, keys: number, run: number
 
 export interface CatchupRoom {
   result: CatchupResult
-  /** One tab run, then one Node run; returns how long both took (ms). */
-  run(): Promise<number>
+  /** One tab run (unless `tab` is false), then one Node run; returns how long they took (ms). */
+  run(options?: { tab?: boolean }): Promise<number>
   /** Stop the relay and delete its data dir. */
   close(): Promise<void>
 }
@@ -124,13 +124,15 @@ export async function prepareCatchup (browser: Browser, keys: number, log: (line
     await close()
     throw err
   }
-  const run = async (): Promise<number> => {
+  const run = async (options: { tab?: boolean } = {}): Promise<number> => {
     if (relay == null) throw new Error('catch-up relay is closed')
     const started = performance.now()
-    const n = result.tab.length + 1
-    const tab = await tabRun(browser, link, keys, n, timeouts.tab)
-    result.tab.push(tab)
-    log(`catch-up run ${n}, tab: ${tab.ms != null ? `${Math.round(tab.ms)} ms (loaded ${Math.round(tab.domContentLoadedMs ?? NaN)}, joined ${Math.round(tab.joinedMs ?? NaN)}, relay ${Math.round(tab.relayMs ?? NaN)}, all stored ${Math.round(tab.changesMs ?? NaN)}; the app called list() ${tab.appListCalls} times, ${Math.round(tab.appListMs ?? NaN)} ms summed)` : `FAILED after ${timeouts.tab / 1000} s: ${tab.changes ?? '?'} records stored, list() had ${tab.entries ?? '?'} entries; the app called list() ${tab.appListCalls ?? '?'} times (${Math.round(tab.appListMs ?? NaN)} ms summed)`}`)
+    const n = result.node.length + 1
+    if (options.tab !== false) {
+      const tab = await tabRun(browser, link, keys, n, timeouts.tab)
+      result.tab.push(tab)
+      log(`catch-up run ${n}, tab: ${tab.ms != null ? `${Math.round(tab.ms)} ms (loaded ${Math.round(tab.domContentLoadedMs ?? NaN)}, joined ${Math.round(tab.joinedMs ?? NaN)}, relay ${Math.round(tab.relayMs ?? NaN)}, all stored ${Math.round(tab.changesMs ?? NaN)}; the app called list() ${tab.appListCalls} times, ${Math.round(tab.appListMs ?? NaN)} ms summed)` : `FAILED after ${timeouts.tab / 1000} s: ${tab.changes ?? '?'} records stored, list() had ${tab.entries ?? '?'} entries; the app called list() ${tab.appListCalls ?? '?'} times (${Math.round(tab.appListMs ?? NaN)} ms summed)`}`)
+    }
     const node = await nodeCatchup(link, relay.url, relay.peerId, keys, timeouts.node)
     result.node.push(node)
     log(`catch-up run ${n}, node: ${node.ms != null ? `${Math.round(node.ms)} ms (relay connected ${Math.round(node.connectedMs ?? NaN)}, all stored ${Math.round(node.watchMs ?? NaN)}, ${node.listCalls} list() calls, ${node.relayDrops} relay drops)` : `FAILED: ${node.error}`}`)

@@ -85,6 +85,33 @@ export async function nodeCatchup (link: string, relayUrl: string, relayPeerId: 
 
 // ------------------------------------------------------------ replication
 
+/** Timing wrappers (arguments and results pass through) around a peer's push and DHT put, like bench/probe.js in tabs. */
+function timeSteps (client: RoomClient): { pushMs: number[], dhtPutMs: number[] } {
+  const pushMs: number[] = []
+  const dhtPutMs: number[] = []
+  const rooms = client.node.services.rooms
+  const push = rooms.push.bind(rooms)
+  rooms.push = async (...args: Parameters<typeof push>) => {
+    const t0 = performance.now()
+    try {
+      return await push(...args)
+    } finally {
+      pushMs.push(performance.now() - t0)
+    }
+  }
+  const dht = client.node.services.dht as any
+  const put = dht.put.bind(dht)
+  dht.put = async function * (...args: unknown[]) {
+    const t0 = performance.now()
+    try {
+      yield * put(...args)
+    } finally {
+      dhtPutMs.push(performance.now() - t0)
+    }
+  }
+  return { pushMs, dhtPutMs }
+}
+
 export interface ReplicationResult {
   method: string
   puts: number
@@ -97,6 +124,9 @@ export interface ReplicationResult {
   writeMs: number
   writerPutsPerSecond: number
   putCallMs: Summary
+  /** Steps inside W's put(), which run in parallel: push to the relay, DHT put (closest-peer query + PUT_VALUE). */
+  pushToRelayMs: Summary
+  dhtPutMs: Summary
   putErrors: number
   readers: Array<{ received: number, lastArrivalMs?: number, arrivedDuringWrites: number, relayDrops: number }>
   writerRelayDrops: number
@@ -125,6 +155,8 @@ export async function replication (relayUrl: string, relayPeerId: string, puts: 
     writeMs: Number.NaN,
     writerPutsPerSecond: Number.NaN,
     putCallMs: summarize([]),
+    pushToRelayMs: summarize([]),
+    dhtPutMs: summarize([]),
     putErrors: 0,
     readers: [],
     writerRelayDrops: 0,
@@ -147,6 +179,7 @@ export async function replication (relayUrl: string, relayPeerId: string, puts: 
         if (change.source === 'remote' && change.key.startsWith('rep-') && !arrivals[i].has(change.key)) arrivals[i].set(change.key, performance.now())
       })
     })
+    const { pushMs, dhtPutMs } = timeSteps(w)
     const before = await relayMetrics(relayUrl)
     const cpuBefore = process.cpuUsage()
     const calls: number[] = []
@@ -168,6 +201,8 @@ export async function replication (relayUrl: string, relayPeerId: string, puts: 
     result.writeMs = round(wroteAt - started)
     result.writerPutsPerSecond = round(puts / ((wroteAt - started) / 1000))
     result.putCallMs = summarize(calls)
+    result.pushToRelayMs = summarize(pushMs)
+    result.dhtPutMs = summarize(dhtPutMs)
     const all = await pollUntil(() => arrivals.every(a => a.size >= puts), Math.max(0, timeout - (wroteAt - started)), 50)
     const after = await relayMetrics(relayUrl)
     const wall = performance.now() - started

@@ -27,13 +27,26 @@ export class RoomState {
       ;(globalThis as any).__roomkv = client // debugging and end-to-end tests
       this.status = client.status()
       this.#unsubscribe.push(client.onStatus(s => { this.status = s }))
-      this.#unsubscribe.push(client.session.watch(() => { void this.reload() }))
+      this.#unsubscribe.push(client.session.watch(() => { this.#reloadSoon() }))
       await this.reload()
     } catch (err) {
       this.error = describeError(err)
     } finally {
       this.joining = false
     }
+  }
+
+  #reloadTimer?: ReturnType<typeof setTimeout>
+  /**
+   * Changes arrive in bursts (a catch-up merges thousands of records): list
+   * the room once per burst, not once per record, which was quadratic.
+   */
+  #reloadSoon (): void {
+    if (this.#reloadTimer != null) return
+    this.#reloadTimer = setTimeout(() => {
+      this.#reloadTimer = undefined
+      void this.reload()
+    }, 50)
   }
 
   async reload (): Promise<void> {
@@ -77,6 +90,7 @@ export class RoomState {
   }
 
   async close (): Promise<void> {
+    clearTimeout(this.#reloadTimer)
     for (const unsubscribe of this.#unsubscribe) unsubscribe()
     await this.#client?.close()
   }
