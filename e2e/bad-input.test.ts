@@ -1,26 +1,17 @@
-import { afterAll, beforeAll, expect, test } from 'vitest'
-import type { Browser } from 'playwright-core'
-import { launchBrowser, startRelayProcess, stopAll, type RelayProcess } from './harness.ts'
+import { expect, test } from 'vitest'
+import { useRelayAndBrowser } from './harness.ts'
 
-let relay: RelayProcess
-let browser: Browser
-
-beforeAll(async () => {
-  relay = await startRelayProcess()
-  browser = await launchBrowser()
-})
-
-afterAll(async () => { await stopAll() })
+const env = useRelayAndBrowser()
 
 test('a truncated room link shows a clear error', async () => {
-  const page = await (await browser.newContext()).newPage()
-  await page.goto(`${relay.url}/#v1.dG9vLXNob3J0`)
+  const page = await (await env.browser.newContext()).newPage()
+  await page.goto(`${env.relay.url}/#v1.dG9vLXNob3J0`)
   await expect.poll(() => page.getByTestId('error').textContent(), { timeout: 15_000 }).toMatch(/room link is not valid.*truncated/i)
 })
 
 test('an oversized value is refused with its limit and nothing stored changes', async () => {
-  const page = await (await browser.newContext()).newPage()
-  await page.goto(relay.url)
+  const page = await (await env.browser.newContext()).newPage()
+  await page.goto(env.relay.url)
   await page.getByTestId('create-room').click()
   await page.getByTestId('key').fill('k')
   await page.getByTestId('value').fill('kept')

@@ -3,19 +3,11 @@
  * libp2p node is stopped (no relay, no WebRTC); writes then go to IndexedDB
  * only, and the reload brings the tab back online with them.
  */
-import { afterAll, beforeAll, expect, test } from 'vitest'
-import type { Browser, Page } from 'playwright-core'
-import { launchBrowser, startRelayProcess, stopAll, type RelayProcess } from './harness.ts'
+import { expect, test } from 'vitest'
+import type { Page } from 'playwright-core'
+import { useRelayAndBrowser } from './harness.ts'
 
-let relay: RelayProcess
-let browser: Browser
-
-beforeAll(async () => {
-  relay = await startRelayProcess()
-  browser = await launchBrowser()
-})
-
-afterAll(async () => { await stopAll() })
+const env = useRelayAndBrowser()
 
 const directPeers = async (page: Page): Promise<number> => Number(await page.getByTestId('peers-direct').textContent({ timeout: 30_000 }))
 const value = (page: Page, key: string) => page.locator(`tr[data-key="${key}"] td.value`)
@@ -32,9 +24,9 @@ async function goOffline (page: Page): Promise<void> {
 }
 
 async function twoTabs (): Promise<[Page, Page]> {
-  const a = await (await browser.newContext()).newPage()
-  const b = await (await browser.newContext()).newPage()
-  await a.goto(relay.url)
+  const a = await (await env.browser.newContext()).newPage()
+  const b = await (await env.browser.newContext()).newPage()
+  await a.goto(env.relay.url)
   await a.getByTestId('create-room').click()
   await b.goto(await a.getByTestId('room-link').inputValue())
   for (const page of [a, b]) await expect.poll(() => directPeers(page), { timeout: 60_000, interval: 250 }).toBeGreaterThanOrEqual(1)

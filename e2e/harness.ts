@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Browser } from 'playwright-core'
+import { afterAll, beforeAll } from 'vitest'
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
@@ -76,4 +77,22 @@ export async function launchBrowser (): Promise<Browser> {
 
 export async function stopAll (): Promise<void> {
   await Promise.allSettled([...cleanups].map(async cleanup => { await cleanup() }))
+}
+
+/**
+ * The usual fixture of a test file: one relay process and one browser for the
+ * whole file, both stopped after it. Read `relay` and `browser` inside tests.
+ */
+export function useRelayAndBrowser (): { readonly relay: RelayProcess, readonly browser: Browser } {
+  let relay: RelayProcess | undefined
+  let browser: Browser | undefined
+  beforeAll(async () => {
+    relay = await startRelayProcess()
+    browser = await launchBrowser()
+  })
+  afterAll(async () => { await stopAll() })
+  return {
+    get relay () { if (relay == null) throw new Error('relay not started'); return relay },
+    get browser () { if (browser == null) throw new Error('browser not started'); return browser }
+  }
 }

@@ -1,16 +1,8 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import type { Browser, Page } from 'playwright-core'
-import { launchBrowser, startRelayProcess, stopAll, type RelayProcess } from './harness.ts'
+import { describe, expect, test } from 'vitest'
+import type { Page } from 'playwright-core'
+import { useRelayAndBrowser } from './harness.ts'
 
-let relay: RelayProcess
-let browser: Browser
-
-beforeAll(async () => {
-  relay = await startRelayProcess()
-  browser = await launchBrowser()
-})
-
-afterAll(async () => { await stopAll() })
+const env = useRelayAndBrowser()
 
 async function directPeers (page: Page): Promise<number> {
   return Number(await page.getByTestId('peers-direct').textContent({ timeout: 30_000 }))
@@ -32,9 +24,9 @@ function row (page: Page, key: string) {
 
 describe('two tabs in one room', () => {
   test('live updates, get, reload persistence, and direct WebRTC without the relay', async () => {
-    const a = await (await browser.newContext()).newPage()
-    const b = await (await browser.newContext()).newPage()
-    await a.goto(relay.url)
+    const a = await (await env.browser.newContext()).newPage()
+    const b = await (await env.browser.newContext()).newPage()
+    await a.goto(env.relay.url)
     await a.getByTestId('create-room').click()
     const link = await a.getByTestId('room-link').inputValue()
     expect(link).toMatch(/#v1\.[A-Za-z0-9_-]{43}$/)
@@ -64,7 +56,7 @@ describe('two tabs in one room', () => {
     expect(toA.some((c: any) => c.addr.includes('/webrtc') && !c.limited)).toBe(true)
 
     // Proof: with the relay gone, A's next put still reaches B.
-    await relay.stop()
+    await env.relay.stop()
     await put(a, 'after-relay', 'still here')
     await expect.poll(() => row(b, 'after-relay').textContent(), { timeout: 15_000 }).toBe('still here')
     await expect.poll(() => b.getByTestId('relay-phase').textContent(), { timeout: 15_000 }).not.toBe('reserved')

@@ -2,24 +2,15 @@
  * Two tabs of one browser profile share writes over BroadcastChannel, with
  * no network at all: the receiving tab's libp2p node is stopped first.
  */
-import { afterAll, beforeAll, expect, test } from 'vitest'
-import type { Browser } from 'playwright-core'
-import { launchBrowser, startRelayProcess, stopAll, type RelayProcess } from './harness.ts'
+import { expect, test } from 'vitest'
+import { useRelayAndBrowser } from './harness.ts'
 
-let relay: RelayProcess
-let browser: Browser
-
-beforeAll(async () => {
-  relay = await startRelayProcess()
-  browser = await launchBrowser()
-})
-
-afterAll(async () => { await stopAll() })
+const env = useRelayAndBrowser()
 
 test('a write in one tab shows at once in another tab of the same profile, network or not', async () => {
-  const context = await browser.newContext()
+  const context = await env.browser.newContext()
   const first = await context.newPage()
-  await first.goto(relay.url)
+  await first.goto(env.relay.url)
   await first.getByTestId('create-room').click()
   const link = await first.getByTestId('room-link').inputValue()
   const second = await context.newPage()

@@ -1,22 +1,13 @@
 /**
  * A browser tab and the Node CLI in one room: each sees the other's writes.
  * The CLI is a real peer (WebSockets to the relay, no WebRTC); live changes
- * reach it and the tab through the relay.
+ * reach it and the tab through the env.relay.
  */
 import { spawn } from 'node:child_process'
-import { afterAll, beforeAll, expect, test } from 'vitest'
-import type { Browser } from 'playwright-core'
-import { launchBrowser, startRelayProcess, stopAll, type RelayProcess } from './harness.ts'
+import { expect, test } from 'vitest'
+import { useRelayAndBrowser } from './harness.ts'
 
-let relay: RelayProcess
-let browser: Browser
-
-beforeAll(async () => {
-  relay = await startRelayProcess()
-  browser = await launchBrowser()
-})
-
-afterAll(async () => { await stopAll() })
+const env = useRelayAndBrowser()
 
 function cli (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
   return new Promise((resolve) => {
@@ -31,8 +22,8 @@ function cli (args: string[]): Promise<{ code: number | null, stdout: string, st
 }
 
 test('a tab and a CLI peer see each other\'s writes', async () => {
-  const page = await (await browser.newContext()).newPage()
-  await page.goto(relay.url)
+  const page = await (await env.browser.newContext()).newPage()
+  await page.goto(env.relay.url)
   await page.getByTestId('create-room').click()
   const link = await page.getByTestId('room-link').inputValue()
   await expect.poll(() => page.getByTestId('relay-phase').textContent(), { timeout: 30_000 }).toBe('reserved')
