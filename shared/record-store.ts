@@ -12,12 +12,34 @@ import { compareClocks, type Clock } from './hlc.ts'
 import { HeadSet } from './proto/record.ts'
 import { compareRecords, readStoredRecord, verifyRecordAsync, type VerifiedRecord } from './record.ts'
 
+/** One change of a batch: `value` undefined deletes the key. */
+export interface StorageWrite {
+  roomId: string
+  keyId: string
+  value?: Uint8Array
+}
+
+/** What happened to one write of a batch: applied, or refused (quota) and not applied. */
+export type StorageWriteResult = { ok: true } | { ok: false, error: Error }
+
 /** Raw storage of one key's heads (encoded HeadSet) by room and key id (base32 text). */
 export interface RecordStorage {
   get(roomId: string, keyId: string): Promise<Uint8Array | undefined>
+  /**
+   * Several keys of one room in one read (one transaction / query); missing
+   * keys are undefined, in the order asked. Optional: falls back to `get`.
+   */
+  getMany?(roomId: string, keyIds: string[]): Promise<Array<Uint8Array | undefined>>
+  /**
+   * Apply a batch in one transaction. Writes a quota refuses are left out
+   * and reported (`{ ok: false, error }`, e.g. RoomFullError); every other
+   * write is applied, and all applied writes are durable together when the
+   * promise resolves. Optional: falls back to `put`/`delete` one by one.
+   */
+  write?(ops: StorageWrite[]): Promise<StorageWriteResult[]>
   put(roomId: string, keyId: string, value: Uint8Array): Promise<void>
   delete(roomId: string, keyId: string): Promise<void>
-  /** Every stored value of one room, in no particular order. */
+  /** Every stored value of one room (in key id order where the storage can). */
   list(roomId: string): AsyncIterable<Uint8Array>
   /** Every room with stored values (for garbage collection). */
   rooms?(): AsyncIterable<string>
