@@ -36,6 +36,12 @@ export const MAX_WRITER_CHARS = 64
 export const MAX_REPLACES = 16
 /** Most per-writer entries in a record's `seen` list. */
 export const MAX_SEEN = 32
+/**
+ * Most heads (concurrent versions) one replica keeps per key: the greatest
+ * by the record order; lower ones are dropped as if replaced. Bounds a
+ * key's stored head set to MAX_HEADS * MAX_RECORD_BYTES.
+ */
+export const MAX_HEADS = 8
 /** Records may not claim a clock further than this in the future. */
 export const MAX_CLOCK_SKEW = 5 * minute
 

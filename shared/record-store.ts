@@ -7,7 +7,7 @@
  * records hold the same state and show the same winner and conflicts.
  */
 import { equals, toString } from 'uint8arrays'
-import { DIGEST_ID_BYTES, MAX_RECORD_BYTES, MAX_REPLACES, MAX_SEEN } from './constants.ts'
+import { DIGEST_ID_BYTES, MAX_HEADS, MAX_RECORD_BYTES, MAX_REPLACES, MAX_SEEN } from './constants.ts'
 import { compareClocks, type Clock } from './hlc.ts'
 import { HeadSet } from './proto/record.ts'
 import { compareRecords, readStoredRecord, verifyRecordAsync, type VerifiedRecord } from './record.ts'
@@ -72,8 +72,17 @@ export interface DigestEntry {
 }
 
 export interface RecordStore {
-  /** Verify then merge. Throws the verification error for invalid records. */
+  /**
+   * Verify then merge. Throws the verification error for invalid records.
+   * Merges called in the same tick (or while a batch is being written) are
+   * verified side by side and written in one storage transaction; a record
+   * already held as a head is answered `known` without any crypto.
+   */
   merge(bytes: Uint8Array, options?: MergeOptions): Promise<MergeResult>
+  /** merge() for many records at once: one result or error per record, in order. */
+  mergeMany(records: Uint8Array[], options?: MergeOptions): Promise<Array<MergeResult | Error>>
+  /** Merge a record this replica just sealed (sealRecordAsync): no signature check. */
+  mergeOwn(record: VerifiedRecord): Promise<MergeResult>
   /** The key's winner, if any live version exists. */
   get(roomId: Uint8Array, keyId: Uint8Array): Promise<VerifiedRecord | undefined>
   /** The key's live heads, winner first (more than one = a conflict). */
@@ -94,6 +103,10 @@ export interface RecordStore {
 export interface RecordStoreInit {
   /** @default Date.now */
   now?: () => number
+  /** Most records merged in one batch (one storage transaction). @default 512 */
+  maxBatch?: number
+  /** Told about stored bytes that no longer decode (they are hidden, and replaced by the next merge of the key). */
+  onCorrupt?(bytes: Uint8Array): void
 }
 
 const text = (bytes: Uint8Array): string => toString(bytes, 'base32')
@@ -142,20 +155,37 @@ export function hasSeen (later: VerifiedRecord, earlier: VerifiedRecord): boolea
     compareClocks({ wall: s.wall, counter: s.counter }, earlier.clock) >= 0)
 }
 
+interface Pending {
+  bytes: Uint8Array
+  /** Parsed, not yet verified (unless `verified`). */
+  parsed: VerifiedRecord
+  verified: boolean
+  options: MergeOptions
+  roomId: string
+  keyId: string
+  resolve(result: MergeResult): void
+  reject(err: unknown): void
+}
+
+/** Keep the MAX_HEADS greatest heads of a key (see docs/protocol.md, "Heads and merge"). */
+function capHeads (heads: VerifiedRecord[]): VerifiedRecord[] {
+  return heads.length > MAX_HEADS ? heads.slice(0, MAX_HEADS) : heads
+}
+
 export function createRecordStore (storage: RecordStorage, init: RecordStoreInit = {}): RecordStore {
   const now = init.now ?? Date.now
+  const maxBatch = init.maxBatch ?? 512
   const listeners = new Set<(record: VerifiedRecord, heads: VerifiedRecord[]) => void>()
-  // Merges of one key run one after another; different keys run in parallel.
-  const locks = new Map<string, Promise<unknown>>()
-
-  function withLock<T> (key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = locks.get(key) ?? Promise.resolve()
-    const next = previous.then(fn, fn)
-    const settled = next.catch(() => {})
-    locks.set(key, settled)
-    void settled.then(() => { if (locks.get(key) === settled) locks.delete(key) })
+  // Every change of storage runs one batch at a time: merges queued while a
+  // batch is written form the next batch (that is the coalescing: no timer).
+  let chain: Promise<unknown> = Promise.resolve()
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = chain.then(fn, fn)
+    chain = next.catch(() => {})
     return next
   }
+  const queue: Pending[] = []
+  let draining: Promise<void> | undefined
 
   const isLive = (record: VerifiedRecord): boolean => record.body.expiresAt === 0 || record.body.expiresAt > now()
 
@@ -166,13 +196,16 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     try {
       set = HeadSet.decode(value)
     } catch {
+      init.onCorrupt?.(value)
       return []
     }
     const heads: VerifiedRecord[] = []
     for (const bytes of set.records) {
       try {
         heads.push(readStoredRecord(bytes))
-      } catch {}
+      } catch {
+        init.onCorrupt?.(bytes)
+      }
     }
     return heads
   }
@@ -180,38 +213,155 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
   const byRank = (a: VerifiedRecord, b: VerifiedRecord): number => compareRecords(b, a)
   const live = (heads: VerifiedRecord[]): VerifiedRecord[] => heads.filter(isLive).sort(byRank)
 
+  async function readMany (roomId: string, keyIds: string[]): Promise<Array<Uint8Array | undefined>> {
+    if (storage.getMany != null) return storage.getMany(roomId, keyIds)
+    return Promise.all(keyIds.map(keyId => storage.get(roomId, keyId)))
+  }
+
+  async function writeMany (ops: StorageWrite[]): Promise<StorageWriteResult[]> {
+    if (ops.length === 0) return []
+    if (storage.write != null) return storage.write(ops)
+    const settled = await Promise.allSettled(ops.map(op => op.value == null ? storage.delete(op.roomId, op.keyId) : storage.put(op.roomId, op.keyId, op.value)))
+    return settled.map(r => r.status === 'fulfilled' ? { ok: true } : { ok: false, error: r.reason instanceof Error ? r.reason : new Error(String(r.reason)) })
+  }
+
+  /** The next batch: queue order, one record per key (a later record of a key waits for the next batch, so merges of a key keep call order). */
+  function takeBatch (): Pending[] {
+    const batch: Pending[] = []
+    const keys = new Set<string>()
+    for (let i = 0; i < queue.length && batch.length < maxBatch;) {
+      const p = queue[i]
+      const key = `${p.roomId}/${p.keyId}`
+      if (keys.has(key)) { i++; continue }
+      keys.add(key)
+      batch.push(p)
+      queue.splice(i, 1)
+    }
+    return batch
+  }
+
+  async function drain (): Promise<void> {
+    try {
+      while (queue.length > 0) {
+        const batch = takeBatch()
+        await serial(async () => { await mergeBatch(batch) })
+      }
+    } finally {
+      draining = undefined
+    }
+  }
+
+  async function mergeBatch (batch: Pending[]): Promise<void> {
+    const t = now()
+    // 1. Current heads of every key, one read per room.
+    const byRoom = new Map<string, Pending[]>()
+    for (const p of batch) {
+      const list = byRoom.get(p.roomId)
+      if (list == null) byRoom.set(p.roomId, [p])
+      else list.push(p)
+    }
+    const current = new Map<Pending, VerifiedRecord[]>()
+    await Promise.all([...byRoom].map(async ([roomId, pending]) => {
+      const values = await readMany(roomId, pending.map(p => p.keyId))
+      pending.forEach((p, i) => current.set(p, live(decode(values[i]))))
+    }))
+    // 2. Records already held need no crypto at all; the rest are verified
+    //    side by side (WebCrypto runs them off the JS thread).
+    const verified = await Promise.all(batch.map(async (p): Promise<VerifiedRecord | Error> => {
+      const heads = current.get(p) ?? []
+      if (heads.some(h => equals(h.id, p.parsed.id))) return p.parsed
+      if (p.verified) return p.parsed
+      try {
+        return await verifyRecordAsync(p.bytes, { ...p.options, now: t })
+      } catch (err: any) {
+        return err instanceof Error ? err : new Error(String(err))
+      }
+    }))
+    // 3. New head sets, one write per key, all in one storage transaction.
+    const ops: StorageWrite[] = []
+    const outcome: Array<{ p: Pending, result?: MergeResult, error?: Error, op?: number }> = []
+    batch.forEach((p, i) => {
+      const record = verified[i]
+      if (record instanceof Error) {
+        outcome.push({ p, error: record })
+        return
+      }
+      const heads = current.get(p) ?? []
+      const result = (status: MergeStatus, after: VerifiedRecord[]): MergeResult => ({ status, record, winner: after[0] ?? record, heads: after })
+      if (heads.some(h => equals(h.id, record.id))) {
+        outcome.push({ p, result: result('known', heads) })
+        return
+      }
+      if (heads.some(h => hasSeen(h, record))) {
+        outcome.push({ p, result: result('stale', heads) })
+        return
+      }
+      const next = heads.filter(h => !hasSeen(record, h))
+      next.push(record)
+      next.sort(byRank)
+      const capped = capHeads(next)
+      // Below the MAX_HEADS greatest concurrent versions: dropped as if replaced.
+      if (!capped.some(h => equals(h.id, record.id))) {
+        outcome.push({ p, result: result('stale', heads) })
+        return
+      }
+      ops.push({ roomId: p.roomId, keyId: p.keyId, value: HeadSet.encode({ records: capped.map(h => h.bytes) }) })
+      outcome.push({ p, result: result('stored', capped), op: ops.length - 1 })
+    })
+    let written: StorageWriteResult[]
+    try {
+      written = await writeMany(ops)
+    } catch (err: any) {
+      const error = err instanceof Error ? err : new Error(String(err))
+      written = ops.map(() => ({ ok: false, error }))
+    }
+    // 4. Tell listeners after the batch is durable, then the callers.
+    for (const { p, result, error, op } of outcome) {
+      if (error != null) { p.reject(error); continue }
+      if (op != null) {
+        const w = written[op]
+        if (w == null || !w.ok) {
+          p.reject(w != null && !w.ok ? w.error : new Error('storage did not report the write'))
+          continue
+        }
+        for (const listener of listeners) {
+          try {
+            listener(result!.record, result!.heads)
+          } catch {}
+        }
+      }
+      p.resolve(result!)
+    }
+  }
+
+  function enqueue (bytes: Uint8Array, options: MergeOptions, known?: VerifiedRecord): Promise<MergeResult> {
+    // Parse before queueing (cheap, no crypto): bytes that do not even parse
+    // get their typed error from the full check right away.
+    let parsed: VerifiedRecord
+    try {
+      if (bytes.length > MAX_RECORD_BYTES) throw new Error('too large')
+      parsed = known ?? readStoredRecord(bytes)
+    } catch {
+      return verifyRecordAsync(bytes, { ...options, now: now() }).then(() => {
+        throw new Error('unreachable: unparsable record verified')
+      })
+    }
+    return new Promise<MergeResult>((resolve, reject) => {
+      queue.push({ bytes, parsed, verified: known != null, options, roomId: text(parsed.roomId), keyId: text(parsed.body.keyId), resolve, reject })
+      // Let merges of the same tick join this batch.
+      draining ??= Promise.resolve().then(drain)
+    })
+  }
+
   return {
     async merge (bytes, options = {}) {
-      // Take the key's turn before the (asynchronous) signature check, so
-      // merges of one key complete in call order; bytes that do not even
-      // parse fail verification right away.
-      let lockKey: string
-      try {
-        if (bytes.length > MAX_RECORD_BYTES) throw new Error('too large')
-        const parsed = readStoredRecord(bytes)
-        lockKey = `${text(parsed.roomId)}/${text(parsed.body.keyId)}`
-      } catch {
-        await verifyRecordAsync(bytes, { ...options, now: now() })
-        throw new Error('unreachable: unparsable record verified')
-      }
-      return withLock(lockKey, async () => {
-        const record = await verifyRecordAsync(bytes, { ...options, now: now() })
-        const roomId = text(record.roomId)
-        const keyId = text(record.body.keyId)
-        // Expired heads no longer count: a live older version takes their
-        // place, as on a replica that never saw them.
-        const current = live(decode(await storage.get(roomId, keyId)))
-        const result = (status: MergeStatus, heads: VerifiedRecord[]): MergeResult =>
-          ({ status, record, winner: heads[0] ?? record, heads })
-        if (current.some(h => equals(h.id, record.id))) return result('known', current)
-        if (current.some(h => hasSeen(h, record))) return result('stale', current)
-        const heads = current.filter(h => !hasSeen(record, h))
-        heads.push(record)
-        heads.sort(byRank)
-        await storage.put(roomId, keyId, HeadSet.encode({ records: heads.map(h => h.bytes) }))
-        for (const listener of listeners) listener(record, heads)
-        return result('stored', heads)
-      })
+      return enqueue(bytes, options)
+    },
+    async mergeMany (records, options = {}) {
+      return Promise.all(records.map(async (bytes) => enqueue(bytes, options).catch((err: unknown) => err instanceof Error ? err : new Error(String(err)))))
+    },
+    async mergeOwn (record) {
+      return enqueue(record.bytes, {}, record)
     },
     async get (roomId, keyId) {
       return (await this.heads(roomId, keyId))[0]
@@ -247,25 +397,30 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
           const heads = decode(value)
           if (heads.some(h => !isLive(h))) expiredKeys.add(text(heads[0].body.keyId))
         }
-        for (const keyId of expiredKeys) {
-          await withLock(`${roomId}/${keyId}`, async () => {
-            const heads = decode(await storage.get(roomId, keyId))
+        if (expiredKeys.size === 0) continue
+        // Between batches, so no merge of these keys is half done.
+        await serial(async () => {
+          const keyIds = [...expiredKeys]
+          const values = await readMany(roomId, keyIds)
+          const ops: StorageWrite[] = []
+          keyIds.forEach((keyId, i) => {
+            const heads = decode(values[i])
             const kept = live(heads)
             dropped += heads.length - kept.length
-            if (kept.length === 0) await storage.delete(roomId, keyId)
-            else await storage.put(roomId, keyId, HeadSet.encode({ records: kept.map(h => h.bytes) }))
+            ops.push(kept.length === 0 ? { roomId, keyId } : { roomId, keyId, value: HeadSet.encode({ records: kept.map(h => h.bytes) }) })
           })
-        }
+          await writeMany(ops)
+        })
       }
       return dropped
     },
     async close () {
-      await Promise.allSettled([...locks.values()])
+      while (draining != null) await draining
+      await serial(async () => {})
       await storage.close()
     }
   }
 }
-
 
 /** In-memory storage: for tests and short-lived CLI peers. */
 export function memoryRecordStorage (): RecordStorage {

@@ -9,7 +9,7 @@ import { RoomkvError } from './errors.ts'
 import { compareClocks, type Clock } from './hlc.ts'
 import { Payload, RecordBody, SignedRecord } from './proto/record.ts'
 import {
-  compareRecords, encodeValue, openRecord, recordIdOf, sealRecord, selectRecord, validateKeyName, verifyRecord,
+  compareRecords, encodeValue, openRecord, recordIdOf, sealRecord, sealRecordAsync, selectRecord, validateKeyName, verifyRecord,
   type SealInit, type VerifiedRecord
 } from './record.ts'
 import { deriveRoomKeys, keyIdFor, type RoomKeys } from './room-keys.ts'
@@ -721,5 +721,17 @@ describe('selectRecord / compareRecords', () => {
     const older = seal({ clock: { wall: NOW - 2, counter: 0 } })
     expect(selectRecord([older, expired], { now: NOW })).toBe(1)
     expect(selectRecord([expired, older], { now: NOW })).toBe(0)
+  })
+})
+
+describe('sealRecordAsync', () => {
+  it('gives the same bytes as sealRecord (Ed25519 is deterministic), already verified', async () => {
+    const nonce = new Uint8Array(12).fill(0x42)
+    const init: SealInit = { key: 'greeting', value: { n: 1 }, clock: { wall: 1_767_225_600_000, counter: 3 }, writer: 'writer-1', nonce }
+    const record = await sealRecordAsync(keysA, init)
+    expect(toString(record.bytes, 'base16')).toBe(toString(sealRecord(keysA, init), 'base16'))
+    const checked = verifyRecord(record.bytes, { now: 1_767_225_600_000 })
+    expect(toString(record.id, 'base16')).toBe(toString(checked.id, 'base16'))
+    expect(openRecord(keysA, record).value).toEqual({ n: 1 })
   })
 })

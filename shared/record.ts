@@ -19,7 +19,7 @@ import {
 import { compareClocks, MAX_COUNTER, type Clock } from './hlc.ts'
 import { Payload, RecordBody, SignedRecord } from './proto/record.ts'
 import { keyIdFor, roomIdFromRoomKey, type RoomKeys } from './room-keys.ts'
-import { verifySignature, verifySignatureSync } from './signature.ts'
+import { sign, verifySignature, verifySignatureSync } from './signature.ts'
 
 const SIGNATURE_PREFIX = new TextEncoder().encode('roomkv/v1/record\0')
 const AAD_PREFIX = new TextEncoder().encode('roomkv/v1/payload\0')
@@ -97,8 +97,8 @@ export function recordIdOf (body: Uint8Array): Uint8Array {
   return sha256(body).subarray(0, RECORD_ID_BYTES)
 }
 
-/** Encrypt and sign a new record. Returns the SignedRecord encoding. */
-export function sealRecord (keys: RoomKeys, init: SealInit): Uint8Array {
+/** Check a new record's fields, encrypt the payload and encode the body (everything but the signature). */
+function sealBody (keys: RoomKeys, init: SealInit): Uint8Array {
   validateKeyName(init.key)
   const deleted = init.deleted === true
   const value = deleted ? '' : encodeValue(init.value)
@@ -123,7 +123,7 @@ export function sealRecord (keys: RoomKeys, init: SealInit): Uint8Array {
   const nonce = init.nonce ?? randomBytes(NONCE_BYTES)
   const cipher = gcm(keys.encryptionKey, nonce, aad(keys.roomId, keyId))
   const sealed = concat([nonce, cipher.encrypt(Payload.encode({ name: init.key, value }))])
-  const body = RecordBody.encode({
+  return RecordBody.encode({
     format: RECORD_FORMAT,
     roomKey: keys.roomKey,
     keyId,
@@ -136,10 +136,29 @@ export function sealRecord (keys: RoomKeys, init: SealInit): Uint8Array {
     tombstone: deleted,
     seen: seen.map(s => ({ writer: s.writer, wall: s.clock.wall, counter: s.clock.counter }))
   })
-  const signature = ed25519.sign(concat([SIGNATURE_PREFIX, body]), keys.signingSeed)
+}
+
+function signedBytes (body: Uint8Array, signature: Uint8Array): Uint8Array {
   const bytes = SignedRecord.encode({ body, signature })
   if (bytes.length > MAX_RECORD_BYTES) throw new RecordTooLargeError(`Record is ${bytes.length} bytes; the limit is ${MAX_RECORD_BYTES}`)
   return bytes
+}
+
+/** Encrypt and sign a new record (synchronous, noble). Returns the SignedRecord encoding. */
+export function sealRecord (keys: RoomKeys, init: SealInit): Uint8Array {
+  const body = sealBody(keys, init)
+  return signedBytes(body, ed25519.sign(concat([SIGNATURE_PREFIX, body]), keys.signingSeed))
+}
+
+/**
+ * Encrypt and sign a new record with the platform's native Ed25519, and
+ * return it as a verified record: we just signed it with the room key, so
+ * checking our own signature again would only spend the write path's time.
+ */
+export async function sealRecordAsync (keys: RoomKeys, init: SealInit): Promise<VerifiedRecord> {
+  const body = sealBody(keys, init)
+  const bytes = signedBytes(body, await sign(concat([SIGNATURE_PREFIX, body]), keys.signingSeed))
+  return readStoredRecord(bytes)
 }
 
 export interface VerifyOptions {
