@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { createSecureContext } from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { MAX_RECORD_BYTES } from '../shared/constants.ts'
+import { DEFAULT_MAX_DISK_BYTES, DEFAULT_MAX_ROOMS } from './room-quota.ts'
 
 /** The package's own build, wherever the relay is started from (npx, systemd, a clone). */
 const DEFAULT_WEB_DIR = fileURLToPath(new URL('../dist', import.meta.url))
@@ -48,6 +49,10 @@ export interface RelayConfig {
   maxRoomRecords: number
   /** Most record bytes one room may keep on this relay. */
   maxRoomBytes: number
+  /** Most record bytes all rooms together may keep on this relay. */
+  maxDiskBytes: number
+  /** Most rooms this relay keeps records of. */
+  maxRooms: number
   /** DHT requests one peer may make a minute. */
   dhtRequestsPerMinute: number
   /** Pushes one peer may send a minute. */
@@ -91,6 +96,8 @@ export const RELAY_OPTIONS: Option[] = [
   { key: 'maxRecordBytes', flag: 'max-record-bytes', env: 'ROOMKV_MAX_RECORD_BYTES', type: 'number', default: MAX_RECORD_BYTES, max: MAX_RECORD_BYTES, help: `largest record accepted, bytes (at most ${MAX_RECORD_BYTES})` },
   { key: 'maxRoomRecords', flag: 'max-room-records', env: 'ROOMKV_MAX_ROOM_RECORDS', type: 'number', default: 100_000, help: 'most keys one room may keep on this relay (each with its current versions)' },
   { key: 'maxRoomBytes', flag: 'max-room-bytes', env: 'ROOMKV_MAX_ROOM_BYTES', type: 'number', default: 256 * 1024 * 1024, help: 'most record bytes one room may keep on this relay' },
+  { key: 'maxDiskBytes', flag: 'max-disk-bytes', env: 'ROOMKV_MAX_DISK_BYTES', type: 'number', default: DEFAULT_MAX_DISK_BYTES, help: 'most record bytes all rooms together may keep on this relay (the database file is ~10-30% larger)' },
+  { key: 'maxRooms', flag: 'max-rooms', env: 'ROOMKV_MAX_ROOMS', type: 'number', default: DEFAULT_MAX_ROOMS, help: 'most rooms this relay keeps records of' },
   { key: 'dhtRequestsPerMinute', flag: 'dht-requests-per-minute', env: 'ROOMKV_DHT_REQUESTS_PER_MINUTE', type: 'number', default: 600, help: 'DHT requests (streams) one peer may open a minute' },
   { key: 'pushesPerMinute', flag: 'pushes-per-minute', env: 'ROOMKV_PUSHES_PER_MINUTE', type: 'number', default: 1200, help: 'pushes one peer may send a minute' },
   { key: 'syncsPerMinute', flag: 'syncs-per-minute', env: 'ROOMKV_SYNCS_PER_MINUTE', type: 'number', default: 60, help: 'sync requests one peer may make a minute' },

@@ -72,3 +72,28 @@ export function registerRelayGauges (metrics: RelayMetrics, gauges: RelayGauges)
     collect () { this.set(gauges.dhtRoutingTableSize()) }
   })
 }
+
+export interface StorageGauges {
+  /** Totals the record storage keeps (exact, in memory). */
+  usage(): { records: number, bytes: number, rooms: number }
+}
+
+/**
+ * The record database: what it holds (read at scrape time) and a counter of
+ * rows that could not be read back. Returns the counter for the storage's
+ * `onCorrupt` hook.
+ */
+export function registerStorageMetrics (metrics: RelayMetrics, gauges: StorageGauges): Counter {
+  const { registry } = metrics
+  const corrupt = new Counter({ name: 'roomkv_corrupt_records_total', help: 'Stored records that could not be read back (reported, then treated as absent)', registers: [registry] })
+  const kinds = ['records', 'bytes', 'rooms'] as const
+  for (const kind of kinds) {
+    new Gauge({ // eslint-disable-line no-new
+      name: `roomkv_storage_${kind}`,
+      help: { records: 'Keys stored, all rooms', bytes: 'Record bytes stored, all rooms (what --max-disk-bytes counts)', rooms: 'Rooms with stored keys (what --max-rooms counts)' }[kind],
+      registers: [registry],
+      collect () { this.set(gauges.usage()[kind]) }
+    })
+  }
+  return corrupt
+}

@@ -15,10 +15,9 @@ import type { RelayConfig } from './config.ts'
 import { startRelayHttp } from './http.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createRelayLog, type RelayLog } from './log.ts'
-import { createRelayMetrics, registerRelayGauges } from './metrics.ts'
+import { createRelayMetrics, registerRelayGauges, registerStorageMetrics } from './metrics.ts'
 import { createRelayNode, type RelayServices } from './node.ts'
-import { fsRecordStorage } from './record-storage.ts'
-import { roomQuotaStorage } from './room-quota.ts'
+import { sqliteRecordStorage } from './sqlite-storage.ts'
 import { createRoomFanout } from './room-fanout.ts'
 
 export interface Relay {
@@ -37,9 +36,19 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
   const dataDir = resolve(config.dataDir)
   await mkdir(dataDir, { recursive: true })
   const privateKey = await loadOrCreateIdentity(dataDir)
-  const storage = roomQuotaStorage(await fsRecordStorage(join(dataDir, 'records')), {
-    maxRecords: config.maxRoomRecords,
-    maxBytes: config.maxRoomBytes
+  const metrics = createRelayMetrics()
+  // Gauges read the storage at scrape time, after it is open.
+  const corruptRecords = registerStorageMetrics(metrics, { usage: () => storage.usage() })
+  const storage = await sqliteRecordStorage({
+    path: join(dataDir, 'records.sqlite'),
+    // Data dirs of relays before the database: imported once, then renamed.
+    migrateFrom: join(dataDir, 'records'),
+    maxRoomRecords: config.maxRoomRecords,
+    maxRoomBytes: config.maxRoomBytes,
+    maxDiskBytes: config.maxDiskBytes,
+    maxRooms: config.maxRooms,
+    log,
+    onCorrupt: () => { corruptRecords.inc() }
   })
   const fullStore = createRecordStore(storage)
   // This relay's own record size cap (at most the protocol's), before any parsing.
@@ -56,7 +65,6 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
   // to drop. Identity and room records are what must survive; members
   // re-announce provider records every few minutes.
   const libp2pStore = new MemoryDatastore()
-  const metrics = createRelayMetrics()
   const rejected = new Map<string, number>()
   const reject = (code: string, peer?: string): void => {
     rejected.set(code, (rejected.get(code) ?? 0) + 1)
