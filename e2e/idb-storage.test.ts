@@ -1,0 +1,125 @@
+/**
+ * The tab's record storage (web/node/idb-storage.ts) against Chromium's real
+ * IndexedDB: the module is bundled with esbuild and served on a routed
+ * 127.0.0.1 origin, so these tests need neither a relay nor the built app.
+ */
+import { build } from 'esbuild'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { launchBrowser, stopAll } from './harness.ts'
+
+// Never dialled: every request to it is answered by page.route below.
+const ORIGIN = 'http://127.0.0.1:9'
+
+let browser: Browser
+let html: string
+
+beforeAll(async () => {
+  const bundle = await build({
+    entryPoints: ['web/node/idb-storage.ts'],
+    bundle: true,
+    write: false,
+    format: 'iife',
+    globalName: '__idbStorage',
+    platform: 'browser',
+    target: 'es2022'
+  })
+  html = `<!doctype html><meta charset="utf-8"><script>${bundle.outputFiles[0].text}</script>`
+  browser = await launchBrowser()
+})
+afterAll(async () => { await stopAll() })
+
+async function openPage (context?: BrowserContext): Promise<Page> {
+  const page = await (context ?? await browser.newContext()).newPage()
+  await page.route(`${ORIGIN}/**`, async route => { await route.fulfill({ contentType: 'text/html', body: html }) })
+  await page.goto(`${ORIGIN}/`)
+  return page
+}
+
+test('write applies a batch in one transaction; getMany reads it back in the order asked', async () => {
+  const page = await openPage()
+  const result = await page.evaluate(async () => {
+    const storage = (globalThis as any).__idbStorage.idbRecordStorage({ database: 'batch' })
+    const ops = Array.from({ length: 2000 }, (_, i) => ({ roomId: 'room', keyId: `k${String(i).padStart(5, '0')}`, value: new Uint8Array([i & 255, i >> 8]) }))
+    const results = await storage.write(ops)
+    // Deletes and puts mixed in one batch, a key written twice: the last op wins.
+    const second = await storage.write([
+      { roomId: 'room', keyId: 'k00000' },
+      { roomId: 'room', keyId: 'k00001', value: new Uint8Array([9]) },
+      { roomId: 'room', keyId: 'k00001', value: new Uint8Array([7, 7]) },
+      { roomId: 'other', keyId: 'k00002', value: new Uint8Array([5]) }
+    ])
+    const read = await storage.getMany('room', ['k01999', 'missing', 'k00000', 'k00001', 'k00002', 'k01000'])
+    return {
+      ok: results.length === 2000 && results.every((r: any) => r.ok === true),
+      second: second.map((r: any) => r.ok),
+      read: read.map((v: Uint8Array | undefined) => v == null ? null : [...v]),
+      none: await storage.getMany('room', []),
+      empty: await storage.write([]),
+      other: [...await storage.get('other', 'k00002')]
+    }
+  })
+  expect(result).toEqual({
+    ok: true,
+    second: [true, true, true, true],
+    read: [[1999 & 255, 1999 >> 8], null, null, [7, 7], [2, 0], [1000 & 255, 1000 >> 8]],
+    none: [],
+    empty: [],
+    other: [5]
+  })
+})
+
+test('a batch that fails is applied not at all, and write rejects', async () => {
+  const page = await openPage()
+  const result = await page.evaluate(async () => {
+    const storage = (globalThis as any).__idbStorage.idbRecordStorage({ database: 'abort' })
+    await storage.write([{ roomId: 'room', keyId: 'kept', value: new Uint8Array([1]) }])
+    let error = ''
+    try {
+      await storage.write([
+        { roomId: 'room', keyId: 'a', value: new Uint8Array([1]) },
+        { roomId: 'room', keyId: 'kept' },
+        // A function cannot be stored (DataCloneError), midway through the batch.
+        { roomId: 'room', keyId: 'b', value: () => {} },
+        { roomId: 'room', keyId: 'c', value: new Uint8Array([3]) }
+      ])
+    } catch (err: any) {
+      error = err.name
+    }
+    const after = await storage.getMany('room', ['a', 'kept', 'b', 'c'])
+    return { error, after: after.map((v: Uint8Array | undefined) => v == null ? null : [...v]) }
+  })
+  expect(result.error).toBe('DataCloneError')
+  expect(result.after).toEqual([null, [1], null, null])
+})
+
+test('list yields exactly one room, in key order, across pages, and survives a reload', async () => {
+  const context = await browser.newContext()
+  const page = await openPage(context)
+  const count = 2001 // not a multiple of the page: a full page, then a short one
+  await page.evaluate(async (count) => {
+    const storage = (globalThis as any).__idbStorage.idbRecordStorage({ database: 'list' })
+    // Written in reverse order, in batches, with neighbours on both sides of the room's range.
+    const ops = Array.from({ length: count }, (_, i) => ({ roomId: 'room', keyId: `k${String(count - 1 - i).padStart(5, '0')}`, value: new Uint8Array([(count - 1 - i) & 255, (count - 1 - i) >> 8]) }))
+    for (let i = 0; i < ops.length; i += 500) await storage.write(ops.slice(i, i + 500))
+    await storage.write([
+      { roomId: 'roo', keyId: 'zzz', value: new Uint8Array([0]) },
+      { roomId: 'room2', keyId: 'a', value: new Uint8Array([0]) },
+      { roomId: 'roomx', keyId: 'a', value: new Uint8Array([0]) }
+    ])
+  }, count)
+  await page.reload()
+  const listed = await page.evaluate(async () => {
+    const out: Record<string, number[]> = {}
+    for (const page of [1, 400, 667, 2001, 5000]) {
+      const storage = (globalThis as any).__idbStorage.idbRecordStorage({ database: 'list', listPage: page })
+      const values: number[] = []
+      for await (const value of storage.list('room')) values.push(value[0] + value[1] * 256)
+      out[page] = values
+    }
+    return out
+  })
+  const expected = Array.from({ length: count }, (_, i) => i)
+  for (const page of ['1', '400', '667', '2001', '5000']) expect(listed[page], `page of ${page}`).toEqual(expected)
+  await context.close()
+})
