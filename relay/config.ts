@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
 import { readFileSync } from 'node:fs'
 import { createSecureContext } from 'node:tls'
+import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { MAX_RECORD_BYTES } from '../shared/constants.ts'
 import { DEFAULT_MAX_DISK_BYTES, DEFAULT_MAX_ROOMS } from './room-quota.ts'
@@ -59,6 +60,18 @@ export interface RelayConfig {
   pushesPerMinute: number
   /** Sync requests one peer may make a minute. */
   syncsPerMinute: number
+  /** Milliseconds from TCP accept to a completed WebSocket upgrade on the libp2p port. */
+  handshakeTimeoutMs: number
+  /** Milliseconds from an open WebSocket to a libp2p connection (Noise + yamux). */
+  upgradeTimeoutMs: number
+  /** Most open sockets from one IP on the libp2p port (raised to max-connections-per-ip + max-pending-per-ip). */
+  maxSocketsPerIp: number
+  /** Most connections from one IP in the libp2p upgrade at once. */
+  maxPendingPerIp: number
+  /** Most connections in the libp2p upgrade at once, all IPs together. */
+  maxPendingConnections: number
+  /** Largest WebSocket message accepted on the libp2p port, bytes. */
+  maxWsMessageBytes: number
   /** Log lines as text or one JSON object per line. */
   logFormat: 'text' | 'json'
   /** Least severe level that is logged. */
@@ -101,6 +114,17 @@ export const RELAY_OPTIONS: Option[] = [
   { key: 'dhtRequestsPerMinute', flag: 'dht-requests-per-minute', env: 'ROOMKV_DHT_REQUESTS_PER_MINUTE', type: 'number', default: 600, help: 'DHT requests (streams) one peer may open a minute' },
   { key: 'pushesPerMinute', flag: 'pushes-per-minute', env: 'ROOMKV_PUSHES_PER_MINUTE', type: 'number', default: 1200, help: 'pushes one peer may send a minute' },
   { key: 'syncsPerMinute', flag: 'syncs-per-minute', env: 'ROOMKV_SYNCS_PER_MINUTE', type: 'number', default: 60, help: 'sync requests one peer may make a minute' },
+  { key: 'handshakeTimeoutMs', flag: 'handshake-timeout-ms', env: 'ROOMKV_HANDSHAKE_TIMEOUT_MS', type: 'number', default: 5000, help: 'libp2p port: ms from TCP accept to a completed WebSocket upgrade (idle and slow sockets are dropped)' },
+  { key: 'upgradeTimeoutMs', flag: 'upgrade-timeout-ms', env: 'ROOMKV_UPGRADE_TIMEOUT_MS', type: 'number', default: 5000, help: 'libp2p port: ms from an open WebSocket to an encrypted, multiplexed connection' },
+  { key: 'maxSocketsPerIp', flag: 'max-sockets-per-ip', env: 'ROOMKV_MAX_SOCKETS_PER_IP', type: 'number', default: 96, help: 'libp2p port: most open sockets from one IP, upgraded or not (at least max-connections-per-ip + max-pending-per-ip)' },
+  { key: 'maxPendingPerIp', flag: 'max-pending-per-ip', env: 'ROOMKV_MAX_PENDING_PER_IP', type: 'number', default: 8, help: 'libp2p port: most connections from one IP still in the handshake (Noise, yamux)' },
+  // Sized to the machine: a pending connection costs a Noise handshake
+  // (~1-2 ms of CPU) and a few tens of KiB; 32 per core keeps a burst of
+  // legitimate reconnects (a relay restart) from being refused.
+  { key: 'maxPendingConnections', flag: 'max-pending-connections', env: 'ROOMKV_MAX_PENDING_CONNECTIONS', type: 'number', default: Math.max(64, 32 * availableParallelism()), help: 'libp2p port: most connections still in the handshake, all IPs (default 32 per CPU core, at least 64)' },
+  // libp2p writes at most one Noise transport message (65535 bytes + 2-byte
+  // length prefix) per WebSocket message; ws's own default is 100 MiB.
+  { key: 'maxWsMessageBytes', flag: 'max-ws-message-bytes', env: 'ROOMKV_MAX_WS_MESSAGE_BYTES', type: 'number', default: 65537, help: 'libp2p port: largest WebSocket message, bytes (one Noise message: 65535 + 2)' },
   { key: 'logFormat', flag: 'log-format', env: 'ROOMKV_LOG_FORMAT', type: 'string', default: 'text', choices: ['text', 'json'], help: 'log lines as text, or one JSON object per line' },
   { key: 'logLevel', flag: 'log-level', env: 'ROOMKV_LOG_LEVEL', type: 'string', default: 'info', choices: ['error', 'warn', 'info', 'debug'], help: 'least severe level logged' },
   { key: 'iceServers', flag: 'ice-server', env: 'ROOMKV_ICE_SERVERS', type: 'urls', default: [], help: 'STUN/TURN URL given to pages for WebRTC, e.g. stun:stun.example.org:3478 (repeatable)' }

@@ -14,6 +14,8 @@ export interface RelayMetrics {
   requestsServed: Counter<'kind'>
   requestsRefused: Counter<'kind'>
   relayHopStreams: Counter
+  /** Sockets on the libp2p port refused or dropped before becoming a connection. */
+  transportRefused: Counter<'reason'>
 }
 
 export interface RelayGauges {
@@ -22,6 +24,13 @@ export interface RelayGauges {
   tls: boolean
   reservations(): number
   dhtRoutingTableSize(): number
+}
+
+export interface TransportGauges {
+  /** Sockets open on the libp2p port, upgraded or not. */
+  p2pSockets(): number
+  /** Connections in the libp2p upgrade (Noise, yamux) now. */
+  pendingConnections(): number
 }
 
 export function transportOf (connection: Connection, tls = false): string {
@@ -42,7 +51,13 @@ export function createRelayMetrics (registry = new Registry()): RelayMetrics {
     recordsRejected: new Counter({ name: 'roomkv_records_rejected_total', help: 'Records and requests refused, by error code', labelNames: ['reason'], registers: [registry] }),
     requestsServed: new Counter({ name: 'roomkv_requests_served_total', help: 'Requests served: push (live update), sync (catch-up session), dht_put, dht_get (record reads/writes through the DHT)', labelNames: ['kind'], registers: [registry] }),
     requestsRefused: new Counter({ name: 'roomkv_requests_refused_total', help: 'Requests refused by a rate or connection limit', labelNames: ['kind'], registers: [registry] }),
-    relayHopStreams: new Counter({ name: 'roomkv_relay_hop_streams_total', help: 'Circuit-relay hop streams (reservations and relayed circuits) opened', registers: [registry] })
+    relayHopStreams: new Counter({ name: 'roomkv_relay_hop_streams_total', help: 'Circuit-relay hop streams (reservations and relayed circuits) opened', registers: [registry] }),
+    transportRefused: new Counter({
+      name: 'roomkv_transport_refused_total',
+      help: 'Sockets on the libp2p port refused or dropped before becoming a connection: sockets_per_ip, pending_per_ip, pending_total, handshake_timeout, invalid_websocket',
+      labelNames: ['reason'],
+      registers: [registry]
+    })
   }
 }
 
@@ -96,4 +111,21 @@ export function registerStorageMetrics (metrics: RelayMetrics, gauges: StorageGa
     })
   }
   return corrupt
+}
+
+/** The libp2p port's sockets, read at scrape time from the socket guard. */
+export function registerTransportGauges (metrics: RelayMetrics, gauges: TransportGauges): void {
+  const { registry } = metrics
+  new Gauge({ // eslint-disable-line no-new
+    name: 'roomkv_p2p_sockets',
+    help: 'Sockets open on the libp2p port, upgraded or not',
+    registers: [registry],
+    collect () { this.set(gauges.p2pSockets()) }
+  })
+  new Gauge({ // eslint-disable-line no-new
+    name: 'roomkv_pending_connections',
+    help: 'Connections in the libp2p upgrade (Noise, yamux) now',
+    registers: [registry],
+    collect () { this.set(gauges.pendingConnections()) }
+  })
 }

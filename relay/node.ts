@@ -23,7 +23,8 @@ import type { RoomProtocol, RoomProtocolInit } from '../shared/protocol/room-pro
 import { CONNECTION_MONITOR, roomkvServices } from '../shared/node-services.ts'
 import type { RelayConfig } from './config.ts'
 import type { RelayLog } from './log.ts'
-import type { RelayMetrics } from './metrics.ts'
+import { registerTransportGauges, type RelayMetrics } from './metrics.ts'
+import { createSocketGuard } from './socket-guard.ts'
 
 export type RelayServices = {
   identify: unknown
@@ -50,6 +51,24 @@ export function ipOf (addr: Multiaddr): string | undefined {
 export async function createRelayNode ({ config, privateKey, datastore, rooms, metrics, log }: RelayNodeInit): Promise<Libp2p<RelayServices>> {
   const tls = config.tlsCert !== ''
   let node: Libp2p<RelayServices> | undefined
+  // Per-IP socket and pending-connection limits act in the (patched)
+  // WebSockets listener, before libp2p's global pending counter.
+  const guard = createSocketGuard({
+    // Established connections hold a socket too: never refuse a socket the
+    // connection limit would have allowed.
+    maxSocketsPerIp: Math.max(config.maxSocketsPerIp, config.maxConnectionsPerIp + config.maxPendingPerIp),
+    maxPendingPerIp: config.maxPendingPerIp,
+    maxPending: config.maxPendingConnections,
+    onRefused: (reason, ip) => {
+      metrics.transportRefused.inc({ reason })
+      log.debug('socket refused', { reason, ip })
+    },
+    onDropped: (reason, ip) => {
+      metrics.transportRefused.inc({ reason })
+      log.debug('socket dropped', { reason, ip })
+    }
+  })
+  registerTransportGauges(metrics, { p2pSockets: () => guard.sockets(), pendingConnections: () => guard.pending() })
   const created = await createLibp2p({
     privateKey,
     datastore,
@@ -57,7 +76,12 @@ export async function createRelayNode ({ config, privateKey, datastore, rooms, m
       listen: [`/ip4/${config.host}/tcp/${config.p2pPort}/${tls ? 'tls/ws' : 'ws'}`],
       announce: config.announce
     },
-    transports: [webSockets(tls ? { https: { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } } : {})],
+    transports: [webSockets({
+      ...(tls ? { https: { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } } : {}),
+      maxPayload: config.maxWsMessageBytes,
+      handshakeTimeout: config.handshakeTimeoutMs,
+      socketGate: guard
+    })],
     connectionEncrypters: [noise()],
     connectionMonitor: CONNECTION_MONITOR,
     streamMuxers: [yamux()],
@@ -65,7 +89,12 @@ export async function createRelayNode ({ config, privateKey, datastore, rooms, m
       maxConnections: config.maxConnections,
       // libp2p's default (5 new connections per second per host) is about
       // bursts; the steady cap per address is --max-connections-per-ip.
-      inboundConnectionThreshold: Math.max(5, Math.ceil(config.maxConnectionsPerIp / 4))
+      inboundConnectionThreshold: Math.max(5, Math.ceil(config.maxConnectionsPerIp / 4)),
+      // The socket guard enforces the same cap first (and counts refusals);
+      // this stays as libp2p's own backstop.
+      maxIncomingPendingConnections: config.maxPendingConnections,
+      // A silent peer holds a pending slot this long (libp2p default 10 s).
+      inboundUpgradeTimeout: config.upgradeTimeoutMs
     },
     connectionGater: {
       denyInboundConnection: (maConn: MultiaddrConnection) => {
