@@ -1,7 +1,10 @@
 /**
- * Room records on disk: one file per key under `<data-dir>/records/<room>/`,
- * written atomically by datastore-fs. Ciphertext only: the relay never has a
- * room secret, so names and values are unreadable here.
+ * Room records on disk, one file per key under `<dir>/<room>/<key>.rec`,
+ * written atomically by datastore-fs. The relay itself now keeps records in
+ * SQLite (relay/sqlite-storage.ts, which imports this layout once from old
+ * data dirs); this store remains for Node SDK peers that want durable
+ * storage without a database and for bench/seed.ts, which writes this
+ * layout into a data dir before its relay starts. Ciphertext only.
  */
 import { readdir } from 'node:fs/promises'
 import { FsDatastore } from 'datastore-fs'
