@@ -1,61 +1,53 @@
 /**
- * The relay as a hub for live updates: records a member pushes that are new
- * here are forwarded to the room's other connected members. Tabs also get
- * them over WebRTC (duplicates merge as "known"); peers without WebRTC (the
- * Node CLI) get live changes only this way.
+ * The relay as a hub for live updates: records a member sends that are new
+ * here are forwarded to the room's other members, over the replication
+ * sessions those members opened (membership costs a live session; nobody
+ * becomes a member by sending one request and never reading). Members the
+ * writer reached itself (its `delivered` list) are skipped, so a record
+ * reaches each replica once. A member that does not drain its session falls
+ * behind its bounded queue: records for it are dropped, counted and logged
+ * once a minute, and it catches up by sync (anti-entropy) later.
  */
-import { toString } from 'uint8arrays'
-import type { Libp2p } from 'libp2p'
 import type { PeerId } from '@libp2p/interface'
-import type { RelayServices } from './node.ts'
+import type { Replication } from '../shared/protocol/replication.ts'
 import type { RelayLog } from './log.ts'
 
 export interface RoomFanout {
-  /** A peer pushed or synced this room: it is a member while connected. */
-  member(peer: PeerId, roomId: Uint8Array): void
-  forward(from: PeerId, roomId: Uint8Array, records: Uint8Array[]): void
+  forward(from: PeerId, roomId: Uint8Array, records: Uint8Array[], delivered: PeerId[]): void
 }
 
 export interface RoomFanoutInit {
-  /** Members remembered per room at most. @default 256 */
-  maxMembersPerRoom?: number
-  /** Rooms tracked at most (least recently active dropped). @default 10_000 */
-  maxRooms?: number
+  replication(): Replication | undefined
+  log: RelayLog
+  /** Told about each record dropped for a member that is behind. */
+  onDropped?(records: number): void
+  /** Told about each record forwarded. */
+  onForwarded?(records: number): void
+  /** A member's drops are logged at most this often. @default 60 s */
+  logInterval?: number
 }
 
-export function createRoomFanout (getNode: () => Libp2p<RelayServices> | undefined, log: RelayLog, init: RoomFanoutInit = {}): RoomFanout {
-  const maxMembers = init.maxMembersPerRoom ?? 256
-  const maxRooms = init.maxRooms ?? 10_000
-  const rooms = new Map<string, Map<string, PeerId>>()
-  const roomOf = (roomId: Uint8Array): Map<string, PeerId> => {
-    const id = toString(roomId, 'base32')
-    let members = rooms.get(id)
-    if (members == null) {
-      if (rooms.size >= maxRooms) rooms.delete(rooms.keys().next().value as string)
-      members = new Map()
-    }
-    rooms.delete(id)
-    rooms.set(id, members) // most recently active last
-    return members
-  }
+export function createRoomFanout (init: RoomFanoutInit): RoomFanout {
+  const logInterval = init.logInterval ?? 60_000
+  const lastLogged = new Map<string, number>()
   return {
-    member (peer, roomId) {
-      const members = roomOf(roomId)
-      if (!members.has(peer.toString()) && members.size >= maxMembers) members.delete(members.keys().next().value as string)
-      members.set(peer.toString(), peer)
-    },
-    forward (from, roomId, records) {
-      const node = getNode()
-      if (node == null) return
-      const members = roomOf(roomId)
-      for (const [id, peer] of members) {
-        if (peer.equals(from)) continue
-        if (node.getConnections(peer).length === 0) {
-          members.delete(id) // gone; it re-registers when it syncs again
-          continue
-        }
-        node.services.rooms.push(peer, roomId, records, { signal: AbortSignal.timeout(5000) }).catch((err) => {
-          log.debug('forward failed', { peer: id, error: err.message })
+    forward (from, roomId, records, delivered) {
+      const replication = init.replication()
+      if (replication == null) return
+      const skip = new Set([from.toString(), ...delivered.map(p => p.toString())])
+      for (const member of replication.members(roomId)) {
+        if (skip.has(member.toString())) continue
+        void replication.send(member, roomId, records, { bestEffort: true, open: false }).then((answers) => {
+          const dropped = answers.filter(a => a.status === 'refused' && (a.code === 'ERR_QUEUE_FULL' || a.code === 'ERR_NO_SESSION')).length
+          init.onForwarded?.(answers.length - dropped)
+          if (dropped === 0) return
+          init.onDropped?.(dropped)
+          const id = member.toString()
+          const now = Date.now()
+          if (now - (lastLogged.get(id) ?? 0) < logInterval) return
+          if (lastLogged.size > 10_000) lastLogged.clear()
+          lastLogged.set(id, now)
+          init.log.info('member is behind: live updates dropped, it catches up by sync', { peer: id, dropped })
         })
       }
     }

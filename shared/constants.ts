@@ -12,6 +12,8 @@ export const MiB = 1024 * KiB
 export const DHT_PROTOCOL = '/roomkv/kad/1.0.0'
 /** Live updates: a peer pushes new records to room members. */
 export const PUSH_PROTOCOL = '/roomkv/push/1.0.0'
+/** Replication sessions: one long-lived stream per (room, peer), batches and acks both ways. */
+export const REPLICATE_PROTOCOL = '/roomkv/replicate/1.0.0'
 /** Catch-up: digest exchange, then only the missing records. */
 export const SYNC_PROTOCOL = '/roomkv/sync/1.0.0'
 
@@ -54,10 +56,23 @@ export const RECORD_ID_BYTES = 16
 /** Bytes of the record id prefix used in sync digests. */
 export const DIGEST_ID_BYTES = 8
 
+/**
+ * Largest replication frame: a batch of records (at most 256 KiB of them)
+ * plus framing. Far below the 4 MiB a libp2p stream buffers unread.
+ */
+export const MAX_REPLICATE_FRAME_BYTES = 384 * KiB
+/** Most records in one replication batch: bounds the work one frame can ask for. */
+export const MAX_REPLICATE_RECORDS = 512
+/** Batches a sender may keep unacknowledged on one session (its credit). */
+export const REPLICATE_WINDOW = 4
+/** Largest digest chunk in one SyncRequest frame (entries); more frames follow with `more`. */
+export const MAX_SYNC_DIGEST_CHUNK = 16_384
+/** Most digest entries one sync may send in all (every live head of a full room, with room for conflicts). */
+export const MAX_SYNC_DIGEST_ENTRIES = 400_000
 /** Largest push request (records in one push). */
 export const MAX_PUSH_MESSAGE_BYTES = 512 * KiB
-/** Largest sync request: a digest of ~100k keys. */
-export const MAX_SYNC_REQUEST_BYTES = 8 * MiB
+/** Largest sync request frame: one digest chunk (16,384 entries of <= 46 bytes). */
+export const MAX_SYNC_REQUEST_BYTES = 1 * MiB
 /** Largest sync response frame. */
 export const MAX_SYNC_FRAME_BYTES = 1 * MiB
 /** Every read on a roomkv stream times out after this. */

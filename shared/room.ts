@@ -15,10 +15,11 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import type { Libp2p } from 'libp2p'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { minute, second } from './constants.ts'
-import { errorCode, QuorumFailedError } from './errors.ts'
+import { errorCode, QuorumFailedError, RoomkvError } from './errors.ts'
 import { dhtKeyFor } from './dht-key.ts'
+import { createDhtPublisher, type DhtPublisher } from './dht-publisher.ts'
 import { createHybridClock, type HybridClock } from './hlc.ts'
-import { openRecord, sealRecord, selectRecord, validateKeyName, verifyRecord, type RoomEntry, type VerifiedRecord } from './record.ts'
+import { openRecord, sealRecordAsync, selectRecord, validateKeyName, type RoomEntry, type VerifiedRecord } from './record.ts'
 import { writeContext, type RecordStore } from './record-store.ts'
 import { keyCid, roomMembersCid } from './room-cid.ts'
 import { keyIdFor, type RoomKeys } from './room-keys.ts'
@@ -52,9 +53,12 @@ export interface PutOptions {
   /** Time to live in ms; the record disappears everywhere after it. */
   ttl?: number
   /**
-   * Fail with QuorumFailedError (code ERR_QUORUM_FAILED) unless at least this
-   * many peers acknowledge. The record is kept locally either way and synced
-   * when peers appear.
+   * Wait until at least this many peers (relays, members) acknowledge the
+   * record. Fails with QuorumFailedError (code ERR_QUORUM_FAILED) when they
+   * do not within the step timeout, or with the peers' own refusal code
+   * (e.g. ERR_ROOM_FULL, ERR_RATE_LIMITED) when they refused it. The record
+   * is kept locally either way and synced when peers appear. Without a
+   * quorum, put() resolves as soon as the local store holds the record.
    */
   quorum?: number
 }
@@ -74,10 +78,16 @@ export interface PutResult {
   key: string
   /** Record id, hex. */
   id: string
-  /** Distinct peers that acknowledged holding the record (push or DHT). */
+  /**
+   * Distinct peers that had acknowledged holding the record when put()
+   * resolved (0 without a quorum: it resolves at the local write; the
+   * record is on its way, see RoomStatus.outbox and `delivered`).
+   */
   peers: number
   /** The peers, as peer id strings. */
   storedOn: string[]
+  /** Resolves when every peer it was sent to has answered: the final count. */
+  delivered: Promise<{ peers: number, storedOn: string[], refused: string[] }>
 }
 
 export interface RoomPeerStatus {
@@ -97,6 +107,10 @@ export interface RoomStatus {
   alone: string
   lastSync?: { at: number, peer: string, received: number, sent: number }
   lastError?: string
+  /** Records sent to peers and not yet acknowledged. */
+  outbox: number
+  /** Keys waiting to be published to the DHT. */
+  dhtPending: number
 }
 
 /**
@@ -140,6 +154,15 @@ export interface RoomSession {
 
 const hex = (bytes: Uint8Array): string => toString(bytes, 'base16')
 
+/** Where one write stands with the peers it was sent to. */
+interface Delivery {
+  storedOn: Set<string>
+  refused: string[]
+  done: Promise<{ peers: number, storedOn: string[], refused: string[] }>
+  /** Resolves when `quorum` peers acknowledged, every peer answered, or the signal fired. */
+  reached(quorum: number, signal: AbortSignal): Promise<void>
+}
+
 export function createRoomSession (init: RoomSessionInit): RoomSession {
   return new Session(init)
 }
@@ -163,6 +186,9 @@ class Session implements RoomSession {
   readonly #cleanups: Array<() => void> = []
   #lastSync?: RoomStatus['lastSync']
   #lastError?: string
+  readonly #publisher: DhtPublisher
+  /** Writes of one key run one after another, so each sees the one before (no self-conflict). */
+  readonly #keyWrites = new Map<string, Promise<unknown>>()
   #closed = false
   #discovering?: Promise<void>
 
@@ -174,6 +200,10 @@ class Session implements RoomSession {
     this.roomId = init.keys.roomIdText
     this.#clock = createHybridClock()
     this.#log = logger(`roomkv:room:${this.roomId.slice(0, 8)}`)
+    this.#publisher = createDhtPublisher({
+      dht: init.node.services.dht,
+      canPublish: () => this.#node.getConnections().some(c => c.status === 'open' && c.limits == null)
+    })
   }
 
   get #step (): number { return this.#init.stepTimeout ?? 5 * second }
@@ -184,7 +214,10 @@ class Session implements RoomSession {
 
   async start (): Promise<void> {
     this.#cleanups.push(this.#store.onRecord((record, heads) => { this.#onStored(record, heads) }))
-    const onConnection = (): void => { this.#emitStatus() }
+    const onConnection = (): void => {
+      this.#publisher.kick()
+      this.#emitStatus()
+    }
     const onDisconnect = (evt: CustomEvent<PeerId>): void => {
       if (this.#isRelay(evt.detail)) this.#lastError = 'relay connection lost'
       this.#emitStatus()
@@ -193,6 +226,7 @@ class Session implements RoomSession {
       // A relay (re)connected: catch up with it, push what we wrote while it
       // was away, and look for members now rather than at the next tick.
       if (this.#isRelay(evt.detail)) {
+        void this.#openSession(evt.detail)
         void this.#syncWith(evt.detail)
         void this.refresh()
       }
@@ -214,7 +248,10 @@ class Session implements RoomSession {
       this.#node.removeEventListener('peer:connect', onRelayConnect)
       this.#node.removeEventListener('self:peer:update', onSelfUpdate)
     })
-    for (const relay of this.#connectedRelays()) void this.#syncWith(relay)
+    for (const relay of this.#connectedRelays()) {
+      void this.#openSession(relay)
+      void this.#syncWith(relay)
+    }
     this.#announceSoon()
     this.#scheduleDiscovery(0)
     this.#every(this.#init.antiEntropyInterval ?? 30 * second, () => { void this.#antiEntropy() })
@@ -276,9 +313,32 @@ class Session implements RoomSession {
   async #write (key: string, change: { value?: unknown, deleted: boolean, ttl?: number }, quorum = 0): Promise<PutResult> {
     validateKeyName(key)
     const keyId = keyIdFor(this.#keys, key)
+    const lock = hex(keyId)
+    const previous = this.#keyWrites.get(lock) ?? Promise.resolve()
+    const written = previous.catch(() => {}).then(async () => this.#writeNow(key, keyId, change))
+    const settled = written.catch(() => {})
+    this.#keyWrites.set(lock, settled)
+    void settled.then(() => { if (this.#keyWrites.get(lock) === settled) this.#keyWrites.delete(lock) })
+    const { record, delivery } = await written
+    const result: PutResult = { key, id: hex(record.id), peers: 0, storedOn: [], delivered: delivery.done }
+    if (quorum <= 0) return result
+    await delivery.reached(quorum, this.#signal())
+    result.storedOn = [...delivery.storedOn]
+    result.peers = result.storedOn.length
+    if (result.peers < quorum) {
+      const refusal = delivery.refused[0]
+      const message = `"${key}" reached ${result.peers} of ${quorum} peers${refusal != null ? ` (refused: ${refusal})` : ''}; kept locally and synced when peers are reachable`
+      // A peer's refusal travels back with its own code (ERR_ROOM_FULL...).
+      const err = refusal != null && result.peers === 0 ? new RoomkvError(message, refusal) : new QuorumFailedError(message)
+      throw Object.assign(err, { result })
+    }
+    return result
+  }
+
+  async #writeNow (key: string, keyId: Uint8Array, change: { value?: unknown, deleted: boolean, ttl?: number }): Promise<{ record: VerifiedRecord, delivery: Delivery }> {
     // Replace every version we hold, the winner and its conflicts alike.
     const heads = await this.#store.heads(this.#keys.roomId, keyId)
-    const bytes = sealRecord(this.#keys, {
+    const record = await sealRecordAsync(this.#keys, {
       key,
       value: change.value,
       deleted: change.deleted,
@@ -287,48 +347,71 @@ class Session implements RoomSession {
       expiresAt: change.ttl != null && change.ttl > 0 ? Date.now() + change.ttl : 0,
       ...writeContext(heads)
     })
-    const record = verifyRecord(bytes)
     this.#localWrites.add(hex(record.id))
     // Local first: the write is kept even if nobody is reachable right now.
-    await this.#store.merge(bytes, { roomId: this.#keys.roomId })
-    for (const watcher of this.#writeWatchers) watcher(bytes)
+    await this.#store.mergeOwn(record)
+    for (const watcher of this.#writeWatchers) watcher(record.bytes)
+    // The DHT copy (for non-members and other relays) goes out in the background.
+    this.#publisher.publish(dhtKeyFor(this.#keys.roomId, keyId), record.bytes)
+    return { record, delivery: this.#deliver([record.bytes]) }
+  }
+
+  /**
+   * Send records over the replication sessions to every relay and every
+   * directly connected member. Relays are told which members we reached
+   * ourselves, so they do not forward the same records to them again.
+   */
+  #deliver (records: Uint8Array[]): Delivery {
+    const relays = this.#connectedRelays()
+    const members = [...this.#members.values()].filter(p => this.#isDirect(p))
     const storedOn = new Set<string>()
-    await Promise.allSettled([
-      this.#pushToAll([bytes], storedOn),
-      this.#dhtPut(keyId, bytes, storedOn)
-    ])
-    const result = { key, id: hex(record.id), peers: storedOn.size, storedOn: [...storedOn] }
-    if (storedOn.size < quorum) {
-      throw Object.assign(new QuorumFailedError(`"${key}" reached ${storedOn.size} of ${quorum} peers; kept locally and synced when peers are reachable`), { result })
+    const refused: string[] = []
+    const waiters = new Set<() => void>()
+    const answered = (): void => { for (const w of waiters) w() }
+    const sends = [...relays.map(p => ({ peer: p, delivered: members })), ...members.map(p => ({ peer: p, delivered: [] as PeerId[] }))]
+      .map(async ({ peer, delivered }) => {
+        const answers = await this.#node.services.rooms.replication.send(peer, this.#keys.roomId, records, { delivered })
+        const refusal = answers.find(a => a.status === 'refused')
+        if (refusal == null) storedOn.add(peer.toString())
+        else {
+          refused.push(refusal.code ?? 'ERR_UNKNOWN')
+          this.#fail(`${this.#isRelay(peer) ? 'relay' : 'member'} ${peer.toString().slice(-6)} refused a write`, Object.assign(new Error(refusal.code), { code: refusal.code }))
+        }
+        answered()
+      })
+    const done = Promise.allSettled(sends).then(() => ({ peers: storedOn.size, storedOn: [...storedOn], refused }))
+    void done.then(answered)
+    let finished = false
+    void done.then(() => { finished = true })
+    return {
+      storedOn,
+      refused,
+      done,
+      reached: async (quorum, signal) => new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (storedOn.size >= quorum || finished || signal.aborted) {
+            waiters.delete(check)
+            signal.removeEventListener('abort', check)
+            resolve()
+          }
+        }
+        waiters.add(check)
+        signal.addEventListener('abort', check)
+        void done.then(check)
+        check()
+      })
     }
-    return result
   }
 
-  /** Push to every relay and every directly connected member. */
-  async #pushToAll (records: Uint8Array[], storedOn?: Set<string>): Promise<void> {
-    const targets = new Map<string, PeerId>()
-    for (const relay of this.#connectedRelays()) targets.set(relay.toString(), relay)
-    for (const [id, peer] of this.#members) {
-      if (this.#connectionTo(peer)?.limits == null && this.#connectionTo(peer) != null) targets.set(id, peer)
-    }
-    await Promise.allSettled([...targets.values()].map(async (peer) => {
-      try {
-        const result = await this.#node.services.rooms.push(peer, this.#keys.roomId, records, { signal: this.#signal() })
-        if (result.stored + result.known > 0) storedOn?.add(peer.toString())
-      } catch (err) {
-        this.#log('push to %p failed: %e', peer, err)
-      }
-    }))
+  #isDirect (peer: PeerId): boolean {
+    const connection = this.#connectionTo(peer)
+    return connection != null && connection.limits == null
   }
 
-  async #dhtPut (keyId: Uint8Array, bytes: Uint8Array, storedOn: Set<string>): Promise<void> {
-    try {
-      for await (const event of this.#node.services.dht.put(dhtKeyFor(this.#keys.roomId, keyId), bytes, { signal: this.#signal() })) {
-        if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') storedOn.add(event.from.toString())
-      }
-    } catch (err) {
-      this.#log('dht put failed: %e', err)
-    }
+  async #openSession (peer: PeerId): Promise<void> {
+    if (this.#closed) return
+    const opened = await this.#node.services.rooms.replication.open(peer, this.#keys.roomId, this.#signal())
+    if (!opened) this.#log('no replication session with %p yet', peer)
   }
 
   // ---- reads ----
@@ -496,6 +579,7 @@ class Session implements RoomSession {
     if (this.#connectionTo(peer)?.limits == null && this.#connectionTo(peer) != null) {
       if (!this.#members.has(id)) {
         this.addMember(peer)
+        await this.#openSession(peer)
         await this.#syncWith(peer)
       }
       return
@@ -510,6 +594,7 @@ class Session implements RoomSession {
         try {
           await this.#node.dial(webrtc, { signal: this.#signal(this.#init.dialTimeout ?? 6 * second) })
           this.addMember(peer)
+          await this.#openSession(peer)
           await this.#syncWith(peer)
           return
         } catch (err) {
@@ -582,7 +667,9 @@ class Session implements RoomSession {
       relayed,
       alone,
       lastSync: this.#lastSync,
-      lastError: this.#lastError
+      lastError: this.#lastError,
+      outbox: this.#node.services.rooms.replication.backlog(this.#keys.roomId),
+      dhtPending: this.#publisher.pending()
     }
   }
 
@@ -601,6 +688,7 @@ class Session implements RoomSession {
     if (this.#closed) return
     this.#closed = true
     this.#abort.abort()
+    this.#publisher.stop()
     clearTimeout(this.#announceTimer)
     for (const timer of this.#timers) { clearTimeout(timer); clearInterval(timer) }
     for (const cleanup of this.#cleanups) cleanup()

@@ -1,4 +1,4 @@
-import { decodeMessage, encodeMessage, MaxLengthError, message, streamMessage } from 'protons-runtime'
+import { decodeMessage, encodeMessage, enumeration, MaxLengthError, message, streamMessage } from 'protons-runtime'
 import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
 import type { Codec, DecodeOptions } from 'protons-runtime'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -407,6 +407,7 @@ export namespace Digest {
 export interface SyncRequest {
   roomId: Uint8Array
   have: Digest[]
+  more: boolean
 }
 
 export namespace SyncRequest {
@@ -431,13 +432,19 @@ export namespace SyncRequest {
           }
         }
 
+        if ((obj.more != null && obj.more !== false)) {
+          w.uint32(24)
+          w.bool(obj.more)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
           roomId: uint8ArrayAlloc(0),
-          have: []
+          have: [],
+          more: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -458,6 +465,10 @@ export namespace SyncRequest {
               obj.have.push(Digest.codec().decode(reader, reader.uint32(), {
                 limits: opts.limits?.have$
               }))
+              break
+            }
+            case 3: {
+              obj.more = reader.bool()
               break
             }
             default: {
@@ -504,6 +515,13 @@ export namespace SyncRequest {
 
               break
             }
+            case 3: {
+              yield {
+                field: `${prefix}.more`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -533,6 +551,11 @@ export namespace SyncRequest {
     index: number
   }
 
+  export interface SyncRequestMoreFieldEvent {
+    field: '$.more'
+    value: boolean
+  }
+
   export function encode (obj: Partial<SyncRequest>): Uint8Array {
     return encodeMessage(obj, SyncRequest.codec())
   }
@@ -541,7 +564,7 @@ export namespace SyncRequest {
     return decodeMessage(buf, SyncRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncRequest>): Generator<SyncRequestRoomIdFieldEvent | SyncRequestHaveKeyIdFieldEvent | SyncRequestHaveRecordIdFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncRequest>): Generator<SyncRequestRoomIdFieldEvent | SyncRequestHaveKeyIdFieldEvent | SyncRequestHaveRecordIdFieldEvent | SyncRequestMoreFieldEvent> {
     return streamMessage(buf, SyncRequest.codec(), opts)
   }
 }
@@ -736,5 +759,424 @@ export namespace SyncFrame {
 
   export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncFrame>): Generator<SyncFrameRecordsFieldEvent | SyncFrameWantFieldEvent | SyncFrameDoneFieldEvent | SyncFrameErrorFieldEvent> {
     return streamMessage(buf, SyncFrame.codec(), opts)
+  }
+}
+
+export interface ReplicateFrame {
+  roomId: Uint8Array
+  seq: number
+  records: Uint8Array[]
+  delivered: Uint8Array[]
+  ack: number
+  results: AckResult[]
+  error: string
+}
+
+export namespace ReplicateFrame {
+  let _codec: Codec<ReplicateFrame>
+
+  export const codec = (): Codec<ReplicateFrame> => {
+    if (_codec == null) {
+      _codec = message<ReplicateFrame>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.roomId != null && obj.roomId.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.roomId)
+        }
+
+        if ((obj.seq != null && obj.seq !== 0)) {
+          w.uint32(16)
+          w.uint32(obj.seq)
+        }
+
+        if (obj.records != null && obj.records.length > 0) {
+          for (const value of obj.records) {
+            w.uint32(26)
+            w.bytes(value)
+          }
+        }
+
+        if (obj.delivered != null && obj.delivered.length > 0) {
+          for (const value of obj.delivered) {
+            w.uint32(34)
+            w.bytes(value)
+          }
+        }
+
+        if ((obj.ack != null && obj.ack !== 0)) {
+          w.uint32(40)
+          w.uint32(obj.ack)
+        }
+
+        if (obj.results != null && obj.results.length > 0) {
+          for (const value of obj.results) {
+            w.uint32(50)
+            AckResult.codec().encode(value, w)
+          }
+        }
+
+        if ((obj.error != null && obj.error !== '')) {
+          w.uint32(58)
+          w.string(obj.error)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          roomId: uint8ArrayAlloc(0),
+          seq: 0,
+          records: [],
+          delivered: [],
+          ack: 0,
+          results: [],
+          error: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.roomId = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.seq = reader.uint32()
+              break
+            }
+            case 3: {
+              if (opts.limits?.records != null && obj.records.length === opts.limits.records) {
+                throw new MaxLengthError('Decode error - repeated field "records" had too many elements')
+              }
+
+              obj.records.push(reader.bytes())
+              break
+            }
+            case 4: {
+              if (opts.limits?.delivered != null && obj.delivered.length === opts.limits.delivered) {
+                throw new MaxLengthError('Decode error - repeated field "delivered" had too many elements')
+              }
+
+              obj.delivered.push(reader.bytes())
+              break
+            }
+            case 5: {
+              obj.ack = reader.uint32()
+              break
+            }
+            case 6: {
+              if (opts.limits?.results != null && obj.results.length === opts.limits.results) {
+                throw new MaxLengthError('Decode error - repeated field "results" had too many elements')
+              }
+
+              obj.results.push(AckResult.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.results$
+              }))
+              break
+            }
+            case 7: {
+              obj.error = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          records: 0,
+          delivered: 0,
+          results: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.roomId`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.seq`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 3: {
+              if (opts.limits?.records != null && obj.records === opts.limits.records) {
+                throw new MaxLengthError('Streaming decode error - repeated field "records" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.records[]`,
+                index: obj.records,
+                value: reader.bytes()
+              }
+
+              obj.records++
+
+              break
+            }
+            case 4: {
+              if (opts.limits?.delivered != null && obj.delivered === opts.limits.delivered) {
+                throw new MaxLengthError('Streaming decode error - repeated field "delivered" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.delivered[]`,
+                index: obj.delivered,
+                value: reader.bytes()
+              }
+
+              obj.delivered++
+
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.ack`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 6: {
+              if (opts.limits?.results != null && obj.results === opts.limits.results) {
+                throw new MaxLengthError('Streaming decode error - repeated field "results" had too many elements')
+              }
+
+              for (const evt of AckResult.codec().stream(reader, reader.uint32(), `${prefix}.results[]`, {
+                limits: opts.limits?.results$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.results
+                }
+              }
+
+              obj.results++
+
+              break
+            }
+            case 7: {
+              yield {
+                field: `${prefix}.error`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface ReplicateFrameRoomIdFieldEvent {
+    field: '$.roomId'
+    value: Uint8Array
+  }
+
+  export interface ReplicateFrameSeqFieldEvent {
+    field: '$.seq'
+    value: number
+  }
+
+  export interface ReplicateFrameRecordsFieldEvent {
+    field: '$.records[]'
+    index: number
+    value: Uint8Array
+  }
+
+  export interface ReplicateFrameDeliveredFieldEvent {
+    field: '$.delivered[]'
+    index: number
+    value: Uint8Array
+  }
+
+  export interface ReplicateFrameAckFieldEvent {
+    field: '$.ack'
+    value: number
+  }
+
+  export interface ReplicateFrameResultsStatusFieldEvent {
+    field: '$.results[].status'
+    value: AckResult.Status
+    index: number
+  }
+
+  export interface ReplicateFrameResultsCodeFieldEvent {
+    field: '$.results[].code'
+    value: string
+    index: number
+  }
+
+  export interface ReplicateFrameErrorFieldEvent {
+    field: '$.error'
+    value: string
+  }
+
+  export function encode (obj: Partial<ReplicateFrame>): Uint8Array {
+    return encodeMessage(obj, ReplicateFrame.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ReplicateFrame>): ReplicateFrame {
+    return decodeMessage(buf, ReplicateFrame.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ReplicateFrame>): Generator<ReplicateFrameRoomIdFieldEvent | ReplicateFrameSeqFieldEvent | ReplicateFrameRecordsFieldEvent | ReplicateFrameDeliveredFieldEvent | ReplicateFrameAckFieldEvent | ReplicateFrameResultsStatusFieldEvent | ReplicateFrameResultsCodeFieldEvent | ReplicateFrameErrorFieldEvent> {
+    return streamMessage(buf, ReplicateFrame.codec(), opts)
+  }
+}
+
+export interface AckResult {
+  status: AckResult.Status
+  code: string
+}
+
+export namespace AckResult {
+  export enum Status {
+    STORED = 'STORED',
+    KNOWN = 'KNOWN',
+    REFUSED = 'REFUSED'
+  }
+
+  enum __StatusValues {
+    STORED = 0,
+    KNOWN = 1,
+    REFUSED = 2
+  }
+
+  export namespace Status {
+    export const codec = (): Codec<Status> => {
+      return enumeration<Status>(__StatusValues)
+    }
+  }
+
+  let _codec: Codec<AckResult>
+
+  export const codec = (): Codec<AckResult> => {
+    if (_codec == null) {
+      _codec = message<AckResult>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.status != null && __StatusValues[obj.status] !== 0) {
+          w.uint32(8)
+          AckResult.Status.codec().encode(obj.status, w)
+        }
+
+        if ((obj.code != null && obj.code !== '')) {
+          w.uint32(18)
+          w.string(obj.code)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          status: Status.STORED,
+          code: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.status = AckResult.Status.codec().decode(reader)
+              break
+            }
+            case 2: {
+              obj.code = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.status`,
+                value: AckResult.Status.codec().decode(reader)
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.code`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface AckResultStatusFieldEvent {
+    field: '$.status'
+    value: AckResult.Status
+  }
+
+  export interface AckResultCodeFieldEvent {
+    field: '$.code'
+    value: string
+  }
+
+  export function encode (obj: Partial<AckResult>): Uint8Array {
+    return encodeMessage(obj, AckResult.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AckResult>): AckResult {
+    return decodeMessage(buf, AckResult.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AckResult>): Generator<AckResultStatusFieldEvent | AckResultCodeFieldEvent> {
+    return streamMessage(buf, AckResult.codec(), opts)
   }
 }

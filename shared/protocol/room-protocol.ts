@@ -1,28 +1,38 @@
 /**
- * The roomkv wire protocols as a libp2p service: push (live updates) and
- * sync (catch-up by digest). Runs unchanged on the relay, in tabs and in
- * Node peers; all of them serve any room whose records they hold.
+ * The roomkv wire protocols as a libp2p service: replication sessions (live
+ * updates, see replication.ts) and sync (catch-up by digest). Runs
+ * unchanged on the relay, in tabs and in Node peers; all of them serve any
+ * room whose records they hold.
  */
 import { pbStream } from '@libp2p/utils'
 import { equals, toString } from 'uint8arrays'
 import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import {
-  DIGEST_ID_BYTES, MAX_PUSH_MESSAGE_BYTES, MAX_SYNC_FRAME_BYTES, MAX_SYNC_REQUEST_BYTES, PUSH_PROTOCOL,
-  ROOM_ID_BYTES, STREAM_READ_TIMEOUT, SYNC_PROTOCOL
+  DIGEST_ID_BYTES, MAX_SYNC_DIGEST_CHUNK, MAX_SYNC_DIGEST_ENTRIES, MAX_SYNC_FRAME_BYTES, MAX_SYNC_REQUEST_BYTES,
+  REPLICATE_PROTOCOL, ROOM_ID_BYTES, STREAM_READ_TIMEOUT, SYNC_PROTOCOL
 } from '../constants.ts'
 import { ProtocolError, RateLimitedError, errorCode } from '../errors.ts'
 import { createRateLimiter, type RateLimiter } from '../rate-limit.ts'
-import { PushRequest, PushResponse, SyncFrame, SyncRequest } from '../proto/protocol.ts'
+import { SyncFrame, SyncRequest } from '../proto/protocol.ts'
 import type { RecordStore } from '../record-store.ts'
 import type { VerifiedRecord } from '../record.ts'
+import { createReplication, type Admit, type Delivery, type Replication } from './replication.ts'
 
 export interface RoomProtocolInit {
   store: RecordStore
-  /** Push requests one peer may send a minute. @default 1200 */
-  pushesPerMinute?: number
-  /** Sync requests one peer may send a minute. @default 60 */
+  /** Charge each inbound batch of records (per peer and per IP); default: no budget. */
+  admit?: Admit
+  /** Charge a sender for records that failed verification. */
+  penalize?(peer: PeerId, connection: Connection, badRecords: number): void
+  /** Replication sessions one peer may hold (one per room). @default 64 */
+  maxSessionsPerPeer?: number
+  /** Sessions kept per room (the members a relay forwards to). @default 256 */
+  maxSessionsPerRoom?: number
+  /** Sync requests one peer (and one IP) may send a minute. @default 60 */
   syncsPerMinute?: number
+  /** The address a connection comes from, to charge sync limits per IP too. */
+  ipOf?(connection: Connection): string | undefined
   /** Every read on a stream times out after this. @default STREAM_READ_TIMEOUT (10 s) */
   readTimeout?: number
   /** @default 64 */
@@ -38,8 +48,11 @@ export interface RoomProtocolInit {
   onRejected?(code: string, peer: PeerId): void
   /** Told about every request served. */
   onServed?(kind: 'push' | 'sync', peer: PeerId): void
-  /** Told about records a peer pushed that were new here (a relay forwards them to the room). */
-  onPushed?(peer: PeerId, roomId: Uint8Array, records: Uint8Array[]): void
+  /**
+   * Told about records a peer sent that were new here, with the peers the
+   * sender delivered them to itself (a relay forwards to the others).
+   */
+  onPushed?(peer: PeerId, roomId: Uint8Array, records: Uint8Array[], delivered: PeerId[]): void
 }
 
 export interface RoomProtocolComponents {
@@ -64,6 +77,13 @@ export interface SyncResult {
 }
 
 export interface RoomProtocol {
+  /** Replication sessions: send records and get per-record answers, see replication.ts. */
+  readonly replication: Replication
+  /**
+   * Send records over the room's session with the peer and wait for its
+   * answers, summed up. Throws ProtocolError when the peer refused the whole
+   * batch (e.g. `Peer refused push: ERR_RATE_LIMITED`).
+   */
   push(peer: PeerId, roomId: Uint8Array, records: Uint8Array[], options?: { signal?: AbortSignal }): Promise<PushResult>
   sync(peer: PeerId, roomId: Uint8Array, options?: { signal?: AbortSignal }): Promise<SyncResult>
 }
@@ -80,8 +100,8 @@ class RoomProtocolService implements RoomProtocol, Startable {
   readonly #log: Logger
   readonly #init: RoomProtocolInit
   readonly #readTimeout: number
-  readonly #pushLimit: RateLimiter
   readonly #syncLimit: RateLimiter
+  readonly replication: Replication
 
   constructor (components: RoomProtocolComponents, init: RoomProtocolInit) {
     this.#components = components
@@ -90,11 +110,33 @@ class RoomProtocolService implements RoomProtocol, Startable {
     this.#log = components.logger.forComponent('roomkv:protocol')
     this.#readTimeout = init.readTimeout ?? STREAM_READ_TIMEOUT
     // Bursts of a tenth of the minute's allowance: a joining tab syncs with
-    // a few peers at once, a writer pushes a quick series of changes.
-    const pushes = init.pushesPerMinute ?? 1200
+    // a few peers at once.
     const syncs = init.syncsPerMinute ?? 60
-    this.#pushLimit = createRateLimiter({ perMinute: pushes, burst: Math.max(1, Math.ceil(pushes / 6)) })
     this.#syncLimit = createRateLimiter({ perMinute: syncs, burst: Math.max(1, Math.ceil(syncs / 6)) })
+    this.replication = createReplication({
+      store: init.store,
+      admit: init.admit,
+      penalize: init.penalize,
+      maxSessionsPerPeer: init.maxSessionsPerPeer,
+      maxSessionsPerRoom: init.maxSessionsPerRoom,
+      helloTimeout: this.#readTimeout
+    }, {
+      onRoomPeer: (peer, roomId) => { init.onRoomPeer?.(peer, roomId) },
+      onRejected: (code, peer) => { init.onRejected?.(code, peer) },
+      onServed: (peer) => { init.onServed?.('push', peer) },
+      onStored: (peer, roomId, records, delivered) => { init.onPushed?.(peer, roomId, records.map(r => r.bytes), delivered) }
+    }, async (peer, signal) => {
+      const connection = this.#connectionTo(peer)
+      if (connection == null) throw new ProtocolError('No direct connection to this peer')
+      const stream = await connection.newStream(REPLICATE_PROTOCOL, { signal, runOnLimitedConnection: this.#init.runOnLimitedConnection ?? false })
+      return { stream, connection }
+    })
+  }
+
+  /** An open connection to the peer, unlimited ones first (bulk data never goes over a relayed circuit). */
+  #connectionTo (peer: PeerId): Connection | undefined {
+    const open = this.#components.connectionManager.getConnections(peer).filter(c => c.status === 'open')
+    return open.find(c => c.limits == null) ?? ((this.#init.runOnLimitedConnection ?? false) ? open[0] : undefined)
   }
 
   async start (): Promise<void> {
@@ -102,18 +144,21 @@ class RoomProtocolService implements RoomProtocol, Startable {
       maxInboundStreams: this.#init.maxInboundStreams ?? 64,
       runOnLimitedConnection: this.#init.runOnLimitedConnection ?? false
     }
-    await this.#components.registrar.handle(PUSH_PROTOCOL, (stream, connection) => this.#serve(stream, connection, this.#handlePush.bind(this)), options)
+    await this.#components.registrar.handle(REPLICATE_PROTOCOL, (stream, connection) => {
+      this.replication.handle(stream, connection).catch((err) => { this.#log('session with %p failed: %e', connection.remotePeer, err) })
+    }, options)
     await this.#components.registrar.handle(SYNC_PROTOCOL, (stream, connection) => this.#serve(stream, connection, this.#handleSync.bind(this)), options)
   }
 
   async stop (): Promise<void> {
-    await this.#components.registrar.unhandle(PUSH_PROTOCOL)
+    this.replication.stop()
+    await this.#components.registrar.unhandle(REPLICATE_PROTOCOL)
     await this.#components.registrar.unhandle(SYNC_PROTOCOL)
   }
 
-  async #serve (stream: Stream, connection: Connection, handler: (stream: Stream, peer: PeerId) => Promise<void>): Promise<void> {
+  async #serve (stream: Stream, connection: Connection, handler: (stream: Stream, connection: Connection) => Promise<void>): Promise<void> {
     try {
-      await handler(stream, connection.remotePeer)
+      await handler(stream, connection)
       await stream.close({ signal: AbortSignal.timeout(this.#readTimeout) })
     } catch (err: any) {
       this.#log('%s from %p failed: %e', stream.protocol, connection.remotePeer, err)
@@ -126,63 +171,38 @@ class RoomProtocolService implements RoomProtocol, Startable {
     if (roomId.length !== ROOM_ID_BYTES) throw new ProtocolError('Room id has the wrong length')
   }
 
-  /** Merge a batch of records; counts what happened, never throws for one bad record. */
-  async #mergeAll (records: Uint8Array[], roomId: Uint8Array, peer?: PeerId): Promise<PushResult & { storedRecords: VerifiedRecord[] }> {
-    const result = { stored: 0, known: 0, rejected: 0, storedRecords: [] as VerifiedRecord[] }
-    for (const [i, bytes] of records.entries()) {
-      // Signature checks are synchronous: let timers, pings and the UI run
-      // between chunks of a large batch instead of blocking for seconds.
-      if (i > 0 && i % 64 === 0) await new Promise(resolve => setTimeout(resolve, 0))
-      try {
-        const merged = await this.#store.merge(bytes, { roomId })
-        if (merged.status === 'stored') {
-          result.stored++
-          result.storedRecords.push(merged.record)
-        } else {
-          result.known++
-        }
-      } catch (err) {
-        result.rejected++
-        if (peer != null) this.#init.onRejected?.(errorCode(err), peer)
-      }
-    }
-    return result
-  }
-
-  async #handlePush (stream: Stream, peer: PeerId): Promise<void> {
-    const messages = pbStream(stream, { maxDataLength: MAX_PUSH_MESSAGE_BYTES })
-    const request = await messages.read(PushRequest, { signal: AbortSignal.timeout(this.#readTimeout) })
-    if (!this.#pushLimit.take(peer.toString())) {
-      await messages.write({ stored: 0, known: 0, rejected: request.records.length, error: new RateLimitedError().code }, PushResponse)
-      this.#init.onRejected?.(new RateLimitedError().code, peer)
-      return
-    }
-    this.#checkRoomId(request.roomId)
-    this.#init.onRoomPeer?.(peer, request.roomId)
-    const { stored, known, rejected, storedRecords } = await this.#mergeAll(request.records, request.roomId, peer)
-    this.#init.onServed?.('push', peer)
-    if (storedRecords.length > 0) this.#init.onPushed?.(peer, request.roomId, storedRecords.map(r => r.bytes))
-    await messages.write({ stored, known, rejected, error: '' }, PushResponse)
-  }
-
-  async #handleSync (stream: Stream, peer: PeerId): Promise<void> {
-    const messages = pbStream(stream, { maxDataLength: MAX_SYNC_REQUEST_BYTES })
-    const request = await messages.read(SyncRequest, { signal: AbortSignal.timeout(this.#readTimeout) })
-    if (!this.#syncLimit.take(peer.toString())) {
+  async #handleSync (stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer
+    const messages = pbStream(stream, { maxDataLength: MAX_SYNC_REQUEST_BYTES + 1024 })
+    const read = async (): Promise<SyncRequest> => messages.read(SyncRequest, { signal: AbortSignal.timeout(this.#readTimeout) })
+    let request = await read()
+    // Charged per peer and per address: a fresh peer id gets no fresh allowance.
+    const ip = this.#init.ipOf?.(connection)
+    if (!this.#syncLimit.take(`peer:${peer.toString()}`) || (ip != null && !this.#syncLimit.take(`ip:${ip}`))) {
       await messages.write({ records: [], want: [], done: true, error: new RateLimitedError().code }, SyncFrame)
       this.#init.onRejected?.(new RateLimitedError().code, peer)
       return
     }
-    this.#checkRoomId(request.roomId)
-    this.#init.onRoomPeer?.(peer, request.roomId)
-    // Digest entries are (key id, head id) pairs. Heads the requester lacks
-    // are sent; keys where it holds heads we lack are asked for (`want`), so
-    // both sides end with every version and merge to the same heads.
+    const roomId = request.roomId
+    this.#checkRoomId(roomId)
+    this.#init.onRoomPeer?.(peer, roomId)
+    // Digest entries are (key id, head id) pairs, in chunks. Heads the
+    // requester lacks are sent; keys where it holds heads we lack are asked
+    // for (`want`), so both sides end with every version.
     const theirs = new Map<string, Uint8Array>()
-    for (const { keyId, recordId } of request.have) theirs.set(`${digestKey(keyId)}/${digestKey(recordId)}`, keyId)
+    for (;;) {
+      if (request.have.length > MAX_SYNC_DIGEST_CHUNK || !equals(request.roomId, roomId)) throw new ProtocolError('Bad digest chunk')
+      for (const { keyId, recordId } of request.have) {
+        if (keyId.length !== 32 || recordId.length !== DIGEST_ID_BYTES) throw new ProtocolError('Bad digest entry')
+        theirs.set(`${digestKey(keyId)}/${digestKey(recordId)}`, keyId)
+      }
+      if (theirs.size > MAX_SYNC_DIGEST_ENTRIES) throw new ProtocolError('Digest too large')
+      if (!request.more) break
+      request = await read()
+    }
     let frame: Uint8Array[] = []
     let frameBytes = 0
-    for await (const record of this.#store.list(request.roomId)) {
+    for await (const record of this.#store.list(roomId)) {
       const entry = `${digestKey(record.body.keyId)}/${digestKey(record.id.subarray(0, DIGEST_ID_BYTES))}`
       if (theirs.delete(entry)) continue
       if (frameBytes + record.bytes.length + 16 > MAX_SYNC_FRAME_BYTES) {
@@ -194,25 +214,18 @@ class RoomProtocolService implements RoomProtocol, Startable {
       frameBytes += record.bytes.length + 16
     }
     const want = new Map<string, Uint8Array>()
-    for (const keyId of theirs.values()) want.set(digestKey(keyId), keyId)
+    for (const keyId of theirs.values()) {
+      if (want.size >= MAX_SYNC_DIGEST_CHUNK) break // the rest come in the next sync
+      want.set(digestKey(keyId), keyId)
+    }
     await messages.write({ records: frame, want: [...want.values()], done: true, error: '' }, SyncFrame)
     this.#init.onServed?.('sync', peer)
   }
 
   async push (peer: PeerId, roomId: Uint8Array, records: Uint8Array[], options: { signal?: AbortSignal } = {}): Promise<PushResult> {
     const signal = options.signal ?? AbortSignal.timeout(this.#readTimeout)
-    const stream = await this.#components.connectionManager.openStream(peer, PUSH_PROTOCOL, { signal })
-    try {
-      const messages = pbStream(stream, { maxDataLength: MAX_PUSH_MESSAGE_BYTES })
-      await messages.write({ roomId, records }, PushRequest, { signal })
-      const response = await messages.read(PushResponse, { signal })
-      await stream.close({ signal })
-      if (response.error !== '') throw new ProtocolError(`Peer refused push: ${response.error}`)
-      return { stored: response.stored, known: response.known, rejected: response.rejected }
-    } catch (err: any) {
-      stream.abort(err)
-      throw err
-    }
+    const answers = await raceSignal(this.replication.send(peer, roomId, records), signal)
+    return summarize(answers)
   }
 
   async sync (peer: PeerId, roomId: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<SyncResult> {
@@ -222,14 +235,19 @@ class RoomProtocolService implements RoomProtocol, Startable {
     const result: SyncResult = { received: 0, stored: 0, sent: 0 }
     let want: Uint8Array[] = []
     try {
-      const messages = pbStream(stream, { maxDataLength: Math.max(MAX_SYNC_REQUEST_BYTES, MAX_SYNC_FRAME_BYTES + 1024) })
-      await messages.write({ roomId, have }, SyncRequest, { signal })
+      const messages = pbStream(stream, { maxDataLength: Math.max(MAX_SYNC_REQUEST_BYTES, MAX_SYNC_FRAME_BYTES) + 1024 })
+      // The digest goes in chunks: one message of every head of a big room
+      // would pass the 4 MiB a stream buffers and reset the stream.
+      for (let i = 0; i === 0 || i < have.length; i += MAX_SYNC_DIGEST_CHUNK) {
+        const chunk = have.slice(i, i + MAX_SYNC_DIGEST_CHUNK)
+        await messages.write({ roomId, have: chunk, more: i + MAX_SYNC_DIGEST_CHUNK < have.length }, SyncRequest, { signal })
+      }
       for (let frames = 0; ; frames++) {
         const frame = await messages.read(SyncFrame, { signal: anySignal(signal, this.#readTimeout) })
         if (frame.error !== '') throw new ProtocolError(`Peer refused sync: ${frame.error}`)
-        const merged = await this.#mergeAll(frame.records, roomId)
+        const merged = await this.#store.mergeMany(frame.records, { roomId })
         result.received += frame.records.length
-        result.stored += merged.stored
+        result.stored += merged.filter(m => !(m instanceof Error) && m.status === 'stored').length
         if (frame.done) {
           want = frame.want
           break
@@ -245,20 +263,37 @@ class RoomProtocolService implements RoomProtocol, Startable {
     for (const keyId of want) {
       for (const head of await this.#store.heads(roomId, keyId)) records.push(head.bytes)
     }
-    // Send back in batches below the push message cap.
-    for (let i = 0; i < records.length;) {
-      const batch: Uint8Array[] = []
-      let size = 0
-      while (i < records.length && size + records[i].length < MAX_PUSH_MESSAGE_BYTES - 4096) {
-        size += records[i].length + 8
-        batch.push(records[i++])
-      }
-      if (batch.length === 0) break
-      await this.push(peer, roomId, batch, { signal })
-      result.sent += batch.length
+    if (records.length > 0) {
+      const answers = await raceSignal(this.replication.send(peer, roomId, records), signal)
+      result.sent = answers.filter(a => a.status !== 'refused').length
     }
     return result
   }
+}
+
+function summarize (answers: Delivery[]): PushResult {
+  const refusedAll = answers.length > 0 && answers.every(a => a.status === 'refused') ? answers[0].code : undefined
+  // A whole batch refused for one reason (rate limit, queue full): say so, as a refused push did.
+  if (refusedAll != null && answers.every(a => a.code === refusedAll) && BATCH_REFUSALS.has(refusedAll)) {
+    throw Object.assign(new ProtocolError(`Peer refused push: ${refusedAll}`), { refusal: refusedAll })
+  }
+  return {
+    stored: answers.filter(a => a.status === 'stored').length,
+    known: answers.filter(a => a.status === 'known').length,
+    rejected: answers.filter(a => a.status === 'refused').length
+  }
+}
+
+/** Refusals of a whole batch, not of one record. */
+const BATCH_REFUSALS = new Set(['ERR_RATE_LIMITED', 'ERR_QUEUE_FULL', 'ERR_UNREACHABLE', 'ERR_CLOSED', 'ERR_INVALID_RECORD', 'ERR_WRONG_ROOM', 'ERR_RECORD_TOO_LARGE', 'ERR_PROTOCOL'])
+
+async function raceSignal<T> (promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) throw signal.reason
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => { reject(signal.reason) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
+  })
 }
 
 function anySignal (signal: AbortSignal, timeout: number): AbortSignal {

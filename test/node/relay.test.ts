@@ -69,7 +69,7 @@ describe('relay', () => {
   test('a put reaches the relay and a later peer catches up from it', async () => {
     const link = formatRoomLink(relay.url, newRoomSecret())
     const a = await enter(link)
-    const result = await a.session.put('colour', { name: 'teal' })
+    const result = await a.session.put('colour', { name: 'teal' }, { quorum: 1 })
     expect(result.storedOn).toContain(relay.peerId)
     await a.close()
     const b = await enter(link)
@@ -91,8 +91,12 @@ describe('relay', () => {
     const other = deriveRoomKeys(newRoomSecret())
     const wrongRoom = sealRecord(other, { key: 'k', value: 'elsewhere', clock: { wall: Date.now() + 1000, counter: 0 }, writer: 'evil' })
     const oversized = new Uint8Array(41 * 1024).fill(7)
-    const result = await a.node.services.rooms.push(relayId, keys.roomId, [forged, wrongRoom, oversized])
-    expect(result).toEqual({ stored: 0, known: 0, rejected: 3 })
+    // A bad signature costs a check and is refused per record; a batch with a
+    // record of another room or over the size cap is refused whole, before
+    // any signature check, with that record's code.
+    expect(await a.node.services.rooms.push(relayId, keys.roomId, [forged])).toEqual({ stored: 0, known: 0, rejected: 1 })
+    await expect(a.node.services.rooms.push(relayId, keys.roomId, [wrongRoom])).rejects.toThrow(/ERR_WRONG_ROOM/)
+    await expect(a.node.services.rooms.push(relayId, keys.roomId, [forged, oversized])).rejects.toThrow(/ERR_RECORD_TOO_LARGE/)
 
     const rejected = (await health(relay)).rejectedRecords
     expect(rejected.ERR_BAD_SIGNATURE).toBeGreaterThanOrEqual(1)
@@ -118,7 +122,7 @@ describe('relay', () => {
     await new Promise(resolve => setTimeout(resolve, 500))
     expect((await health(relay)).ok).toBe(true)
     const a = await enter(formatRoomLink(relay.url, newRoomSecret()))
-    expect((await a.session.put('still', 'works')).storedOn).toContain(relay.peerId)
+    expect((await a.session.put('still', 'works', { quorum: 1 })).storedOn).toContain(relay.peerId)
     for (const socket of sockets) socket.destroy()
   })
 
