@@ -79,7 +79,7 @@ test('kill -9 mid-burst: every record the relay acknowledged is there after a re
       const key = `lane${lane}/${String(i).padStart(5, '0')}`
       attempted++
       try {
-        const result = await writer.session.put(key, { lane, i })
+        const result = await writer.session.put(key, { lane, i }, { quorum: 1 })
         if (result.storedOn.includes(first.peerId)) acked.add(key)
       } catch {}
       if (acked.size >= KILL_AFTER && !killed) {
