@@ -1,12 +1,14 @@
 /**
  * The tab's record storage (web/node/idb-storage.ts) against Chromium's real
  * IndexedDB: the module is bundled with esbuild and served on a routed
- * 127.0.0.1 origin, so these tests need neither a relay nor the built app.
+ * 127.0.0.1 origin, so those tests need neither a relay nor the built app.
+ * The last test drives the built app (dist/, `npx vite build` first) through
+ * its session: rows patched from watch() deltas, the room read back after a reload.
  */
 import { build } from 'esbuild'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { launchBrowser, stopAll } from './harness.ts'
+import { launchBrowser, startRelayProcess, stopAll } from './harness.ts'
 
 // Never dialled: every request to it is answered by page.route below.
 const ORIGIN = 'http://127.0.0.1:9'
@@ -122,4 +124,44 @@ test('list yields exactly one room, in key order, across pages, and survives a r
   const expected = Array.from({ length: count }, (_, i) => i)
   for (const page of ['1', '400', '667', '2001', '5000']) expect(listed[page], `page of ${page}`).toEqual(expected)
   await context.close()
+})
+
+test('the room page shows 2,000 keys as they are written, without listing the room again, and after a reload', async () => {
+  const relay = await startRelayProcess()
+  const page = await (await browser.newContext()).newPage()
+  await page.goto(relay.url)
+  await page.getByTestId('create-room').click()
+  await expect.poll(() => page.evaluate(() => (globalThis as any).__roomkv != null), { timeout: 30_000 }).toBe(true)
+  await expect.poll(() => page.getByTestId('status').textContent(), { timeout: 30_000 }).not.toContain('Joining')
+  // Count lists from here on; stop the network so writes are local only (fast).
+  await page.evaluate(async () => {
+    const roomkv = (globalThis as any).__roomkv
+    const list = roomkv.session.list.bind(roomkv.session)
+    ;(globalThis as any).__lists = 0
+    roomkv.session.list = async (...args: unknown[]) => { (globalThis as any).__lists++; return list(...args) }
+    await roomkv.node.stop()
+  })
+  const count = 2000
+  await page.evaluate(async (count) => {
+    const session = (globalThis as any).__roomkv.session
+    const keys = Array.from({ length: count }, (_, i) => `k${String(i).padStart(4, '0')}`).reverse()
+    for (let i = 0; i < keys.length; i += 100) await Promise.all(keys.slice(i, i + 100).map(async key => session.put(key, `v${key}`)))
+    // Deletions remove rows; a rewrite replaces one.
+    for (let i = 0; i < 100; i += 20) await Promise.all(keys.slice(count - 100 + i, count - 80 + i).map(async key => session.delete(key)))
+    await session.put('k0500', 'rewritten')
+  }, count)
+  const rows = async (): Promise<string[]> => page.locator('tr[data-key]').evaluateAll(trs => trs.map(tr => tr.getAttribute('data-key') ?? ''))
+  const expected = Array.from({ length: count - 100 }, (_, i) => `k${String(i + 100).padStart(4, '0')}`)
+  await expect.poll(rows, { timeout: 60_000, interval: 500 }).toEqual(expected)
+  await expect.poll(() => page.locator('tr[data-key="k0500"] td.value').textContent(), { timeout: 10_000 }).toBe('rewritten')
+  expect(await page.locator('tr[data-key="k1999"] td.value').textContent()).toBe('vk1999')
+  expect(await page.evaluate(() => (globalThis as any).__lists)).toBe(0)
+
+  await page.reload()
+  await expect.poll(() => page.evaluate(() => (globalThis as any).__roomkv != null), { timeout: 30_000 }).toBe(true)
+  await expect.poll(rows, { timeout: 60_000, interval: 500 }).toEqual(expected)
+  const listed = await page.evaluate(async () => (await (globalThis as any).__roomkv.session.list()).map((e: any) => `${e.key}=${e.value}`))
+  expect(listed).toEqual(expected.map(key => `${key}=${key === 'k0500' ? 'rewritten' : `v${key}`}`))
+  await page.context().close()
+  await relay.stop()
 })
