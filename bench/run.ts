@@ -23,6 +23,7 @@ import { newRoomLink, openTab, waitForProbe, withTimeout, type Tab } from './bro
 import { killWorkers, mib, RAISED_LIMITS, relayCapacity, type CapacityResult } from './capacity.ts'
 import { prepareCatchup, type CatchupResult, type CatchupRoom } from './catchup.ts'
 import { pushThroughput, replication, type ReplicationResult, type ThroughputResult } from './nodes.ts'
+import { measurePrimitives, primitivesTable } from './primitives.ts'
 import { closePeers } from './seed.ts'
 import { percentile, round, summarize, table } from './stats.ts'
 
@@ -312,6 +313,7 @@ async function main (): Promise<void> {
   const commit = git(['rev-parse', '--short', 'HEAD'])
   const dirty = git(['status', '--porcelain']) !== ''
   log(`relay ${relay.url} (${relayPeer}), chromium ${machine.chromium}, node ${machine.node}`)
+  const primitives = await measurePrimitives(browser) // first, while the machine is quiet
 
   // 1. page open -> first direct WebRTC room peer
   const runs: FirstPeerRun[] = []
@@ -475,7 +477,8 @@ async function main (): Promise<void> {
     largeRoomCatchupMs: catchupJson(nodeSide.catchup),
     replicationPutsPerSecond: nodeSide.replication == null ? null : { value: nodeSide.replication.putsPerSecond, ...nodeSide.replication },
     relayPushThroughput: nodeSide.throughput ?? null,
-    relayCapacity: nodeSide.capacity ?? null
+    relayCapacity: nodeSide.capacity ?? null,
+    primitives
   })
   await writeFile(RESULTS, `${JSON.stringify(results, null, 2)}\n`)
 
@@ -497,6 +500,7 @@ async function main (): Promise<void> {
   process.stdout.write('\n\n')
   process.stdout.write(nodeSideTables(nodeSide))
   process.stdout.write('\n\n')
+  process.stdout.write(`${primitivesTable(primitives)}\n\n`)
   process.stdout.write(`clock skew B-A (estimate): ${put.skewMs.toFixed(3)} ms; puts acked by relay: ${results.results.putToVisibleMs.putsAckedByRelay}/${put.rows.length}; missing in B: ${put.missing.length}\n`)
   process.stdout.write(`DHT method: ${results.results.dhtGetMs.method}\n`)
   if (dht.bad.length > 0) process.stdout.write(`DHT failures: ${dht.bad.join('; ')}\n`)
