@@ -56,6 +56,18 @@ export interface RelayConfig {
   maxRooms: number
   /** DHT requests one peer may make a minute. */
   dhtRequestsPerMinute: number
+  /** DHT messages one peer may send a minute (each request on any stream). */
+  dhtMessagesPerMinute: number
+  /** DHT messages one peer may send at once before the per-minute rate applies. */
+  dhtMessageBurst: number
+  /** DHT messages one IP may send a minute, all its peers together. */
+  dhtMessagesPerMinutePerIp: number
+  /** DHT messages one IP may send at once. */
+  dhtMessageBurstPerIp: number
+  /** Provider records kept for one provider peer (oldest evicted beyond). */
+  dhtProvidersPerPeer: number
+  /** Provider records kept in total (least recently announced evicted beyond). */
+  dhtMaxProviders: number
   /** Pushes one peer may send a minute. */
   pushesPerMinute: number
   /** Sync requests one peer may make a minute. */
@@ -112,6 +124,18 @@ export const RELAY_OPTIONS: Option[] = [
   { key: 'maxDiskBytes', flag: 'max-disk-bytes', env: 'ROOMKV_MAX_DISK_BYTES', type: 'number', default: DEFAULT_MAX_DISK_BYTES, help: 'most record bytes all rooms together may keep on this relay (the database file is ~10-30% larger)' },
   { key: 'maxRooms', flag: 'max-rooms', env: 'ROOMKV_MAX_ROOMS', type: 'number', default: DEFAULT_MAX_ROOMS, help: 'most rooms this relay keeps records of' },
   { key: 'dhtRequestsPerMinute', flag: 'dht-requests-per-minute', env: 'ROOMKV_DHT_REQUESTS_PER_MINUTE', type: 'number', default: 600, help: 'DHT requests (streams) one peer may open a minute' },
+  // A tab's put is ~2 DHT messages to a relay (FIND_NODE, PUT_VALUE): the
+  // burst lets one tab import 10,000 keys at full speed unrefused.
+  { key: 'dhtMessagesPerMinute', flag: 'dht-messages-per-minute', env: 'ROOMKV_DHT_MESSAGES_PER_MINUTE', type: 'number', default: 12_000, help: 'DHT messages (requests on any stream) one peer may send a minute' },
+  { key: 'dhtMessageBurst', flag: 'dht-message-burst', env: 'ROOMKV_DHT_MESSAGE_BURST', type: 'number', default: 24_000, help: 'DHT messages one peer may send at once before the per-minute rate applies' },
+  // Per IP: fresh peer ids are free, addresses are not. Twice a peer's
+  // share leaves room for a few tabs behind one NAT.
+  { key: 'dhtMessagesPerMinutePerIp', flag: 'dht-messages-per-minute-per-ip', env: 'ROOMKV_DHT_MESSAGES_PER_MINUTE_PER_IP', type: 'number', default: 24_000, help: 'DHT messages one IP may send a minute, all its peers together' },
+  { key: 'dhtMessageBurstPerIp', flag: 'dht-message-burst-per-ip', env: 'ROOMKV_DHT_MESSAGE_BURST_PER_IP', type: 'number', default: 48_000, help: 'DHT messages one IP may send at once' },
+  // A member provides one CID per room it is in (and one per key it
+  // explicitly provides); members re-announce, so eviction heals.
+  { key: 'dhtProvidersPerPeer', flag: 'dht-providers-per-peer', env: 'ROOMKV_DHT_PROVIDERS_PER_PEER', type: 'number', default: 1_000, help: 'provider records kept for one provider peer; its oldest is evicted beyond this' },
+  { key: 'dhtMaxProviders', flag: 'dht-max-providers', env: 'ROOMKV_DHT_MAX_PROVIDERS', type: 'number', default: 100_000, help: 'provider records kept in total; the least recently announced is evicted beyond this' },
   { key: 'pushesPerMinute', flag: 'pushes-per-minute', env: 'ROOMKV_PUSHES_PER_MINUTE', type: 'number', default: 1200, help: 'pushes one peer may send a minute' },
   { key: 'syncsPerMinute', flag: 'syncs-per-minute', env: 'ROOMKV_SYNCS_PER_MINUTE', type: 'number', default: 60, help: 'sync requests one peer may make a minute' },
   { key: 'handshakeTimeoutMs', flag: 'handshake-timeout-ms', env: 'ROOMKV_HANDSHAKE_TIMEOUT_MS', type: 'number', default: 5000, help: 'libp2p port: ms from TCP accept to a completed WebSocket upgrade (idle and slow sockets are dropped)' },

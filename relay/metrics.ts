@@ -14,6 +14,8 @@ export interface RelayMetrics {
   requestsServed: Counter<'kind'>
   requestsRefused: Counter<'kind'>
   relayHopStreams: Counter
+  /** DHT provider records evicted by the per-peer or total cap. */
+  dhtProvidersEvicted: Counter<'reason'>
   /** Sockets on the libp2p port refused or dropped before becoming a connection. */
   transportRefused: Counter<'reason'>
 }
@@ -24,6 +26,8 @@ export interface RelayGauges {
   tls: boolean
   reservations(): number
   dhtRoutingTableSize(): number
+  /** DHT provider records held. */
+  dhtProviderRecords?(): number
 }
 
 export interface TransportGauges {
@@ -52,6 +56,7 @@ export function createRelayMetrics (registry = new Registry()): RelayMetrics {
     requestsServed: new Counter({ name: 'roomkv_requests_served_total', help: 'Requests served: push (live update), sync (catch-up session), dht_put, dht_get (record reads/writes through the DHT)', labelNames: ['kind'], registers: [registry] }),
     requestsRefused: new Counter({ name: 'roomkv_requests_refused_total', help: 'Requests refused by a rate or connection limit', labelNames: ['kind'], registers: [registry] }),
     relayHopStreams: new Counter({ name: 'roomkv_relay_hop_streams_total', help: 'Circuit-relay hop streams (reservations and relayed circuits) opened', registers: [registry] }),
+    dhtProvidersEvicted: new Counter({ name: 'roomkv_dht_providers_evicted_total', help: 'DHT provider records evicted: per_peer (a provider over its cap), total (the store over its cap)', labelNames: ['reason'], registers: [registry] }),
     transportRefused: new Counter({
       name: 'roomkv_transport_refused_total',
       help: 'Sockets on the libp2p port refused or dropped before becoming a connection: sockets_per_ip, pending_per_ip, pending_total, handshake_timeout, invalid_websocket',
@@ -85,6 +90,12 @@ export function registerRelayGauges (metrics: RelayMetrics, gauges: RelayGauges)
     help: 'Peers in the DHT routing table',
     registers: [registry],
     collect () { this.set(gauges.dhtRoutingTableSize()) }
+  })
+  new Gauge({ // eslint-disable-line no-new
+    name: 'roomkv_dht_provider_records',
+    help: 'DHT provider records held (bounded by --dht-providers-per-peer and --dht-max-providers)',
+    registers: [registry],
+    collect () { this.set(gauges.dhtProviderRecords?.() ?? 0) }
   })
 }
 

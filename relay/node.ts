@@ -21,6 +21,7 @@ import { RateLimitedError } from '../shared/errors.ts'
 import { createRateLimiter } from '../shared/rate-limit.ts'
 import type { RoomProtocol, RoomProtocolInit } from '../shared/protocol/room-protocol.ts'
 import { CONNECTION_MONITOR, roomkvServices } from '../shared/node-services.ts'
+import { createDhtMessageGuard } from './dht-guard.ts'
 import type { RelayConfig } from './config.ts'
 import type { RelayLog } from './log.ts'
 import { registerTransportGauges, type RelayMetrics } from './metrics.ts'
@@ -42,13 +43,15 @@ export interface RelayNodeInit {
   rooms: RoomProtocolInit
   metrics: RelayMetrics
   log: RelayLog
+  /** Told about every DHT record (PUT_VALUE or GET answer) a validator or the message guard refuses, by error code. */
+  onDhtRecordRejected?(code: string, peer?: string): void
 }
 
 export function ipOf (addr: Multiaddr): string | undefined {
   return addr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
 }
 
-export async function createRelayNode ({ config, privateKey, datastore, rooms, metrics, log }: RelayNodeInit): Promise<Libp2p<RelayServices>> {
+export async function createRelayNode ({ config, privateKey, datastore, rooms, metrics, log, onDhtRecordRejected }: RelayNodeInit): Promise<Libp2p<RelayServices>> {
   const tls = config.tlsCert !== ''
   let node: Libp2p<RelayServices> | undefined
   // Per-IP socket and pending-connection limits act in the (patched)
@@ -109,7 +112,23 @@ export async function createRelayNode ({ config, privateKey, datastore, rooms, m
     },
     metrics: prometheusMetrics({ registry: metrics.registry, collectDefaultMetrics: true }),
     services: {
-      ...roomkvServices(rooms),
+      ...roomkvServices(rooms, {
+        // Limits per DHT message, per peer and per IP (a stream carries any
+        // number of messages; the middleware below only counts streams).
+        onInboundMessage: createDhtMessageGuard({
+          perPeerPerMinute: config.dhtMessagesPerMinute,
+          perPeerBurst: config.dhtMessageBurst,
+          perIpPerMinute: config.dhtMessagesPerMinutePerIp,
+          perIpBurst: config.dhtMessageBurstPerIp,
+          ipOf: (connection) => ipOf(connection.remoteAddr),
+          onRefused: (reason, connection, error) => {
+            if (reason === 'namespace') onDhtRecordRejected?.((error as { code?: string }).code ?? error.name, connection.remotePeer.toString())
+            else metrics.requestsRefused.inc({ kind: reason === 'provider_key' ? 'dht_provider_key' : 'dht' })
+            log.debug('DHT message refused', { reason, peer: connection.remotePeer.toString(), ip: ipOf(connection.remoteAddr) })
+          }
+        }),
+        onRejected: (code) => { onDhtRecordRejected?.(code) }
+      }),
       relay: circuitRelayServer({
         reservations: {
           maxReservations: config.maxReservations,

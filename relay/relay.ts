@@ -17,6 +17,7 @@ import { loadOrCreateIdentity } from './identity.ts'
 import { createRelayLog, type RelayLog } from './log.ts'
 import { createRelayMetrics, registerRelayGauges, registerStorageMetrics } from './metrics.ts'
 import { createRelayNode, type RelayServices } from './node.ts'
+import { boundedProviderStore } from './dht-guard.ts'
 import { sqliteRecordStorage } from './sqlite-storage.ts'
 import { createRoomFanout } from './room-fanout.ts'
 
@@ -64,7 +65,12 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
   // behind record writes long enough for pings to time out and connections
   // to drop. Identity and room records are what must survive; members
   // re-announce provider records every few minutes.
-  const libp2pStore = new MemoryDatastore()
+  // Provider records (anyone's ADD_PROVIDER) are bounded per peer and in total.
+  const libp2pStore = boundedProviderStore(new MemoryDatastore(), {
+    maxPerPeer: config.dhtProvidersPerPeer,
+    maxTotal: config.dhtMaxProviders,
+    onEvicted: (reason) => { metrics.dhtProvidersEvicted.inc({ reason }) }
+  })
   const rejected = new Map<string, number>()
   const reject = (code: string, peer?: string): void => {
     rejected.set(code, (rejected.get(code) ?? 0) + 1)
@@ -79,6 +85,8 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
     privateKey,
     metrics,
     log,
+    // kad-dht validates DHT records before the datastore below sees them.
+    onDhtRecordRejected: (code, peer) => { reject(code, peer) },
     datastore: dhtDatastore(libp2pStore, {
       ...store,
       // Records refused through the DHT are counted like pushed ones.
@@ -106,7 +114,8 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
     connections: () => node.getConnections(),
     tls: config.tlsCert !== '',
     reservations: () => node.services.relay.reservations.size,
-    dhtRoutingTableSize: () => (node.services.dht as unknown as { routingTable?: { size: number } }).routingTable?.size ?? 0
+    dhtRoutingTableSize: () => (node.services.dht as unknown as { routingTable?: { size: number } }).routingTable?.size ?? 0,
+    dhtProviderRecords: () => libp2pStore.providerRecords
   })
   let storesOpen = true
   const multiaddrs = (): string[] => node.getMultiaddrs().map(ma => ma.toString())

@@ -3,7 +3,7 @@ import { concat, fromString, toString } from 'uint8arrays'
 import { RECORD_NAMESPACE } from './constants.ts'
 import { RoomkvError } from './errors.ts'
 import {
-  dhtKeyFor, dhtSelectors, dhtValidators, isRoomkvDhtKey, parseDhtKey, selectDhtRecord, validateDhtRecord
+  createDhtValidators, dhtKeyFor, dhtNamespaceOf, dhtSelectors, dhtValidators, isRoomkvDhtKey, parseDhtKey, selectDhtRecord, validateDhtRecord
 } from './dht-key.ts'
 import { sealRecord, type SealInit } from './record.ts'
 import { deriveRoomKeys, keyIdFor, type RoomKeys } from './room-keys.ts'
@@ -192,5 +192,35 @@ describe('fromString/toString base32 as used by DHT keys', () => {
   it('is lowercase, unpadded RFC 4648', () => {
     expect(toString(utf8('foobar'), 'base32')).toBe('mzxw6ytboi')
     expect(text(fromString('mzxw6ytboi', 'base32'))).toBe('foobar')
+  })
+})
+
+describe('createDhtValidators', () => {
+  const key = dhtKeyFor(keysA.roomId, keyIdFor(keysA, 'greeting'))
+
+  it('reports each refused record with its code, and only refused ones', async () => {
+    const rejected: string[] = []
+    const validators = createDhtValidators({ onRejected: (code) => { rejected.push(code) } })
+    await validators[RECORD_NAMESPACE](key, seal())
+    expect(rejected).toEqual([])
+    const forged = seal()
+    forged[forged.length - 1] ^= 0x01
+    expect(await codeOfAsync(async () => validators[RECORD_NAMESPACE](key, forged))).toBe('ERR_BAD_SIGNATURE')
+    expect(rejected).toEqual(['ERR_BAD_SIGNATURE'])
+  })
+
+  it('refuses the namespaces kad-dht brings (pk) and ipns, counted', async () => {
+    const rejected: string[] = []
+    const validators = createDhtValidators({ onRejected: (code) => { rejected.push(code) } })
+    expect(await codeOfAsync(async () => validators.pk(utf8('/pk/abc'), new Uint8Array([1])))).toBe('ERR_DHT_UNSUPPORTED_KEY')
+    expect(await codeOfAsync(async () => validators.ipns(utf8('/ipns/abc'), new Uint8Array([1])))).toBe('ERR_DHT_UNSUPPORTED_KEY')
+    expect(rejected).toEqual(['ERR_DHT_UNSUPPORTED_KEY', 'ERR_DHT_UNSUPPORTED_KEY'])
+    expect(Object.keys(dhtValidators).sort()).toEqual(['ipns', 'pk', RECORD_NAMESPACE].sort())
+  })
+
+  it('reads the namespace of a key', () => {
+    expect(dhtNamespaceOf(key)).toBe(RECORD_NAMESPACE)
+    expect(dhtNamespaceOf(utf8('/pk/x'))).toBe('pk')
+    expect(dhtNamespaceOf(utf8('pk'))).toBeUndefined()
   })
 })

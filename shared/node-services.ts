@@ -4,13 +4,22 @@
  * protocols. One definition so the three cannot drift apart.
  */
 import { identify, identifyPush } from '@libp2p/identify'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { kadDHT, passthroughMapper, type KadDHTInit } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { DHT_PROTOCOL, second } from './constants.ts'
-import { dhtSelectors, dhtValidators } from './dht-key.ts'
+import { createDhtValidators, dhtSelectors, type DhtValidatorsInit } from './dht-key.ts'
 import { roomProtocol, type RoomProtocolInit } from './protocol/room-protocol.ts'
 
-export function roomkvServices (rooms: RoomProtocolInit) {
+/** Hooks a host (the relay) adds to the DHT; tabs and Node peers pass none. */
+export interface RoomkvDhtInit extends DhtValidatorsInit {
+  /**
+   * Sees every inbound DHT message before kad-dht handles it (patched-in
+   * kad-dht option); throwing refuses it and resets the stream.
+   */
+  onInboundMessage?: KadDHTInit['onInboundMessage']
+}
+
+export function roomkvServices (rooms: RoomProtocolInit, dht: RoomkvDhtInit = {}) {
   return {
     identify: identify(),
     // Without identify-push the relay never learns a tab's /p2p-circuit
@@ -25,8 +34,9 @@ export function roomkvServices (rooms: RoomProtocolInit) {
       // The default mapper drops private addresses, including loopback and
       // every circuit address through a private relay: keep them.
       peerInfoMapper: passthroughMapper,
-      validators: dhtValidators,
-      selectors: dhtSelectors
+      validators: createDhtValidators({ onRejected: dht.onRejected }),
+      selectors: dhtSelectors,
+      onInboundMessage: dht.onInboundMessage
     }),
     rooms: roomProtocol(rooms)
   }
