@@ -37,7 +37,7 @@ test('edits made offline are kept and reach the other tab after reconnecting', a
   const [a, b] = await twoTabs()
   await goOffline(b)
   await put(b, 'offline-edit', 'written offline')
-  await expect.poll(() => b.getByTestId('notice').textContent()).toMatch(/locally only/)
+  await expect.poll(() => b.getByTestId('notice').textContent()).toMatch(/this device only/)
   await expect.poll(() => value(b, 'offline-edit').textContent()).toBe('written offline')
   expect(await value(a, 'offline-edit').count()).toBe(0)
 

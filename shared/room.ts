@@ -370,7 +370,17 @@ class Session implements RoomSession {
     const answered = (): void => { for (const w of waiters) w() }
     const sends = [...relays.map(p => ({ peer: p, delivered: members })), ...members.map(p => ({ peer: p, delivered: [] as PeerId[] }))]
       .map(async ({ peer, delivered }) => {
-        const answers = await this.#node.services.rooms.replication.send(peer, this.#keys.roomId, records, { delivered })
+        // The record stays queued for the peer however long it takes; this
+        // write's report stops waiting after one step (a silent peer).
+        let timer: ReturnType<typeof setTimeout> | undefined
+        const answers = await Promise.race([
+          this.#node.services.rooms.replication.send(peer, this.#keys.roomId, records, { delivered }),
+          new Promise<undefined>(resolve => { timer = setTimeout(resolve, this.#step) })
+        ]).finally(() => { clearTimeout(timer) })
+        if (answers == null) {
+          answered()
+          return
+        }
         const refusal = answers.find(a => a.status === 'refused')
         if (refusal == null) storedOn.add(peer.toString())
         else {

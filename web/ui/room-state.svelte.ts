@@ -231,11 +231,11 @@ export class RoomState {
   }
 
   async put (key: string, value: string): Promise<void> {
-    await this.#run(async (session) => this.#report('Stored', await session.put(key, value)))
+    await this.#run(async (session) => { void this.#report('Stored', await session.put(key, value)) })
   }
 
   async remove (key: string): Promise<void> {
-    await this.#run(async (session) => this.#report('Deleted', await session.delete(key)))
+    await this.#run(async (session) => { void this.#report('Deleted', await session.delete(key)) })
   }
 
   async get (key: string): Promise<void> {
@@ -248,11 +248,20 @@ export class RoomState {
     })
   }
 
-  #report (verb: string, result: PutResult): void {
-    // A write that reached nobody is kept locally and synced later; say so.
-    this.notice = result.peers === 0
-      ? `${verb} "${result.key}" locally only: no peer reachable yet, it will sync when one is`
-      : `${verb} "${result.key}" on ${result.peers} peer${result.peers === 1 ? '' : 's'}`
+  /**
+   * put() resolves once the record is in this tab's store; the peers'
+   * answers follow. Say "kept on this device" at once, then how many peers
+   * hold it (or why they refused) when they have answered.
+   */
+  async #report (verb: string, result: PutResult): Promise<void> {
+    this.notice = `${verb} "${result.key}" on this device; sending…`
+    const delivered = await result.delivered
+    if (this.notice !== `${verb} "${result.key}" on this device; sending…`) return // a newer action took over
+    this.notice = delivered.peers === 0
+      ? delivered.refused.length > 0
+        ? `${verb} "${result.key}" on this device only: peers refused it (${delivered.refused[0]})`
+        : `${verb} "${result.key}" on this device only: no peer reachable yet, it will sync when one is`
+      : `${verb} "${result.key}" on ${delivered.peers} peer${delivered.peers === 1 ? '' : 's'}`
   }
 
   async #run (fn: (session: RoomClient['session']) => Promise<void>): Promise<void> {
