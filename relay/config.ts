@@ -68,8 +68,12 @@ export interface RelayConfig {
   dhtProvidersPerPeer: number
   /** Provider records kept in total (least recently announced evicted beyond). */
   dhtMaxProviders: number
-  /** Pushes one peer may send a minute. */
-  pushesPerMinute: number
+  /** Write budget of one peer and of one IP: cost units (record bytes + 256 per record) a second. */
+  writeBytesPerSecond: number
+  /** What one peer or IP may write at once after a quiet spell, cost units. */
+  writeBurstBytes: number
+  /** Replication sessions (rooms) one peer may hold open at once. */
+  maxRoomsPerPeer: number
   /** Sync requests one peer may make a minute. */
   syncsPerMinute: number
   /** Milliseconds from TCP accept to a completed WebSocket upgrade on the libp2p port. */
@@ -136,7 +140,11 @@ export const RELAY_OPTIONS: Option[] = [
   // explicitly provides); members re-announce, so eviction heals.
   { key: 'dhtProvidersPerPeer', flag: 'dht-providers-per-peer', env: 'ROOMKV_DHT_PROVIDERS_PER_PEER', type: 'number', default: 1_000, help: 'provider records kept for one provider peer; its oldest is evicted beyond this' },
   { key: 'dhtMaxProviders', flag: 'dht-max-providers', env: 'ROOMKV_DHT_MAX_PROVIDERS', type: 'number', default: 100_000, help: 'provider records kept in total; the least recently announced is evicted beyond this' },
-  { key: 'pushesPerMinute', flag: 'pushes-per-minute', env: 'ROOMKV_PUSHES_PER_MINUTE', type: 'number', default: 1200, help: 'pushes one peer may send a minute' },
+  // Cost = record bytes + 256 per record. 4 MiB/s is ~8,000 small records a
+  // second per address; the burst lets one user import 10,000 keys at once.
+  { key: 'writeBytesPerSecond', flag: 'write-bytes-per-second', env: 'ROOMKV_WRITE_BYTES_PER_SECOND', type: 'number', default: 4 * 1024 * 1024, help: 'write budget of one peer and of one IP, bytes a second (each record also costs 256); past it batches wait, then are refused (ERR_RATE_LIMITED)' },
+  { key: 'writeBurstBytes', flag: 'write-burst-bytes', env: 'ROOMKV_WRITE_BURST_BYTES', type: 'number', default: 32 * 1024 * 1024, help: 'what one peer or IP may write at once after a quiet spell, bytes' },
+  { key: 'maxRoomsPerPeer', flag: 'max-rooms-per-peer', env: 'ROOMKV_MAX_ROOMS_PER_PEER', type: 'number', default: 64, help: 'replication sessions (rooms) one peer may hold open' },
   { key: 'syncsPerMinute', flag: 'syncs-per-minute', env: 'ROOMKV_SYNCS_PER_MINUTE', type: 'number', default: 60, help: 'sync requests one peer may make a minute' },
   { key: 'handshakeTimeoutMs', flag: 'handshake-timeout-ms', env: 'ROOMKV_HANDSHAKE_TIMEOUT_MS', type: 'number', default: 5000, help: 'libp2p port: ms from TCP accept to a completed WebSocket upgrade (idle and slow sockets are dropped)' },
   { key: 'upgradeTimeoutMs', flag: 'upgrade-timeout-ms', env: 'ROOMKV_UPGRADE_TIMEOUT_MS', type: 'number', default: 5000, help: 'libp2p port: ms from an open WebSocket to an encrypted, multiplexed connection' },

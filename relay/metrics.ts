@@ -13,6 +13,8 @@ export interface RelayMetrics {
   recordsRejected: Counter<'reason'>
   requestsServed: Counter<'kind'>
   requestsRefused: Counter<'kind'>
+  fanoutForwarded: Counter
+  fanoutDropped: Counter
   relayHopStreams: Counter
   /** DHT provider records evicted by the per-peer or total cap. */
   dhtProvidersEvicted: Counter<'reason'>
@@ -54,6 +56,8 @@ export function createRelayMetrics (registry = new Registry()): RelayMetrics {
     recordsAccepted: new Counter({ name: 'roomkv_records_accepted_total', help: 'Records that became the newest version of their key', registers: [registry] }),
     recordsRejected: new Counter({ name: 'roomkv_records_rejected_total', help: 'Records and requests refused, by error code', labelNames: ['reason'], registers: [registry] }),
     requestsServed: new Counter({ name: 'roomkv_requests_served_total', help: 'Requests served: push (live update), sync (catch-up session), dht_put, dht_get (record reads/writes through the DHT)', labelNames: ['kind'], registers: [registry] }),
+    fanoutForwarded: new Counter({ name: 'roomkv_fanout_forwarded_total', help: 'Records forwarded to room members over their sessions', registers: [registry] }),
+    fanoutDropped: new Counter({ name: 'roomkv_fanout_dropped_total', help: 'Records not forwarded to a member that was behind (it catches up by sync)', registers: [registry] }),
     requestsRefused: new Counter({ name: 'roomkv_requests_refused_total', help: 'Requests refused by a rate or connection limit', labelNames: ['kind'], registers: [registry] }),
     relayHopStreams: new Counter({ name: 'roomkv_relay_hop_streams_total', help: 'Circuit-relay hop streams (reservations and relayed circuits) opened', registers: [registry] }),
     dhtProvidersEvicted: new Counter({ name: 'roomkv_dht_providers_evicted_total', help: 'DHT provider records evicted: per_peer (a provider over its cap), total (the store over its cap)', labelNames: ['reason'], registers: [registry] }),
@@ -99,6 +103,23 @@ export function registerRelayGauges (metrics: RelayMetrics, gauges: RelayGauges)
   })
 }
 
+/** The libp2p port's sockets, read at scrape time from the socket guard. */
+export function registerTransportGauges (metrics: RelayMetrics, gauges: TransportGauges): void {
+  const { registry } = metrics
+  new Gauge({ // eslint-disable-line no-new
+    name: 'roomkv_p2p_sockets',
+    help: 'Sockets open on the libp2p port, upgraded or not',
+    registers: [registry],
+    collect () { this.set(gauges.p2pSockets()) }
+  })
+  new Gauge({ // eslint-disable-line no-new
+    name: 'roomkv_pending_connections',
+    help: 'Connections in the libp2p upgrade (Noise, yamux) now',
+    registers: [registry],
+    collect () { this.set(gauges.pendingConnections()) }
+  })
+}
+
 export interface StorageGauges {
   /** Totals the record storage keeps (exact, in memory). */
   usage(): { records: number, bytes: number, rooms: number }
@@ -122,21 +143,4 @@ export function registerStorageMetrics (metrics: RelayMetrics, gauges: StorageGa
     })
   }
   return corrupt
-}
-
-/** The libp2p port's sockets, read at scrape time from the socket guard. */
-export function registerTransportGauges (metrics: RelayMetrics, gauges: TransportGauges): void {
-  const { registry } = metrics
-  new Gauge({ // eslint-disable-line no-new
-    name: 'roomkv_p2p_sockets',
-    help: 'Sockets open on the libp2p port, upgraded or not',
-    registers: [registry],
-    collect () { this.set(gauges.p2pSockets()) }
-  })
-  new Gauge({ // eslint-disable-line no-new
-    name: 'roomkv_pending_connections',
-    help: 'Connections in the libp2p upgrade (Noise, yamux) now',
-    registers: [registry],
-    collect () { this.set(gauges.pendingConnections()) }
-  })
 }

@@ -16,7 +16,8 @@ import { startRelayHttp } from './http.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createRelayLog, type RelayLog } from './log.ts'
 import { createRelayMetrics, registerRelayGauges, registerStorageMetrics } from './metrics.ts'
-import { createRelayNode, type RelayServices } from './node.ts'
+import { createRelayNode, ipOf, type RelayServices } from './node.ts'
+import { createAdmission } from '../shared/protocol/admission.ts'
 import { boundedProviderStore } from './dht-guard.ts'
 import { sqliteRecordStorage } from './sqlite-storage.ts'
 import { createRoomFanout } from './room-fanout.ts'
@@ -51,13 +52,28 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
     log,
     onCorrupt: () => { corruptRecords.inc() }
   })
-  const fullStore = createRecordStore(storage)
+  // Stored bytes that no longer decode are hidden (and replaced by the next
+  // merge of the key); say so rather than skip them silently.
+  const fullStore = createRecordStore(storage, {
+    onCorrupt: (bytes) => {
+      corruptRecords.inc()
+      log.warn('stored record does not decode; hidden until the key is written again', { bytes: bytes.length })
+    }
+  })
+  const tooLarge = (bytes: Uint8Array): Error => new RecordTooLargeError(`Record is ${bytes.length} bytes; this relay keeps at most ${config.maxRecordBytes}`)
   // This relay's own record size cap (at most the protocol's), before any parsing.
   const store: RecordStore = {
     ...fullStore,
     merge: async (bytes, options) => {
-      if (bytes.length > config.maxRecordBytes) throw new RecordTooLargeError(`Record is ${bytes.length} bytes; this relay keeps at most ${config.maxRecordBytes}`)
+      if (bytes.length > config.maxRecordBytes) throw tooLarge(bytes)
       return fullStore.merge(bytes, options)
+    },
+    mergeMany: async (records, options) => {
+      const small = records.filter(r => r.length <= config.maxRecordBytes)
+      const merged = small.length === records.length ? await fullStore.mergeMany(records, options) : await fullStore.mergeMany(small, options)
+      if (small.length === records.length) return merged
+      let i = 0
+      return records.map(r => r.length > config.maxRecordBytes ? tooLarge(r) : merged[i++])
     }
   }
   // libp2p's own state (peer store, provider records) stays in memory: the
@@ -79,7 +95,19 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
   }
   store.onRecord(() => { metrics.recordsAccepted.inc() })
   let running: Libp2p<RelayServices> | undefined
-  const fanout = createRoomFanout(() => running, log)
+  const fanout = createRoomFanout({
+    replication: () => running?.services.rooms.replication,
+    log,
+    onDropped: (n) => { metrics.fanoutDropped.inc(n) },
+    onForwarded: (n) => { metrics.fanoutForwarded.inc(n) }
+  })
+  // Write budget per peer and per IP, charged per record and per byte.
+  const admission = createAdmission({
+    unitsPerSecond: config.writeBytesPerSecond,
+    burst: config.writeBurstBytes,
+    ipOf: (connection) => ipOf(connection.remoteAddr),
+    onLimited: (kind) => { metrics.requestsRefused.inc({ kind: kind === 'refused' ? 'write' : 'write_paced' }) }
+  })
   const node = await createRelayNode({
     config,
     privateKey,
@@ -101,12 +129,15 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
     }, { onRecord: (access) => { metrics.requestsServed.inc({ kind: access }) } }),
     rooms: {
       store,
-      pushesPerMinute: config.pushesPerMinute,
+      admit: admission.admit,
+      // A record that fails its signature check cost a verification: charge 16 KiB for it.
+      penalize: (peer, connection, bad) => { admission.penalize(peer, connection, bad * 16 * 1024) },
+      maxSessionsPerPeer: config.maxRoomsPerPeer,
       syncsPerMinute: config.syncsPerMinute,
+      ipOf: (connection) => ipOf(connection.remoteAddr),
       onRejected: (code, peer) => { reject(code, peer.toString()) },
       onServed: (kind) => { metrics.requestsServed.inc({ kind }) },
-      onRoomPeer: (peer, roomId) => { fanout.member(peer, roomId) },
-      onPushed: (peer, roomId, records) => { fanout.forward(peer, roomId, records) }
+      onPushed: (peer, roomId, records, delivered) => { fanout.forward(peer, roomId, records, delivered) }
     }
   })
   running = node

@@ -375,7 +375,7 @@ class Session implements RoomSession {
         let timer: ReturnType<typeof setTimeout> | undefined
         const answers = await Promise.race([
           this.#node.services.rooms.replication.send(peer, this.#keys.roomId, records, { delivered }),
-          new Promise<undefined>(resolve => { timer = setTimeout(resolve, this.#step) })
+          new Promise<undefined>(resolve => { timer = setTimeout(() => { resolve(undefined) }, this.#step) })
         ]).finally(() => { clearTimeout(timer) })
         if (answers == null) {
           answered()
