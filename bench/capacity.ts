@@ -14,7 +14,7 @@ import { pollUntil, relayHealth, relayMetrics, sleep } from './seed.ts'
 /** Relay flags for the Node-side benchmarks: no limit below what the bench itself does. */
 export const RAISED_LIMITS = [
   '--max-connections', '2000', '--max-connections-per-ip', '2000', '--max-reservations', '2000',
-  '--pushes-per-minute', '100000', '--dht-requests-per-minute', '100000', '--syncs-per-minute', '10000'
+  '--write-bytes-per-second', '1073741824', '--write-burst-bytes', '1073741824', '--dht-requests-per-minute', '100000', '--syncs-per-minute', '10000'
 ]
 
 const CLIENTS = fileURLToPath(new URL('./clients.ts', import.meta.url))
