@@ -12,9 +12,14 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { toString } from 'uint8arrays'
+import { ed25519 } from '@noble/curves/ed25519.js'
+import { peerIdFromMultihash } from '@libp2p/peer-id'
+import * as Digest from 'multiformats/hashes/digest'
+import { concat, toString } from 'uint8arrays'
+import * as varint from 'uint8-varint'
 import { dhtKeyFor } from '../shared/dht-key.ts'
 import { formatRoomCode, formatRoomLink } from '../shared/link.ts'
+import { AckResult, ReplicateFrame, SyncRequest } from '../shared/proto/protocol.ts'
 import { Payload, RecordBody, SignedRecord } from '../shared/proto/record.ts'
 import { encodeValue, recordIdOf, sealRecord } from '../shared/record.ts'
 import { deriveRoomKeys, keyIdFor } from '../shared/room-keys.ts'
@@ -64,6 +69,23 @@ export interface RecordVector {
   recordId: string
 }
 
+/**
+ * One stream message: its fields (bytes as hex, enums by name, defaults
+ * omitted), its protobuf encoding, and the frame on the stream
+ * (unsigned-varint length, then the message).
+ */
+export interface FrameVector {
+  name: string
+  description: string
+  /** `ReplicateFrame` (/roomkv/replicate/1.0.0) or `SyncRequest` (/roomkv/sync/1.0.0). */
+  message: 'ReplicateFrame' | 'SyncRequest'
+  fields: Record<string, unknown>
+  /** The canonical protobuf encoding of `fields`. */
+  encoding: string
+  /** varint(len(encoding)) || encoding: the bytes on the stream. */
+  frame: string
+}
+
 export interface TestVectors {
   description: string
   generator: string
@@ -80,6 +102,56 @@ export interface TestVectors {
     roomLink: string
   }
   records: RecordVector[]
+  /** A peer id used in `delivered`: Ed25519 key from a fixed seed, as text and as multihash bytes. */
+  peer: {
+    seed: string
+    publicKey: string
+    /** Identity multihash: 00 24 || PublicKey protobuf (08 01 12 20 || publicKey). */
+    multihash: string
+    peerId: string
+  }
+  frames: FrameVector[]
+}
+
+/** Replication and sync messages built from the record vectors. */
+function makeFrames (roomId: Uint8Array, records: RecordVector[], peerMultihash: Uint8Array): FrameVector[] {
+  const bytes = (text: string): Uint8Array => Uint8Array.from(Buffer.from(text, 'hex'))
+  const record = (name: string): RecordVector => {
+    const r = records.find(r => r.name === name)
+    if (r == null) throw new Error(`unknown vector ${name}`)
+    return r
+  }
+  const frame = (encoding: Uint8Array): string => hex(concat([varint.encode(encoding.length), encoding]))
+  const replicate = (name: string, description: string, fields: Record<string, unknown>, frame_: Partial<ReplicateFrame>): FrameVector => {
+    const encoding = ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', ...frame_ })
+    return { name, description, message: 'ReplicateFrame', fields, encoding: hex(encoding), frame: frame(encoding) }
+  }
+  const digest = (r: RecordVector): { keyId: string, recordId: string } => ({ keyId: r.keyId, recordId: r.recordId.slice(0, 16) })
+  const sync = (name: string, description: string, have: RecordVector[], more: boolean): FrameVector => {
+    const entries = have.map(digest)
+    const encoding = SyncRequest.encode({ roomId, have: entries.map(e => ({ keyId: bytes(e.keyId), recordId: bytes(e.recordId) })), more })
+    const fields: Record<string, unknown> = { roomId: hex(roomId), have: entries }
+    if (more) fields.more = true
+    return { name, description, message: 'SyncRequest', fields, encoding: hex(encoding), frame: frame(encoding) }
+  }
+  const value = record('value')
+  return [
+    replicate('replicate-hello', 'First frame of the opener of a session: the room id, nothing else.',
+      { roomId: hex(roomId) }, { roomId }),
+    replicate('replicate-batch', 'Batch 1 of a sender: the "value" record; the sender also sent it to `peer` itself, so a relay does not forward it there.',
+      { seq: 1, records: [value.record], delivered: [hex(peerMultihash)] }, { seq: 1, records: [bytes(value.record)], delivered: [peerMultihash] }),
+    replicate('replicate-ack', 'Answer to a batch 2 of three records: the first stored, the second already held, the third refused by the relay quota. STORED is the enum default (0), so its AckResult is empty.',
+      { ack: 2, results: [{ status: 'STORED' }, { status: 'KNOWN' }, { status: 'REFUSED', code: 'ERR_ROOM_FULL' }] },
+      { ack: 2, results: [{ status: AckResult.Status.STORED, code: '' }, { status: AckResult.Status.KNOWN, code: '' }, { status: AckResult.Status.REFUSED, code: 'ERR_ROOM_FULL' }] }),
+    replicate('replicate-batch-refused', 'Answer to batch 3 when the structural pre-check found a record that does not parse: the whole batch is refused, no results.',
+      { ack: 3, error: 'ERR_INVALID_RECORD' }, { ack: 3, error: 'ERR_INVALID_RECORD' }),
+    replicate('replicate-session-refused', 'The acceptor\'s only frame when it does not serve the room named in the hello; it then closes the stream.',
+      { error: 'ERR_WRONG_ROOM' }, { error: 'ERR_WRONG_ROOM' }),
+    sync('sync-request-chunk-1', 'A digest sent in two SyncRequest frames (the reference cuts at 16,384 entries; any chunk size up to that is valid): first chunk, more = true.',
+      [value], true),
+    sync('sync-request-chunk-2', 'Second and last chunk of the same digest: room_id repeated, more omitted (false).',
+      [record('expiring')], false)
+  ]
 }
 
 export function makeVectors (): TestVectors {
@@ -150,6 +222,11 @@ export function makeVectors (): TestVectors {
     })
   }
 
+  // A fixed Ed25519 peer id for `delivered` (identity multihash of its public key protobuf).
+  const peerSeed = range(0x40, 32)
+  const peerPublicKey = ed25519.getPublicKey(peerSeed)
+  const peerMultihash = concat([Uint8Array.from([0x00, 0x24, 0x08, 0x01, 0x12, 0x20]), peerPublicKey])
+
   return {
     description: 'roomkv v1 test vectors: fixed inputs and the exact bytes they must produce. All byte strings are lowercase hex.',
     generator: 'npx tsx scripts/make-vectors.ts',
@@ -165,7 +242,14 @@ export function makeVectors (): TestVectors {
       roomCode: formatRoomCode(secret),
       roomLink: formatRoomLink(ORIGIN, secret)
     },
-    records
+    records,
+    peer: {
+      seed: hex(peerSeed),
+      publicKey: hex(peerPublicKey),
+      multihash: hex(peerMultihash),
+      peerId: peerIdFromMultihash(Digest.decode(peerMultihash)).toString()
+    },
+    frames: makeFrames(keys.roomId, records, peerMultihash)
   }
 }
 

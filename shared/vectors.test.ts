@@ -5,10 +5,16 @@
  */
 import { createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, hkdfSync, verify as nodeVerify } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { peerIdFromMultihash, peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { encode as lpEncode } from 'it-length-prefixed'
+import * as Digest from 'multiformats/hashes/digest'
 import { describe, expect, it } from 'vitest'
 import { fromString, toString } from 'uint8arrays'
+import { DIGEST_ID_BYTES, MAX_REPLICATE_FRAME_BYTES, MAX_REPLICATE_RECORDS, MAX_SYNC_DIGEST_CHUNK, MAX_SYNC_REQUEST_BYTES } from './constants.ts'
 import { dhtKeyFor, parseDhtKey } from './dht-key.ts'
 import { formatRoomCode, formatRoomLink, parseRoomLink } from './link.ts'
+import { AckResult, ReplicateFrame, SyncRequest } from './proto/protocol.ts'
 import { Payload, RecordBody, SignedRecord } from './proto/record.ts'
 import { openRecord, recordIdOf, sealRecord, verifyRecord } from './record.ts'
 import { deriveRoomKeys, keyIdFor } from './room-keys.ts'
@@ -52,6 +58,16 @@ interface TestVectors {
     roomLink: string
   }
   records: RecordVector[]
+  peer: { seed: string, publicKey: string, multihash: string, peerId: string }
+  frames: FrameVector[]
+}
+
+interface FrameVector {
+  name: string
+  message: 'ReplicateFrame' | 'SyncRequest'
+  fields: Record<string, any>
+  encoding: string
+  frame: string
 }
 
 const vectors = JSON.parse(readFileSync(new URL('../docs/test-vectors.json', import.meta.url), 'utf8')) as TestVectors
@@ -236,5 +252,134 @@ describe('test vectors: relations between records', () => {
 
   it('every vector uses its own nonce', () => {
     expect(new Set(vectors.records.map(v => v.input.nonce)).size).toBe(vectors.records.length)
+  })
+})
+
+describe('test vectors: the peer id used in `delivered`', () => {
+  const { peer } = vectors
+
+  it('is the Ed25519 key of the fixed seed, as identity multihash and as text', async () => {
+    const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(peer.seed, 'hex')])
+    const jwk = createPublicKey(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' })).export({ format: 'jwk' })
+    expect(Buffer.from(jwk.x as string, 'base64url').toString('hex')).toBe(peer.publicKey)
+    expect(peer.multihash).toBe(`002408011220${peer.publicKey}`)
+    const id = peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', bytes(peer.seed)))
+    expect(id.toString()).toBe(peer.peerId)
+    expect(hex(id.toMultihash().bytes)).toBe(peer.multihash)
+    expect(peerIdFromMultihash(Digest.decode(bytes(peer.multihash))).toString()).toBe(peer.peerId)
+  })
+})
+
+/** The decoded message a vector's documented fields stand for (defaults filled in, hex to bytes, enums by name). */
+function expectedMessage (vector: FrameVector): ReplicateFrame | SyncRequest {
+  const f = vector.fields
+  if (vector.message === 'SyncRequest') {
+    return {
+      roomId: bytes(f.roomId ?? ''),
+      have: (f.have ?? []).map((e: { keyId: string, recordId: string }) => ({ keyId: bytes(e.keyId), recordId: bytes(e.recordId) })),
+      more: f.more ?? false
+    }
+  }
+  return {
+    roomId: bytes(f.roomId ?? ''),
+    seq: f.seq ?? 0,
+    records: (f.records ?? []).map(bytes),
+    delivered: (f.delivered ?? []).map(bytes),
+    ack: f.ack ?? 0,
+    results: (f.results ?? []).map((r: { status?: string, code?: string }) => ({ status: r.status ?? 'STORED', code: r.code ?? '' })),
+    error: f.error ?? ''
+  }
+}
+
+describe('test vectors: stream frames', () => {
+  const byName = new Map(vectors.frames.map(f => [f.name, f]))
+  const recordsByName = new Map(vectors.records.map(v => [v.name, v]))
+  const decoded = (name: string): any => {
+    const v = byName.get(name)!
+    return v.message === 'SyncRequest' ? SyncRequest.decode(bytes(v.encoding)) : ReplicateFrame.decode(bytes(v.encoding))
+  }
+
+  it('has the documented frames', () => {
+    expect(vectors.frames.map(f => f.name)).toEqual([
+      'replicate-hello', 'replicate-batch', 'replicate-ack', 'replicate-batch-refused', 'replicate-session-refused',
+      'sync-request-chunk-1', 'sync-request-chunk-2'
+    ])
+  })
+
+  it.each(vectors.frames.map(f => [f.name, f] as const))('%s: decode gives the documented fields, encode reproduces the bytes, frame = varint length || message', (_name, vector) => {
+    const expected = expectedMessage(vector)
+    if (vector.message === 'SyncRequest') {
+      const message = SyncRequest.decode(bytes(vector.encoding), { limits: { have: MAX_SYNC_DIGEST_CHUNK } })
+      // Every documented field; fields added to the schema later decode to their defaults.
+      expect(message).toMatchObject(expected)
+      expect(hex(SyncRequest.encode(message))).toBe(vector.encoding)
+      expect(hex(SyncRequest.encode(expected as SyncRequest))).toBe(vector.encoding)
+      expect(bytes(vector.frame).length).toBeLessThanOrEqual(MAX_SYNC_REQUEST_BYTES)
+    } else {
+      // The limits a session reader applies (replication.ts).
+      const message = ReplicateFrame.decode(bytes(vector.encoding), { limits: { records: MAX_REPLICATE_RECORDS, delivered: 64, results: MAX_REPLICATE_RECORDS } })
+      expect(message).toMatchObject(expected)
+      expect(hex(ReplicateFrame.encode(message))).toBe(vector.encoding)
+      expect(hex(ReplicateFrame.encode(expected as ReplicateFrame))).toBe(vector.encoding)
+      expect(bytes(vector.frame).length).toBeLessThanOrEqual(MAX_REPLICATE_FRAME_BYTES)
+    }
+    // Independent framing: it-length-prefixed, as lpStream/pbStream write it.
+    expect(hex(lpEncode.single(bytes(vector.encoding)).subarray())).toBe(vector.frame)
+  })
+
+  it('hello: only the 16-byte room id of the record vectors\' room', () => {
+    const hello = decoded('replicate-hello')
+    expect(hex(hello.roomId)).toBe(room.roomId)
+    expect(hello.seq).toBe(0)
+    expect(hello.ack).toBe(0)
+    expect(byName.get('replicate-hello')!.frame).toBe(`120a10${room.roomId}`)
+  })
+
+  it('batch: seq 1 carries the "value" record, which verifies for the hello\'s room, and delivered names the vector peer', () => {
+    const batch = decoded('replicate-batch')
+    const value = recordsByName.get('value')!
+    expect(batch.seq).toBe(1)
+    expect(batch.ack).toBe(0)
+    expect(batch.records.map(hex)).toEqual([value.record])
+    expect(hex(verifyRecord(batch.records[0], { now: value.input.clock.wall, roomId: bytes(room.roomId) }).id)).toBe(value.recordId)
+    expect(batch.delivered.map((d: Uint8Array) => peerIdFromMultihash(Digest.decode(d)).toString())).toEqual([vectors.peer.peerId])
+  })
+
+  it('ack: one result per record in batch order; STORED is the proto3 default, so its AckResult is the empty message (32 00)', () => {
+    const ack = decoded('replicate-ack')
+    expect(ack.ack).toBe(2)
+    expect(ack.seq).toBe(0)
+    expect(ack.error).toBe('')
+    expect(ack.results).toEqual([
+      { status: AckResult.Status.STORED, code: '' },
+      { status: AckResult.Status.KNOWN, code: '' },
+      { status: AckResult.Status.REFUSED, code: 'ERR_ROOM_FULL' }
+    ])
+    expect(byName.get('replicate-ack')!.encoding.startsWith('28023200320208013211')).toBe(true)
+  })
+
+  it('batch refusal: ack with an error code and no results; session refusal: error without ack', () => {
+    const refused = decoded('replicate-batch-refused')
+    expect(refused.ack).toBe(3)
+    expect(refused.error).toBe('ERR_INVALID_RECORD')
+    expect(refused.results).toEqual([])
+    const session = decoded('replicate-session-refused')
+    expect(session.ack).toBe(0)
+    expect(session.seq).toBe(0)
+    expect(session.error).toBe('ERR_WRONG_ROOM')
+  })
+
+  it('sync request chunks: same room id on every chunk, more on all but the last, entries = (key id, first 8 bytes of the record id)', () => {
+    const first = decoded('sync-request-chunk-1')
+    const last = decoded('sync-request-chunk-2')
+    expect(hex(first.roomId)).toBe(room.roomId)
+    expect(hex(last.roomId)).toBe(room.roomId)
+    expect(first.more).toBe(true)
+    expect(last.more).toBe(false)
+    const entries = [...first.have, ...last.have].map((e: { keyId: Uint8Array, recordId: Uint8Array }) => ({ keyId: hex(e.keyId), recordId: hex(e.recordId) }))
+    expect(entries).toEqual(['value', 'expiring'].map(name => {
+      const r = recordsByName.get(name)!
+      return { keyId: r.keyId, recordId: r.recordId.slice(0, 2 * DIGEST_ID_BYTES) }
+    }))
   })
 })
