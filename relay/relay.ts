@@ -133,6 +133,8 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
       // A record that fails its signature check cost a verification: charge 16 KiB for it.
       penalize: (peer, connection, bad) => { admission.penalize(peer, connection, bad * 16 * 1024) },
       maxSessionsPerPeer: config.maxRoomsPerPeer,
+      // Newcomers learn the room's members with the answer to their hello and dial at once.
+      announceMembers: true,
       syncsPerMinute: config.syncsPerMinute,
       ipOf: (connection) => ipOf(connection.remoteAddr),
       onRejected: (code, peer) => { reject(code, peer.toString()) },

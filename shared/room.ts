@@ -13,7 +13,7 @@ import { toString } from 'uint8arrays'
 import type { Connection, PeerId, PeerInfo } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Libp2p } from 'libp2p'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { minute, second } from './constants.ts'
 import { errorCode, QuorumFailedError, RoomkvError } from './errors.ts'
 import { dhtKeyFor } from './dht-key.ts'
@@ -248,6 +248,12 @@ class Session implements RoomSession {
       this.#node.removeEventListener('peer:connect', onRelayConnect)
       this.#node.removeEventListener('self:peer:update', onSelfUpdate)
     })
+    // A relay answers our session hello with the room's members: dial them
+    // at once, without waiting for a DHT lookup (the DHT stays the fallback).
+    this.#cleanups.push(this.#node.services.rooms.replication.onMembers((from, roomId, members) => {
+      if (hex(roomId) !== hex(this.#keys.roomId) || !this.#isRelay(from)) return
+      this.#dialAnnounced(from, members)
+    }))
     for (const relay of this.#connectedRelays()) {
       void this.#openSession(relay)
       void this.#syncWith(relay)
@@ -582,6 +588,24 @@ class Session implements RoomSession {
     await Promise.allSettled(found
       .filter(p => !p.id.equals(this.#node.peerId))
       .map(async (p) => { await this.#connectMember(p.id, p.multiaddrs) }))
+  }
+
+  /**
+   * Members a relay listed: reachable through that relay's circuit, then
+   * WebRTC. Only the newcomer dials (existing members are not told), so a
+   * pair builds one RTCPeerConnection, not two.
+   */
+  #dialAnnounced (relay: PeerId, members: PeerId[]): void {
+    // The dialer needs no reservation of its own, only WebRTC (tabs have it; Node peers do not).
+    const canWebRtc = (globalThis as { RTCPeerConnection?: unknown }).RTCPeerConnection != null
+    const connection = this.#connectionTo(relay)
+    if (!canWebRtc || connection == null) return
+    const base = connection.remoteAddr.toString().replace(/\/p2p\/[^/]+$/, '')
+    for (const member of members) {
+      if (member.equals(this.#node.peerId)) continue
+      const addr = multiaddr(`${base}/p2p/${relay.toString()}/p2p-circuit/webrtc/p2p/${member.toString()}`)
+      void this.#connectMember(member, [addr])
+    }
   }
 
   async #connectMember (peer: PeerId, addrs: Multiaddr[]): Promise<void> {

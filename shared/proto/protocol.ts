@@ -770,6 +770,7 @@ export interface ReplicateFrame {
   ack: number
   results: AckResult[]
   error: string
+  members: Uint8Array[]
 }
 
 export namespace ReplicateFrame {
@@ -823,6 +824,13 @@ export namespace ReplicateFrame {
           w.string(obj.error)
         }
 
+        if (obj.members != null && obj.members.length > 0) {
+          for (const value of obj.members) {
+            w.uint32(66)
+            w.bytes(value)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -834,7 +842,8 @@ export namespace ReplicateFrame {
           delivered: [],
           ack: 0,
           results: [],
-          error: ''
+          error: '',
+          members: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -885,6 +894,14 @@ export namespace ReplicateFrame {
               obj.error = reader.string()
               break
             }
+            case 8: {
+              if (opts.limits?.members != null && obj.members.length === opts.limits.members) {
+                throw new MaxLengthError('Decode error - repeated field "members" had too many elements')
+              }
+
+              obj.members.push(reader.bytes())
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -897,7 +914,8 @@ export namespace ReplicateFrame {
         const obj = {
           records: 0,
           delivered: 0,
-          results: 0
+          results: 0,
+          members: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -982,6 +1000,21 @@ export namespace ReplicateFrame {
               }
               break
             }
+            case 8: {
+              if (opts.limits?.members != null && obj.members === opts.limits.members) {
+                throw new MaxLengthError('Streaming decode error - repeated field "members" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.members[]`,
+                index: obj.members,
+                value: reader.bytes()
+              }
+
+              obj.members++
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1038,6 +1071,12 @@ export namespace ReplicateFrame {
     value: string
   }
 
+  export interface ReplicateFrameMembersFieldEvent {
+    field: '$.members[]'
+    index: number
+    value: Uint8Array
+  }
+
   export function encode (obj: Partial<ReplicateFrame>): Uint8Array {
     return encodeMessage(obj, ReplicateFrame.codec())
   }
@@ -1046,7 +1085,7 @@ export namespace ReplicateFrame {
     return decodeMessage(buf, ReplicateFrame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ReplicateFrame>): Generator<ReplicateFrameRoomIdFieldEvent | ReplicateFrameSeqFieldEvent | ReplicateFrameRecordsFieldEvent | ReplicateFrameDeliveredFieldEvent | ReplicateFrameAckFieldEvent | ReplicateFrameResultsStatusFieldEvent | ReplicateFrameResultsCodeFieldEvent | ReplicateFrameErrorFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ReplicateFrame>): Generator<ReplicateFrameRoomIdFieldEvent | ReplicateFrameSeqFieldEvent | ReplicateFrameRecordsFieldEvent | ReplicateFrameDeliveredFieldEvent | ReplicateFrameAckFieldEvent | ReplicateFrameResultsStatusFieldEvent | ReplicateFrameResultsCodeFieldEvent | ReplicateFrameErrorFieldEvent | ReplicateFrameMembersFieldEvent> {
     return streamMessage(buf, ReplicateFrame.codec(), opts)
   }
 }

@@ -67,6 +67,12 @@ export interface ReplicationInit {
   admit?: Admit
   /** Charge a sender for records that failed verification (they cost a signature check each). */
   penalize?(peer: PeerId, connection: Connection, badRecords: number): void
+  /**
+   * Answer each hello with the room's other members (peers with a live
+   * session), so a newcomer can dial them at once instead of waiting for a
+   * DHT lookup. Relays do this. @default false
+   */
+  announceMembers?: boolean
   /** Whether to serve a room at all (a relay serves every room; a member only its own). @default serve all */
   accepts?(roomId: Uint8Array): boolean
   runOnLimitedConnection?: boolean
@@ -121,7 +127,7 @@ class Session {
 
   static async readFrame (lp: LengthPrefixedStream<Stream>, signal?: AbortSignal): Promise<ReplicateFrame> {
     const bytes = await lp.read({ signal })
-    return ReplicateFrame.decode(bytes, { limits: { records: MAX_REPLICATE_RECORDS, delivered: 64, results: MAX_REPLICATE_RECORDS } })
+    return ReplicateFrame.decode(bytes, { limits: { records: MAX_REPLICATE_RECORDS, delivered: 64, results: MAX_REPLICATE_RECORDS, members: 64 } })
   }
 
   async run (): Promise<void> {
@@ -136,7 +142,7 @@ class Session {
   }
 
   write (frame: Partial<ReplicateFrame>): Promise<void> {
-    const bytes = ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', ...frame })
+    const bytes = ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: [], ...frame })
     const next = this.#writes.then(async () => {
       if (this.closed) throw new ProtocolError('Session closed')
       await this.#lp.write(bytes)
@@ -201,6 +207,8 @@ export interface Replication {
   open(peer: PeerId, roomId: Uint8Array, signal?: AbortSignal): Promise<boolean>
   /** Peers with a live session for this room. */
   members(roomId: Uint8Array): PeerId[]
+  /** Told when a peer (a relay) lists a room's members in answer to our hello. */
+  onMembers(listener: (from: PeerId, roomId: Uint8Array, members: PeerId[]) => void): () => void
   /** Records waiting or in flight to each peer of a room. */
   backlog(roomId: Uint8Array): number
   handle(stream: Stream, connection: Connection): Promise<void>
@@ -225,6 +233,7 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
   const outboxes = new Map<string, Outbox>()
   /** Inbound batches of each session, merged one after another. */
   const receiving = new WeakMap<Session, { queue: ReplicateFrame[], running: boolean }>()
+  const memberListeners = new Set<(from: PeerId, roomId: Uint8Array, members: PeerId[]) => void>()
   let stopped = false
 
   const roomText = (roomId: Uint8Array): string => toString(roomId, 'base32')
@@ -287,6 +296,16 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
       }
       state.queue.push(frame)
       if (!state.running) void receive(session, state)
+      return
+    }
+    if (frame.members.length > 0) {
+      const members: PeerId[] = []
+      for (const m of frame.members.slice(0, 64)) {
+        try {
+          members.push(peerIdFromMultihash(Digest.decode(m)))
+        } catch {}
+      }
+      for (const listener of memberListeners) listener(session.peer, session.roomId, members)
       return
     }
     if (frame.error !== '') {
@@ -511,6 +530,10 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
       for (const s of byRoom.get(roomText(roomId)) ?? []) if (!s.closed) seen.set(s.peer.toString(), s.peer)
       return [...seen.values()]
     },
+    onMembers (listener) {
+      memberListeners.add(listener)
+      return () => { memberListeners.delete(listener) }
+    },
     backlog (roomId) {
       let n = 0
       const room = roomText(roomId)
@@ -535,7 +558,7 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
       const refuse = async (code: string, message: string): Promise<void> => {
         events.onRejected?.(code, peer)
         try {
-          await lp.write(ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: code }), { signal: AbortSignal.timeout(second) })
+          await lp.write(ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: code, members: [] }), { signal: AbortSignal.timeout(second) })
           await stream.close({ signal: AbortSignal.timeout(second) })
         } catch {
           stream.abort(new ProtocolError(message))
@@ -555,6 +578,13 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
         return
       }
       events.onRoomPeer?.(peer, hello.roomId)
+      if (init.announceMembers === true) {
+        const others = [...new Set((byRoom.get(roomText(hello.roomId)) ?? []))]
+          .filter(s => !s.closed && !s.peer.equals(peer)).map(s => s.peer)
+          .filter((p, i, all) => all.findIndex(q => q.equals(p)) === i)
+          .slice(-64) // the most recent members: the likeliest to be online
+        if (others.length > 0) void session.write({ members: others.map(p => p.toMultihash().bytes) }).catch(() => {})
+      }
       await session.run()
     },
     stop () {

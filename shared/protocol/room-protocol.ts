@@ -29,6 +29,8 @@ export interface RoomProtocolInit {
   maxSessionsPerPeer?: number
   /** Sessions kept per room (the members a relay forwards to). @default 256 */
   maxSessionsPerRoom?: number
+  /** Answer each session hello with the room's members (relays). @default false */
+  announceMembers?: boolean
   /** Sync requests one peer (and one IP) may send a minute. @default 60 */
   syncsPerMinute?: number
   /** The address a connection comes from, to charge sync limits per IP too. */
@@ -119,6 +121,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
       penalize: init.penalize,
       maxSessionsPerPeer: init.maxSessionsPerPeer,
       maxSessionsPerRoom: init.maxSessionsPerRoom,
+      announceMembers: init.announceMembers,
       helloTimeout: this.#readTimeout
     }, {
       onRoomPeer: (peer, roomId) => { init.onRoomPeer?.(peer, roomId) },
