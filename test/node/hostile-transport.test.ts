@@ -182,7 +182,9 @@ describe('hostile sockets on the libp2p port (ws)', () => {
     expect(closed.filter(c => !c).length, 'sockets still open after announcing 64 MiB').toBe(0)
     const growth = rssBytes(pid) - rssBefore
     console.log(`oversized: RSS growth ${Math.round(growth / MiB)} MiB`)
-    expect(growth, 'RSS growth for 5 x 64 MiB announced').toBeLessThan(32 * MiB)
+    // Unpatched, ws buffers what arrives: 5 x 16 MiB = 80 MiB. Measured with
+    // the limit: 16-25 MiB (GC timing of earlier tests included).
+    expect(growth, 'RSS growth for 5 x 64 MiB announced, 16 MiB sent each').toBeLessThan(48 * MiB)
     await expectServing(relay, pid)
   })
 })
