@@ -8,6 +8,7 @@ import { errorCode } from '../shared/errors.ts'
 import type { Flags } from './args.ts'
 import { closeQuietly, connect, type Io } from './commands.ts'
 import { errorLine, formatter, parseValue, replTextFormatter, type Formatter } from './format.ts'
+import type { PutResult } from '../shared/room.ts'
 
 export type ReplCommand =
   | { op: 'GET' | 'DEL' | 'GET_PROVIDERS' | 'PUT_PROVIDER', key: string }
@@ -97,11 +98,13 @@ export async function runRepl (link: string, flags: Flags, io: Io): Promise<void
           fetching.delete(cmd.key)
         }
         break
+      // put() resolves at the local write; a REPL line reports where the
+      // record ended up, so wait for the peers' answers (bounded by a step).
       case 'PUT':
-        io.out(format.put(await session.put(cmd.key, cmd.value)))
+        io.out(format.put(await settled(await session.put(cmd.key, cmd.value))))
         break
       case 'DEL':
-        io.out(format.del(await session.delete(cmd.key)))
+        io.out(format.del(await settled(await session.delete(cmd.key))))
         break
       case 'LIST':
         io.out(format.list(await session.list({ prefix: cmd.prefix })))
@@ -138,4 +141,9 @@ export async function runRepl (link: string, flags: Flags, io: Io): Promise<void
     rl.close()
     await closeQuietly(client)
   }
+}
+
+async function settled (result: PutResult): Promise<PutResult> {
+  const { peers, storedOn } = await result.delivered
+  return { ...result, peers, storedOn }
 }

@@ -10,8 +10,6 @@ export const MiB = 1024 * KiB
 
 /** Kademlia protocol id: our own DHT, never the public IPFS one. */
 export const DHT_PROTOCOL = '/roomkv/kad/1.0.0'
-/** Live updates: a peer pushes new records to room members. */
-export const PUSH_PROTOCOL = '/roomkv/push/1.0.0'
 /** Replication sessions: one long-lived stream per (room, peer), batches and acks both ways. */
 export const REPLICATE_PROTOCOL = '/roomkv/replicate/1.0.0'
 /** Catch-up: digest exchange, then only the missing records. */
@@ -69,8 +67,6 @@ export const REPLICATE_WINDOW = 4
 export const MAX_SYNC_DIGEST_CHUNK = 16_384
 /** Most digest entries one sync may send in all (every live head of a full room, with room for conflicts). */
 export const MAX_SYNC_DIGEST_ENTRIES = 400_000
-/** Largest push request (records in one push). */
-export const MAX_PUSH_MESSAGE_BYTES = 512 * KiB
 /** Largest sync request frame: one digest chunk (16,384 entries of <= 46 bytes). */
 export const MAX_SYNC_REQUEST_BYTES = 1 * MiB
 /** Largest sync response frame. */

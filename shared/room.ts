@@ -437,7 +437,10 @@ class Session implements RoomSession {
     const keyId = keyIdFor(this.#keys, key)
     const local = await this.#store.heads(this.#keys.roomId, keyId)
     if (local.length > 0 && options.network !== true && options.quorum == null) return this.#visible(this.#entry(local))
-    const { answers } = await this.#dhtGet(keyId)
+    // Relays and direct members first, over the open sessions (one round
+    // trip); the Kademlia query for anyone else, or when they fall short.
+    let answers = await this.#sessionGet(keyId)
+    if (answers < Math.max(1, options.quorum ?? 1)) answers = Math.max(answers, (await this.#dhtGet(keyId)).answers)
     if (options.quorum != null && answers < options.quorum) {
       throw new QuorumFailedError(`"${key}": ${answers} of ${options.quorum} peers answered`)
     }
@@ -448,6 +451,19 @@ class Session implements RoomSession {
   #visible (entry: KeyEntry | undefined): KeyEntry | undefined {
     if (entry == null) return undefined
     return entry.deleted && !entry.conflicts.some(c => !c.deleted) ? undefined : entry
+  }
+
+  /** Ask relays and direct members for the key's heads; merge what they hold. Returns how many answered with a version. */
+  async #sessionGet (keyId: Uint8Array): Promise<number> {
+    const peers = [...this.#connectedRelays(), ...[...this.#members.values()].filter(p => this.#isDirect(p))]
+    let answers = 0
+    await Promise.allSettled(peers.map(async (peer) => {
+      const records = await this.#node.services.rooms.replication.query(peer, this.#keys.roomId, [keyId], this.#signal())
+      if (records.length === 0) return
+      const merged = await this.#store.mergeMany(records, { roomId: this.#keys.roomId, keyId })
+      if (merged.some(m => !(m instanceof Error))) answers++
+    }))
+    return answers
   }
 
   /** DHT GET: every peer's version (ours included), the winner merged locally. */

@@ -287,7 +287,11 @@ function expectedMessage (vector: FrameVector): ReplicateFrame | SyncRequest {
     delivered: (f.delivered ?? []).map(bytes),
     ack: f.ack ?? 0,
     results: (f.results ?? []).map((r: { status?: string, code?: string }) => ({ status: r.status ?? 'STORED', code: r.code ?? '' })),
-    error: f.error ?? ''
+    error: f.error ?? '',
+    members: (f.members ?? []).map(bytes),
+    query: f.query ?? 0,
+    want: (f.want ?? []).map(bytes),
+    reply: f.reply ?? 0
   }
 }
 

@@ -3,295 +3,6 @@ import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
 import type { Codec, DecodeOptions } from 'protons-runtime'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
-export interface PushRequest {
-  roomId: Uint8Array
-  records: Uint8Array[]
-}
-
-export namespace PushRequest {
-  let _codec: Codec<PushRequest>
-
-  export const codec = (): Codec<PushRequest> => {
-    if (_codec == null) {
-      _codec = message<PushRequest>((obj, w, opts = {}) => {
-        if (opts.lengthDelimited !== false) {
-          w.fork()
-        }
-
-        if ((obj.roomId != null && obj.roomId.byteLength > 0)) {
-          w.uint32(10)
-          w.bytes(obj.roomId)
-        }
-
-        if (obj.records != null && obj.records.length > 0) {
-          for (const value of obj.records) {
-            w.uint32(18)
-            w.bytes(value)
-          }
-        }
-
-        if (opts.lengthDelimited !== false) {
-          w.ldelim()
-        }
-      }, (reader, length, opts = {}) => {
-        const obj: any = {
-          roomId: uint8ArrayAlloc(0),
-          records: []
-        }
-
-        const end = length == null ? reader.len : reader.pos + length
-
-        while (reader.pos < end) {
-          const tag = reader.uint32()
-
-          switch (tag >>> 3) {
-            case 1: {
-              obj.roomId = reader.bytes()
-              break
-            }
-            case 2: {
-              if (opts.limits?.records != null && obj.records.length === opts.limits.records) {
-                throw new MaxLengthError('Decode error - repeated field "records" had too many elements')
-              }
-
-              obj.records.push(reader.bytes())
-              break
-            }
-            default: {
-              reader.skipType(tag & 7)
-              break
-            }
-          }
-        }
-
-        return obj
-      }, function * (reader, length, prefix, opts = {}) {
-        const obj = {
-          records: 0
-        }
-
-        const end = length == null ? reader.len : reader.pos + length
-
-        while (reader.pos < end) {
-          const tag = reader.uint32()
-
-          switch (tag >>> 3) {
-            case 1: {
-              yield {
-                field: `${prefix}.roomId`,
-                value: reader.bytes()
-              }
-              break
-            }
-            case 2: {
-              if (opts.limits?.records != null && obj.records === opts.limits.records) {
-                throw new MaxLengthError('Streaming decode error - repeated field "records" had too many elements')
-              }
-
-              yield {
-                field: `${prefix}.records[]`,
-                index: obj.records,
-                value: reader.bytes()
-              }
-
-              obj.records++
-
-              break
-            }
-            default: {
-              reader.skipType(tag & 7)
-              break
-            }
-          }
-        }
-      })
-    }
-
-    return _codec
-  }
-
-  export interface PushRequestRoomIdFieldEvent {
-    field: '$.roomId'
-    value: Uint8Array
-  }
-
-  export interface PushRequestRecordsFieldEvent {
-    field: '$.records[]'
-    index: number
-    value: Uint8Array
-  }
-
-  export function encode (obj: Partial<PushRequest>): Uint8Array {
-    return encodeMessage(obj, PushRequest.codec())
-  }
-
-  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PushRequest>): PushRequest {
-    return decodeMessage(buf, PushRequest.codec(), opts)
-  }
-
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PushRequest>): Generator<PushRequestRoomIdFieldEvent | PushRequestRecordsFieldEvent> {
-    return streamMessage(buf, PushRequest.codec(), opts)
-  }
-}
-
-export interface PushResponse {
-  stored: number
-  known: number
-  rejected: number
-  error: string
-}
-
-export namespace PushResponse {
-  let _codec: Codec<PushResponse>
-
-  export const codec = (): Codec<PushResponse> => {
-    if (_codec == null) {
-      _codec = message<PushResponse>((obj, w, opts = {}) => {
-        if (opts.lengthDelimited !== false) {
-          w.fork()
-        }
-
-        if ((obj.stored != null && obj.stored !== 0)) {
-          w.uint32(8)
-          w.uint32(obj.stored)
-        }
-
-        if ((obj.known != null && obj.known !== 0)) {
-          w.uint32(16)
-          w.uint32(obj.known)
-        }
-
-        if ((obj.rejected != null && obj.rejected !== 0)) {
-          w.uint32(24)
-          w.uint32(obj.rejected)
-        }
-
-        if ((obj.error != null && obj.error !== '')) {
-          w.uint32(34)
-          w.string(obj.error)
-        }
-
-        if (opts.lengthDelimited !== false) {
-          w.ldelim()
-        }
-      }, (reader, length, opts = {}) => {
-        const obj: any = {
-          stored: 0,
-          known: 0,
-          rejected: 0,
-          error: ''
-        }
-
-        const end = length == null ? reader.len : reader.pos + length
-
-        while (reader.pos < end) {
-          const tag = reader.uint32()
-
-          switch (tag >>> 3) {
-            case 1: {
-              obj.stored = reader.uint32()
-              break
-            }
-            case 2: {
-              obj.known = reader.uint32()
-              break
-            }
-            case 3: {
-              obj.rejected = reader.uint32()
-              break
-            }
-            case 4: {
-              obj.error = reader.string()
-              break
-            }
-            default: {
-              reader.skipType(tag & 7)
-              break
-            }
-          }
-        }
-
-        return obj
-      }, function * (reader, length, prefix, opts = {}) {
-        const end = length == null ? reader.len : reader.pos + length
-
-        while (reader.pos < end) {
-          const tag = reader.uint32()
-
-          switch (tag >>> 3) {
-            case 1: {
-              yield {
-                field: `${prefix}.stored`,
-                value: reader.uint32()
-              }
-              break
-            }
-            case 2: {
-              yield {
-                field: `${prefix}.known`,
-                value: reader.uint32()
-              }
-              break
-            }
-            case 3: {
-              yield {
-                field: `${prefix}.rejected`,
-                value: reader.uint32()
-              }
-              break
-            }
-            case 4: {
-              yield {
-                field: `${prefix}.error`,
-                value: reader.string()
-              }
-              break
-            }
-            default: {
-              reader.skipType(tag & 7)
-              break
-            }
-          }
-        }
-      })
-    }
-
-    return _codec
-  }
-
-  export interface PushResponseStoredFieldEvent {
-    field: '$.stored'
-    value: number
-  }
-
-  export interface PushResponseKnownFieldEvent {
-    field: '$.known'
-    value: number
-  }
-
-  export interface PushResponseRejectedFieldEvent {
-    field: '$.rejected'
-    value: number
-  }
-
-  export interface PushResponseErrorFieldEvent {
-    field: '$.error'
-    value: string
-  }
-
-  export function encode (obj: Partial<PushResponse>): Uint8Array {
-    return encodeMessage(obj, PushResponse.codec())
-  }
-
-  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PushResponse>): PushResponse {
-    return decodeMessage(buf, PushResponse.codec(), opts)
-  }
-
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PushResponse>): Generator<PushResponseStoredFieldEvent | PushResponseKnownFieldEvent | PushResponseRejectedFieldEvent | PushResponseErrorFieldEvent> {
-    return streamMessage(buf, PushResponse.codec(), opts)
-  }
-}
-
 export interface Digest {
   keyId: Uint8Array
   recordId: Uint8Array
@@ -771,6 +482,9 @@ export interface ReplicateFrame {
   results: AckResult[]
   error: string
   members: Uint8Array[]
+  query: number
+  want: Uint8Array[]
+  reply: number
 }
 
 export namespace ReplicateFrame {
@@ -831,6 +545,23 @@ export namespace ReplicateFrame {
           }
         }
 
+        if ((obj.query != null && obj.query !== 0)) {
+          w.uint32(72)
+          w.uint32(obj.query)
+        }
+
+        if (obj.want != null && obj.want.length > 0) {
+          for (const value of obj.want) {
+            w.uint32(82)
+            w.bytes(value)
+          }
+        }
+
+        if ((obj.reply != null && obj.reply !== 0)) {
+          w.uint32(88)
+          w.uint32(obj.reply)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -843,7 +574,10 @@ export namespace ReplicateFrame {
           ack: 0,
           results: [],
           error: '',
-          members: []
+          members: [],
+          query: 0,
+          want: [],
+          reply: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -902,6 +636,22 @@ export namespace ReplicateFrame {
               obj.members.push(reader.bytes())
               break
             }
+            case 9: {
+              obj.query = reader.uint32()
+              break
+            }
+            case 10: {
+              if (opts.limits?.want != null && obj.want.length === opts.limits.want) {
+                throw new MaxLengthError('Decode error - repeated field "want" had too many elements')
+              }
+
+              obj.want.push(reader.bytes())
+              break
+            }
+            case 11: {
+              obj.reply = reader.uint32()
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -915,7 +665,8 @@ export namespace ReplicateFrame {
           records: 0,
           delivered: 0,
           results: 0,
-          members: 0
+          members: 0,
+          want: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1015,6 +766,35 @@ export namespace ReplicateFrame {
 
               break
             }
+            case 9: {
+              yield {
+                field: `${prefix}.query`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 10: {
+              if (opts.limits?.want != null && obj.want === opts.limits.want) {
+                throw new MaxLengthError('Streaming decode error - repeated field "want" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.want[]`,
+                index: obj.want,
+                value: reader.bytes()
+              }
+
+              obj.want++
+
+              break
+            }
+            case 11: {
+              yield {
+                field: `${prefix}.reply`,
+                value: reader.uint32()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1077,6 +857,22 @@ export namespace ReplicateFrame {
     value: Uint8Array
   }
 
+  export interface ReplicateFrameQueryFieldEvent {
+    field: '$.query'
+    value: number
+  }
+
+  export interface ReplicateFrameWantFieldEvent {
+    field: '$.want[]'
+    index: number
+    value: Uint8Array
+  }
+
+  export interface ReplicateFrameReplyFieldEvent {
+    field: '$.reply'
+    value: number
+  }
+
   export function encode (obj: Partial<ReplicateFrame>): Uint8Array {
     return encodeMessage(obj, ReplicateFrame.codec())
   }
@@ -1085,7 +881,7 @@ export namespace ReplicateFrame {
     return decodeMessage(buf, ReplicateFrame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ReplicateFrame>): Generator<ReplicateFrameRoomIdFieldEvent | ReplicateFrameSeqFieldEvent | ReplicateFrameRecordsFieldEvent | ReplicateFrameDeliveredFieldEvent | ReplicateFrameAckFieldEvent | ReplicateFrameResultsStatusFieldEvent | ReplicateFrameResultsCodeFieldEvent | ReplicateFrameErrorFieldEvent | ReplicateFrameMembersFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ReplicateFrame>): Generator<ReplicateFrameRoomIdFieldEvent | ReplicateFrameSeqFieldEvent | ReplicateFrameRecordsFieldEvent | ReplicateFrameDeliveredFieldEvent | ReplicateFrameAckFieldEvent | ReplicateFrameResultsStatusFieldEvent | ReplicateFrameResultsCodeFieldEvent | ReplicateFrameErrorFieldEvent | ReplicateFrameMembersFieldEvent | ReplicateFrameQueryFieldEvent | ReplicateFrameWantFieldEvent | ReplicateFrameReplyFieldEvent> {
     return streamMessage(buf, ReplicateFrame.codec(), opts)
   }
 }

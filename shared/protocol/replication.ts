@@ -47,11 +47,11 @@ export type Admit = (peer: PeerId, connection: Connection, records: number, byte
 
 export interface ReplicationInit {
   store: RecordStore
-  /** Batches a sender keeps unacknowledged per session. @default REPLICATE_WINDOW (8) */
+  /** Batches a sender keeps unacknowledged per session. @default REPLICATE_WINDOW (4) */
   window?: number
   /** Records per batch. @default MAX_REPLICATE_RECORDS (512) */
   maxBatchRecords?: number
-  /** Bytes of records per batch. @default 512 KiB (below MAX_REPLICATE_FRAME_BYTES) */
+  /** Bytes of records per batch. @default 256 KiB (at most MAX_REPLICATE_FRAME_BYTES - 64 KiB) */
   maxBatchBytes?: number
   /** Bytes queued for one (peer, room) before sends are refused (ERR_QUEUE_FULL). @default 16 MiB */
   maxQueuedBytes?: number
@@ -92,12 +92,17 @@ export interface ReplicationEvents {
 interface Entry {
   bytes: Uint8Array
   delivered: Uint8Array[]
+  /** `delivered` as text: entries with the same list may share a batch. */
+  deliveredKey: string
   done(result: Delivery): void
 }
 
 interface Batch {
   entries: Entry[]
 }
+
+/** Keys one read may ask for. */
+export const MAX_QUERY_KEYS = 64
 
 const roomKey = (peer: PeerId | string, roomId: Uint8Array): string => `${peer.toString()}/${toString(roomId, 'base32')}`
 
@@ -127,7 +132,7 @@ class Session {
 
   static async readFrame (lp: LengthPrefixedStream<Stream>, signal?: AbortSignal): Promise<ReplicateFrame> {
     const bytes = await lp.read({ signal })
-    return ReplicateFrame.decode(bytes, { limits: { records: MAX_REPLICATE_RECORDS, delivered: 64, results: MAX_REPLICATE_RECORDS, members: 64 } })
+    return ReplicateFrame.decode(bytes, { limits: { records: MAX_REPLICATE_RECORDS, delivered: 64, results: MAX_REPLICATE_RECORDS, members: 64, want: MAX_QUERY_KEYS } })
   }
 
   async run (): Promise<void> {
@@ -142,7 +147,7 @@ class Session {
   }
 
   write (frame: Partial<ReplicateFrame>): Promise<void> {
-    const bytes = ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: [], ...frame })
+    const bytes = ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: [], query: 0, want: [], reply: 0, ...frame })
     const next = this.#writes.then(async () => {
       if (this.closed) throw new ProtocolError('Session closed')
       await this.#lp.write(bytes)
@@ -207,6 +212,12 @@ export interface Replication {
   open(peer: PeerId, roomId: Uint8Array, signal?: AbortSignal): Promise<boolean>
   /** Peers with a live session for this room. */
   members(roomId: Uint8Array): PeerId[]
+  /**
+   * Ask a peer for its heads of some keys over the session (one round
+   * trip; the DHT is for peers without one). Resolves with the records it
+   * holds, unverified: merge them.
+   */
+  query(peer: PeerId, roomId: Uint8Array, keyIds: Uint8Array[], signal: AbortSignal): Promise<Uint8Array[]>
   /** Told when a peer (a relay) lists a room's members in answer to our hello. */
   onMembers(listener: (from: PeerId, roomId: Uint8Array, members: PeerId[]) => void): () => void
   /** Records waiting or in flight to each peer of a room. */
@@ -219,7 +230,7 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
   const log = logger('roomkv:replicate')
   const window = init.window ?? REPLICATE_WINDOW
   const maxBatchRecords = Math.min(init.maxBatchRecords ?? MAX_REPLICATE_RECORDS, MAX_REPLICATE_RECORDS)
-  const maxBatchBytes = Math.min(init.maxBatchBytes ?? 512 * 1024, MAX_REPLICATE_FRAME_BYTES - 64 * 1024)
+  const maxBatchBytes = Math.min(init.maxBatchBytes ?? 256 * 1024, MAX_REPLICATE_FRAME_BYTES - 64 * 1024)
   const maxQueuedBytes = init.maxQueuedBytes ?? 16 * 1024 * 1024
   const maxBestEffortBytes = init.maxBestEffortBytes ?? 2 * 1024 * 1024
   const maxSessionsPerPeer = init.maxSessionsPerPeer ?? 64
@@ -234,6 +245,9 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
   /** Inbound batches of each session, merged one after another. */
   const receiving = new WeakMap<Session, { queue: ReplicateFrame[], running: boolean }>()
   const memberListeners = new Set<(from: PeerId, roomId: Uint8Array, members: PeerId[]) => void>()
+  /** Reads we sent, by number, per session. */
+  const queries = new WeakMap<Session, Map<number, (records: Uint8Array[]) => void>>()
+  let nextQuery = 0
   let stopped = false
 
   const roomText = (roomId: Uint8Array): string => toString(roomId, 'base32')
@@ -298,6 +312,21 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
       if (!state.running) void receive(session, state)
       return
     }
+    if (frame.query > 0) {
+      void answerQuery(session, frame)
+      return
+    }
+    if (frame.reply > 0) {
+      const waiting = queries.get(session)?.get(frame.reply)
+      if (waiting == null) {
+        events.onRejected?.('ERR_PROTOCOL', session.peer)
+        session.abort(new ProtocolError('Answer to an unknown read'))
+        return
+      }
+      queries.get(session)?.delete(frame.reply)
+      waiting(frame.records)
+      return
+    }
     if (frame.members.length > 0) {
       const members: PeerId[] = []
       for (const m of frame.members.slice(0, 64)) {
@@ -360,7 +389,8 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
     const merged = await init.store.mergeMany(frame.records, { roomId })
     const results: AckResult[] = []
     const stored: VerifiedRecord[] = []
-    const bad = merged.filter(m => m instanceof Error && errorCode(m) !== 'ERR_ROOM_FULL' && errorCode(m) !== 'ERR_DISK_FULL' && errorCode(m) !== 'ERR_RECORD_EXPIRED').length
+    // Forged signatures cost a check each and are never an honest mistake.
+    const bad = merged.filter(m => m instanceof Error && errorCode(m) === 'ERR_BAD_SIGNATURE').length
     if (bad > 0) init.penalize?.(peer, session.connection, bad)
     for (const m of merged) {
       if (m instanceof Error) {
@@ -383,6 +413,28 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
       events.onStored?.(peer, roomId, stored, delivered)
     }
     return { ack: frame.seq, results }
+  }
+
+  async function answerQuery (session: Session, frame: ReplicateFrame): Promise<void> {
+    const { peer, roomId } = session
+    try {
+      if (frame.want.some(k => k.length !== 32)) throw new ProtocolError('Key ids are 32 bytes')
+      // A read costs storage work: charge it like a small batch.
+      await admit(peer, session.connection, frame.want.length, 0)
+      const records: Uint8Array[] = []
+      let bytes = 0
+      for (const keyId of frame.want) {
+        for (const head of await init.store.heads(roomId, keyId)) {
+          if (bytes + head.bytes.length > maxBatchBytes) break // partial answer: the asker reads the rest from the DHT or asks again
+          records.push(head.bytes)
+          bytes += head.bytes.length
+        }
+      }
+      await session.write({ reply: frame.query, records })
+    } catch (err) {
+      events.onRejected?.(errorCode(err), peer)
+      await session.write({ reply: frame.query, records: [] }).catch(() => {})
+    }
   }
 
   // ---- sending ----
@@ -455,7 +507,10 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
     while (outbox.pending.length > 0 && outbox.inflight.size < window && !session.closed) {
       const entries: Entry[] = []
       let bytes = 0
-      while (entries.length < maxBatchRecords && outbox.pending.length > 0 && (entries.length === 0 || bytes + outbox.pending[0].bytes.length <= maxBatchBytes)) {
+      // One `delivered` list per batch: entries from writes that reached
+      // different members go in different batches.
+      while (entries.length < maxBatchRecords && outbox.pending.length > 0 && (entries.length === 0 ||
+        (bytes + outbox.pending[0].bytes.length <= maxBatchBytes && outbox.pending[0].deliveredKey === entries[0].deliveredKey))) {
         const e = outbox.pending.shift() as Entry
         entries.push(e)
         bytes += e.bytes.length
@@ -463,8 +518,6 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
       outbox.pendingBytes -= bytes
       const seq = ++outbox.seq
       outbox.inflight.set(seq, { entries })
-      // Peers the writer reached itself: the same for the whole batch when
-      // it came from one write; take the first entry's list.
       const delivered = entries[0].delivered
       session.write({ seq, records: entries.map(e => e.bytes), delivered }).catch((err) => {
         log('sending to %p failed: %e', outbox.peer, err)
@@ -508,8 +561,9 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
         return records.map(() => ({ status: 'refused', code: 'ERR_NO_SESSION' }))
       }
       const delivered = (options.delivered ?? []).map(p => p.toMultihash().bytes)
+      const deliveredKey = (options.delivered ?? []).map(p => p.toString()).sort().join(',')
       const results = Promise.all(records.map(async bytes => new Promise<Delivery>(resolve => {
-        (outbox as Outbox).pending.push({ bytes, delivered, done: resolve })
+        (outbox as Outbox).pending.push({ bytes, delivered, deliveredKey, done: resolve })
       })))
       outbox.pendingBytes += size
       schedule(outbox)
@@ -529,6 +583,20 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
       const seen = new Map<string, PeerId>()
       for (const s of byRoom.get(roomText(roomId)) ?? []) if (!s.closed) seen.set(s.peer.toString(), s.peer)
       return [...seen.values()]
+    },
+    async query (peer, roomId, keyIds, signal) {
+      const session = liveSession(peer, roomId) ?? await openSession(peer, roomId, signal)
+      const id = ++nextQuery
+      let waiting = queries.get(session)
+      if (waiting == null) queries.set(session, waiting = new Map())
+      const answer = new Promise<Uint8Array[]>((resolve, reject) => {
+        const onAbort = (): void => { waiting?.delete(id); reject(signal.reason) }
+        signal.addEventListener('abort', onAbort, { once: true })
+        void session.closedPromise.then(() => { reject(new ProtocolError('Session closed')) })
+        waiting?.set(id, (records) => { signal.removeEventListener('abort', onAbort); resolve(records) })
+      })
+      await session.write({ query: id, want: keyIds.slice(0, MAX_QUERY_KEYS) })
+      return answer
     },
     onMembers (listener) {
       memberListeners.add(listener)
@@ -558,7 +626,7 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
       const refuse = async (code: string, message: string): Promise<void> => {
         events.onRejected?.(code, peer)
         try {
-          await lp.write(ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: code, members: [] }), { signal: AbortSignal.timeout(second) })
+          await lp.write(ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: code, members: [], query: 0, want: [], reply: 0 }), { signal: AbortSignal.timeout(second) })
           await stream.close({ signal: AbortSignal.timeout(second) })
         } catch {
           stream.abort(new ProtocolError(message))

@@ -221,6 +221,12 @@ class RoomProtocolService implements RoomProtocol, Startable {
       if (want.size >= MAX_SYNC_DIGEST_CHUNK) break // the rest come in the next sync
       want.set(digestKey(keyId), keyId)
     }
+    // The last frame carries `want` (up to ~557 KB): send the records before
+    // it on their own when both would not fit one frame.
+    if (frame.length > 0 && frameBytes + want.size * 36 > MAX_SYNC_FRAME_BYTES) {
+      await messages.write({ records: frame, want: [], done: false, error: '' }, SyncFrame)
+      frame = []
+    }
     await messages.write({ records: frame, want: [...want.values()], done: true, error: '' }, SyncFrame)
     this.#init.onServed?.('sync', peer)
   }

@@ -55,7 +55,7 @@ async function rawClient (): Promise<Libp2p> {
 }
 
 const frame = (init: Partial<ReplicateFrame>): Uint8Array =>
-  ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: [], ...init })
+  ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: [], query: 0, want: [], reply: 0, ...init })
 
 beforeAll(async () => { relay = await startRelayProcess() })
 afterAll(async () => {
