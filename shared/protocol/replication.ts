@@ -17,6 +17,7 @@ import { peerIdFromMultihash } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
 import { equals, toString } from 'uint8arrays'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import {
   MAX_RECORD_BYTES, MAX_REPLICATE_FRAME_BYTES, MAX_REPLICATE_RECORDS, REPLICATE_PROTOCOL, REPLICATE_WINDOW, ROOM_ID_BYTES,
   STREAM_READ_TIMEOUT, second
@@ -31,6 +32,25 @@ export interface Delivery {
   status: 'stored' | 'known' | 'refused'
   /** Error code when refused. */
   code?: string
+}
+
+/**
+ * Length-prefix decoder for lpStream/pbStream that refuses a varint longer
+ * than 8 bytes. @libp2p/utils 7.4.1 lpStream takes every RangeError from
+ * its decoder as "need another byte" and checks maxLengthLength only after
+ * a successful decode, so a prefix of 8 continuation bytes made it read the
+ * rest of the stream one byte at a time, in microtasks: 536 KB after such a
+ * prefix held the relay's event loop ~3 s (fuzz-protocols.test.ts).
+ */
+export function boundedLengthDecoder (data: Uint8ArrayList): number {
+  let value = 0
+  for (let i = 0; i < data.byteLength; i++) {
+    if (i === 8) throw new ProtocolError('Length prefix too long')
+    const b = data.get(i)
+    value += (b & 0x7f) * 2 ** (7 * i)
+    if (b < 0x80) return value
+  }
+  throw new RangeError('Length prefix incomplete') // lpStream reads one more byte
 }
 
 /** A record did not leave this peer's queue: the queue for that peer is full or the session is gone for good. */
@@ -125,7 +145,7 @@ class Session {
     this.connection = connection
     this.peer = connection.remotePeer
     this.roomId = roomId
-    this.#lp = lp ?? lpStream(stream, { maxDataLength: MAX_REPLICATE_FRAME_BYTES })
+    this.#lp = lp ?? lpStream(stream, { maxDataLength: MAX_REPLICATE_FRAME_BYTES, lengthDecoder: boundedLengthDecoder })
     this.#onFrame = onFrame
     this.closedPromise = new Promise(resolve => { this.#markClosed = resolve })
   }
@@ -615,7 +635,7 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
     async handle (stream, connection) {
       const peer = connection.remotePeer
       let hello: ReplicateFrame
-      const lp = lpStream(stream, { maxDataLength: MAX_REPLICATE_FRAME_BYTES })
+      const lp = lpStream(stream, { maxDataLength: MAX_REPLICATE_FRAME_BYTES, lengthDecoder: boundedLengthDecoder })
       try {
         hello = await Session.readFrame(lp, AbortSignal.timeout(helloTimeout))
       } catch (err) {

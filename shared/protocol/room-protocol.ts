@@ -17,7 +17,7 @@ import { createRateLimiter, type RateLimiter } from '../rate-limit.ts'
 import { SyncFrame, SyncRequest } from '../proto/protocol.ts'
 import type { RecordStore } from '../record-store.ts'
 import type { VerifiedRecord } from '../record.ts'
-import { createReplication, type Admit, type Delivery, type Replication } from './replication.ts'
+import { boundedLengthDecoder, createReplication, type Admit, type Delivery, type Replication } from './replication.ts'
 
 export interface RoomProtocolInit {
   store: RecordStore
@@ -176,7 +176,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
 
   async #handleSync (stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer
-    const messages = pbStream(stream, { maxDataLength: MAX_SYNC_REQUEST_BYTES + 1024 })
+    const messages = pbStream(stream, { maxDataLength: MAX_SYNC_REQUEST_BYTES + 1024, lengthDecoder: boundedLengthDecoder })
     const read = async (): Promise<SyncRequest> => messages.read(SyncRequest, { signal: AbortSignal.timeout(this.#readTimeout) })
     let request = await read()
     // Charged per peer and per address: a fresh peer id gets no fresh allowance.
@@ -244,7 +244,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
     const result: SyncResult = { received: 0, stored: 0, sent: 0 }
     let want: Uint8Array[] = []
     try {
-      const messages = pbStream(stream, { maxDataLength: Math.max(MAX_SYNC_REQUEST_BYTES, MAX_SYNC_FRAME_BYTES) + 1024 })
+      const messages = pbStream(stream, { maxDataLength: Math.max(MAX_SYNC_REQUEST_BYTES, MAX_SYNC_FRAME_BYTES) + 1024, lengthDecoder: boundedLengthDecoder })
       // The digest goes in chunks: one message of every head of a big room
       // would pass the 4 MiB a stream buffers and reset the stream.
       for (let i = 0; i === 0 || i < have.length; i += MAX_SYNC_DIGEST_CHUNK) {
