@@ -19,6 +19,7 @@ import {
 import { compareClocks, MAX_COUNTER, type Clock } from './hlc.ts'
 import { Payload, RecordBody, SignedRecord } from './proto/record.ts'
 import { keyIdFor, roomIdFromRoomKey, type RoomKeys } from './room-keys.ts'
+import { aesGcmDecrypt, aesGcmEncrypt } from './aead.ts'
 import { sign, verifySignature, verifySignatureSync } from './signature.ts'
 
 const SIGNATURE_PREFIX = new TextEncoder().encode('roomkv/v1/record\0')
@@ -97,8 +98,8 @@ export function recordIdOf (body: Uint8Array): Uint8Array {
   return sha256(body).subarray(0, RECORD_ID_BYTES)
 }
 
-/** Check a new record's fields, encrypt the payload and encode the body (everything but the signature). */
-function sealBody (keys: RoomKeys, init: SealInit): Uint8Array {
+/** Check a new record's fields and prepare its payload; `body(ciphertext)` encodes the body (everything but the signature). */
+function sealParts (keys: RoomKeys, init: SealInit): { nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, body(ciphertext: Uint8Array): Uint8Array } {
   validateKeyName(init.key)
   const deleted = init.deleted === true
   const value = deleted ? '' : encodeValue(init.value)
@@ -121,13 +122,13 @@ function sealBody (keys: RoomKeys, init: SealInit): Uint8Array {
   }
   const keyId = keyIdFor(keys, init.key)
   const nonce = init.nonce ?? randomBytes(NONCE_BYTES)
-  const cipher = gcm(keys.encryptionKey, nonce, aad(keys.roomId, keyId))
-  const sealed = concat([nonce, cipher.encrypt(Payload.encode({ name: init.key, value }))])
-  return RecordBody.encode({
+  const plaintext = Payload.encode({ name: init.key, value })
+  const associated = aad(keys.roomId, keyId)
+  const body = (ciphertext: Uint8Array): Uint8Array => RecordBody.encode({
     format: RECORD_FORMAT,
     roomKey: keys.roomKey,
     keyId,
-    sealed,
+    sealed: concat([nonce, ciphertext]),
     hlcWall: init.clock.wall,
     hlcCounter: init.clock.counter,
     writer: init.writer,
@@ -136,6 +137,7 @@ function sealBody (keys: RoomKeys, init: SealInit): Uint8Array {
     tombstone: deleted,
     seen: seen.map(s => ({ writer: s.writer, wall: s.clock.wall, counter: s.clock.counter }))
   })
+  return { nonce, plaintext, aad: associated, body }
 }
 
 function signedBytes (body: Uint8Array, signature: Uint8Array): Uint8Array {
@@ -146,7 +148,8 @@ function signedBytes (body: Uint8Array, signature: Uint8Array): Uint8Array {
 
 /** Encrypt and sign a new record (synchronous, noble). Returns the SignedRecord encoding. */
 export function sealRecord (keys: RoomKeys, init: SealInit): Uint8Array {
-  const body = sealBody(keys, init)
+  const parts = sealParts(keys, init)
+  const body = parts.body(gcm(keys.encryptionKey, parts.nonce, parts.aad).encrypt(parts.plaintext))
   return signedBytes(body, ed25519.sign(concat([SIGNATURE_PREFIX, body]), keys.signingSeed))
 }
 
@@ -156,7 +159,8 @@ export function sealRecord (keys: RoomKeys, init: SealInit): Uint8Array {
  * checking our own signature again would only spend the write path's time.
  */
 export async function sealRecordAsync (keys: RoomKeys, init: SealInit): Promise<VerifiedRecord> {
-  const body = sealBody(keys, init)
+  const parts = sealParts(keys, init)
+  const body = parts.body(await aesGcmEncrypt(keys.encryptionKey, parts.nonce, parts.aad, parts.plaintext))
   const bytes = signedBytes(body, await sign(concat([SIGNATURE_PREFIX, body]), keys.signingSeed))
   return readStoredRecord(bytes)
 }
@@ -265,6 +269,25 @@ export function openRecord (keys: RoomKeys, record: VerifiedRecord): RoomEntry {
   } catch {
     throw new DecryptError()
   }
+  return entryOf(keys, record, payload)
+}
+
+/** openRecord with the platform's native AES-GCM: use it on bulk paths (listing, live changes). */
+export async function openRecordAsync (keys: RoomKeys, record: VerifiedRecord): Promise<RoomEntry> {
+  const { body } = record
+  if (!equals(record.roomId, keys.roomId)) throw new WrongRoomError('Record belongs to another room')
+  let payload: Payload
+  try {
+    payload = Payload.decode(await aesGcmDecrypt(keys.encryptionKey, body.sealed.subarray(0, NONCE_BYTES), aad(keys.roomId, body.keyId), body.sealed.subarray(NONCE_BYTES)))
+  } catch {
+    throw new DecryptError()
+  }
+  return entryOf(keys, record, payload)
+}
+
+/** The checks after decryption, and the entry. */
+function entryOf (keys: RoomKeys, record: VerifiedRecord, payload: Payload): RoomEntry {
+  const { body } = record
   if (!equals(keyIdFor(keys, payload.name), body.keyId)) throw new WrongRoomError('Key name does not match key id')
   // Writers check these before sealing; a member could still seal by hand.
   try {

@@ -19,7 +19,7 @@ import { errorCode, QuorumFailedError, RoomkvError } from './errors.ts'
 import { dhtKeyFor } from './dht-key.ts'
 import { createDhtPublisher, type DhtPublisher } from './dht-publisher.ts'
 import { createHybridClock, type HybridClock } from './hlc.ts'
-import { openRecord, sealRecordAsync, selectRecord, validateKeyName, type RoomEntry, type VerifiedRecord } from './record.ts'
+import { openRecordAsync, sealRecordAsync, selectRecord, validateKeyName, type RoomEntry, type VerifiedRecord } from './record.ts'
 import { writeContext, type RecordStore } from './record-store.ts'
 import { keyCid, roomMembersCid } from './room-cid.ts'
 import { keyIdFor, type RoomKeys } from './room-keys.ts'
@@ -283,25 +283,39 @@ class Session implements RoomSession {
     return open.find(c => c.limits == null) ?? open[0]
   }
 
+  /** Watcher notifications, in merge order (decryption is asynchronous). */
+  #notifying: Promise<void> = Promise.resolve()
+
   #onStored (record: VerifiedRecord, heads: VerifiedRecord[]): void {
     if (hex(record.roomId) !== hex(this.#keys.roomId)) return
     this.#clock.observe(record.clock)
-    const entry = this.#entry(heads)
-    if (entry == null) return
     const source = this.#localWrites.delete(hex(record.id)) ? 'local' : 'remote'
-    for (const watcher of this.#watchers) watcher({ ...entry, source })
+    // Nobody watching (a CLI writer, a relay-less import): no decryption at all.
+    if (this.#watchers.size === 0) return
+    const opening = this.#entry(heads)
+    this.#notifying = this.#notifying.then(async () => {
+      const entry = await opening
+      if (entry == null) return
+      for (const watcher of this.#watchers) {
+        try {
+          watcher({ ...entry, source })
+        } catch (err) {
+          this.#log.error('watcher failed: %e', err)
+        }
+      }
+    })
   }
 
   /** Open a key's heads (winner first) into one entry; undefined if none opens. */
-  #entry (heads: VerifiedRecord[]): KeyEntry | undefined {
-    const opened: RoomEntry[] = []
-    for (const head of heads) {
+  async #entry (heads: VerifiedRecord[]): Promise<KeyEntry | undefined> {
+    const opened = (await Promise.all(heads.map(async (head) => {
       try {
-        opened.push(openRecord(this.#keys, head))
+        return await openRecordAsync(this.#keys, head)
       } catch (err) {
         this.#log.error('record %s does not open: %e', hex(head.id), err)
+        return undefined
       }
-    }
+    }))).filter((e): e is RoomEntry => e != null)
     if (opened.length === 0) return undefined
     return { ...opened[0], conflicts: opened.slice(1) }
   }
@@ -436,7 +450,7 @@ class Session implements RoomSession {
     validateKeyName(key)
     const keyId = keyIdFor(this.#keys, key)
     const local = await this.#store.heads(this.#keys.roomId, keyId)
-    if (local.length > 0 && options.network !== true && options.quorum == null) return this.#visible(this.#entry(local))
+    if (local.length > 0 && options.network !== true && options.quorum == null) return this.#visible(await this.#entry(local))
     // Relays and direct members first, over the open sessions (one round
     // trip); the Kademlia query for anyone else, or when they fall short.
     let answers = await this.#sessionGet(keyId)
@@ -444,7 +458,7 @@ class Session implements RoomSession {
     if (options.quorum != null && answers < options.quorum) {
       throw new QuorumFailedError(`"${key}": ${answers} of ${options.quorum} peers answered`)
     }
-    return this.#visible(this.#entry(await this.#store.heads(this.#keys.roomId, keyId)))
+    return this.#visible(await this.#entry(await this.#store.heads(this.#keys.roomId, keyId)))
   }
 
   /** A deletion that won hides the key, unless a conflicting value is still there to see. */
@@ -518,10 +532,20 @@ class Session implements RoomSession {
 
   async list (options: { prefix?: string } = {}): Promise<KeyEntry[]> {
     const entries: KeyEntry[] = []
-    for await (const heads of this.#store.keys(this.#keys.roomId)) {
-      const entry = this.#visible(this.#entry(heads))
-      if (entry != null && (options.prefix == null || entry.key.startsWith(options.prefix))) entries.push(entry)
+    let pending: VerifiedRecord[][] = []
+    // Decrypt many keys at once: native AES-GCM calls overlap.
+    const flush = async (): Promise<void> => {
+      for (const opened of await Promise.all(pending.map(async heads => this.#entry(heads)))) {
+        const entry = this.#visible(opened)
+        if (entry != null && (options.prefix == null || entry.key.startsWith(options.prefix))) entries.push(entry)
+      }
+      pending = []
     }
+    for await (const heads of this.#store.keys(this.#keys.roomId)) {
+      pending.push(heads)
+      if (pending.length >= 256) await flush()
+    }
+    await flush()
     return entries.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
   }
 
@@ -533,7 +557,7 @@ class Session implements RoomSession {
   async ingest (record: Uint8Array): Promise<void> {
     const merged = await this.#store.merge(record, { roomId: this.#keys.roomId })
     if (merged.status === 'stored') return // the store's listener told the watchers
-    const entry = this.#entry(merged.heads)
+    const entry = await this.#entry(merged.heads)
     if (entry != null) for (const watcher of this.#watchers) watcher({ ...entry, source: 'remote' })
   }
 
