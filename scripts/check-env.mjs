@@ -11,7 +11,10 @@ if (major < 22) fail(`Node ${process.version} is running; libp2p 3 needs Node >=
 
 const patches = [
   ['node_modules/@libp2p/webrtc/dist/src/private-to-private/initiate-connection.js', "['open', 'close', 'error']"],
-  ['node_modules/libp2p/dist/src/connection.js', '[...this.components.registrar.getMiddleware(']
+  ['node_modules/libp2p/dist/src/connection.js', '[...this.components.registrar.getMiddleware('],
+  ['node_modules/@libp2p/utils/dist/src/stream-utils.js', 'bytes without a complete varint'],
+  ['node_modules/@libp2p/websockets/dist/src/listener.js', 'socketGate'],
+  ['node_modules/@libp2p/kad-dht/dist/src/rpc/index.js', 'onInboundMessage']
 ]
 if (patches.some(([file, marker]) => !readFileSync(file, 'utf8').includes(marker))) {
   console.log('roomkv test setup: applying patches/ (patch-package)')
