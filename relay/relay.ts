@@ -101,6 +101,13 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
     onDropped: (n) => { metrics.fanoutDropped.inc(n) },
     onForwarded: (n) => { metrics.fanoutForwarded.inc(n) }
   })
+  const reads = createAdmission({
+    unitsPerSecond: 4 * config.writeBytesPerSecond,
+    burst: 4 * config.writeBurstBytes,
+    maxWait: 10_000,
+    ipOf: (connection) => ipOf(connection.remoteAddr),
+    onLimited: (kind) => { metrics.requestsRefused.inc({ kind: kind === 'refused' ? 'sync_bytes' : 'sync_paced' }) }
+  })
   // Write budget per peer and per IP, charged per record and per byte.
   const admission = createAdmission({
     unitsPerSecond: config.writeBytesPerSecond,
@@ -130,6 +137,9 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
     rooms: {
       store,
       admit: admission.admit,
+      // Catch-up bytes served, per peer and per IP: joining a 100,000-key room
+      // (~40 MB) fits the burst; the same IP asking again and again is paced.
+      admitRead: reads.admit,
       // A record that fails its signature check cost a verification: charge 16 KiB for it.
       penalize: (peer, connection, bad) => { admission.penalize(peer, connection, bad * 16 * 1024) },
       maxSessionsPerPeer: config.maxRoomsPerPeer,

@@ -226,8 +226,10 @@ class Session implements RoomSession {
       // A relay (re)connected: catch up with it, push what we wrote while it
       // was away, and look for members now rather than at the next tick.
       if (this.#isRelay(evt.detail)) {
-        void this.#openSession(evt.detail)
-        void this.#syncWith(evt.detail)
+        // Session first: once the relay counts us as a member it forwards
+        // every later write, and the sync after it covers everything before.
+        const relay = evt.detail
+        void this.#openSession(relay).then(async () => { await this.#syncWith(relay) })
         void this.refresh()
       }
     }
@@ -255,8 +257,7 @@ class Session implements RoomSession {
       this.#dialAnnounced(from, members)
     }))
     for (const relay of this.#connectedRelays()) {
-      void this.#openSession(relay)
-      void this.#syncWith(relay)
+      void this.#openSession(relay).then(async () => { await this.#syncWith(relay) })
     }
     this.#announceSoon()
     this.#scheduleDiscovery(0)

@@ -23,6 +23,8 @@ export interface RoomProtocolInit {
   store: RecordStore
   /** Charge each inbound batch of records (per peer and per IP); default: no budget. */
   admit?: Admit
+  /** Charge the bytes a sync serves to the asker; throws (RateLimitedError) to stop serving. Default: no budget. */
+  admitRead?: Admit
   /** Charge a sender for records that failed verification. */
   penalize?(peer: PeerId, connection: Connection, badRecords: number): void
   /** Replication sessions one peer may hold (one per room). @default 64 */
@@ -103,6 +105,8 @@ class RoomProtocolService implements RoomProtocol, Startable {
   readonly #init: RoomProtocolInit
   readonly #readTimeout: number
   readonly #syncLimit: RateLimiter
+  /** Syncs per IP: ten peers' worth (a NAT, a classroom); the bytes they cost are charged by `admitRead`. */
+  readonly #syncLimitPerIp: RateLimiter
   readonly replication: Replication
 
   constructor (components: RoomProtocolComponents, init: RoomProtocolInit) {
@@ -115,6 +119,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
     // a few peers at once.
     const syncs = init.syncsPerMinute ?? 60
     this.#syncLimit = createRateLimiter({ perMinute: syncs, burst: Math.max(1, Math.ceil(syncs / 6)) })
+    this.#syncLimitPerIp = createRateLimiter({ perMinute: syncs * 10, burst: Math.max(1, Math.ceil(syncs * 10 / 6)) })
     this.replication = createReplication({
       store: init.store,
       admit: init.admit,
@@ -181,7 +186,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
     let request = await read()
     // Charged per peer and per address: a fresh peer id gets no fresh allowance.
     const ip = this.#init.ipOf?.(connection)
-    if (!this.#syncLimit.take(`peer:${peer.toString()}`) || (ip != null && !this.#syncLimit.take(`ip:${ip}`))) {
+    if (!this.#syncLimit.take(`peer:${peer.toString()}`) || (ip != null && !this.#syncLimitPerIp.take(`ip:${ip}`))) {
       await messages.write({ records: [], want: [], done: true, error: new RateLimitedError().code }, SyncFrame)
       this.#init.onRejected?.(new RateLimitedError().code, peer)
       return
@@ -209,6 +214,9 @@ class RoomProtocolService implements RoomProtocol, Startable {
       const entry = `${digestKey(record.body.keyId)}/${digestKey(record.id.subarray(0, DIGEST_ID_BYTES))}`
       if (theirs.delete(entry)) continue
       if (frameBytes + record.bytes.length + 16 > MAX_SYNC_FRAME_BYTES) {
+        // Bytes served are charged to the asker (per peer and per IP): a
+        // fresh peer id asking for a big room again and again is paced, then refused.
+        await this.#init.admitRead?.(peer, connection, frame.length, frameBytes)
         await messages.write({ records: frame, want: [], done: false, error: '' }, SyncFrame)
         frame = []
         frameBytes = 0
@@ -227,6 +235,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
       await messages.write({ records: frame, want: [], done: false, error: '' }, SyncFrame)
       frame = []
     }
+    await this.#init.admitRead?.(peer, connection, frame.length, frameBytes)
     await messages.write({ records: frame, want: [...want.values()], done: true, error: '' }, SyncFrame)
     this.#init.onServed?.('sync', peer)
   }

@@ -41,7 +41,7 @@ import {
 } from '../../shared/constants.ts'
 import { dhtKeyFor } from '../../shared/dht-key.ts'
 import { formatRoomLink } from '../../shared/link.ts'
-import { ReplicateFrame, SyncRequest } from '../../shared/proto/protocol.ts'
+import { AckResult, ReplicateFrame, SyncRequest } from '../../shared/proto/protocol.ts'
 import { SignedRecord } from '../../shared/proto/record.ts'
 import { sealRecord } from '../../shared/record.ts'
 import { deriveRoomKeys, keyIdFor, newRoomSecret, type RoomKeys } from '../../shared/room-keys.ts'
@@ -366,7 +366,7 @@ function replicateCase (random: Random, pool: Pool): { kind: string, messages: U
       const delivered = random() < 0.2 ? Array.from({ length: pick(random, [1, 64, 65]) }, () => pick(random, [randomBytes(random, 34), Uint8Array.from([0x00, 0x24, ...randomBytes(random, 36)])])) : []
       messages.push(replicateFrame({ seq, records, delivered }))
     } else if (kind === 7) {
-      messages.push(replicateFrame({ ack: pick(random, [1, seq, 2 ** 32 - 1]), results: [{ status: 0, code: '' }] }))
+      messages.push(replicateFrame({ ack: pick(random, [1, seq, 2 ** 32 - 1]), results: [{ status: AckResult.Status.STORED, code: '' }] }))
     } else if (kind === 8) {
       messages.push(replicateFrame({ error: pick(random, ['ERR_RATE_LIMITED', 'x'.repeat(1000), '\u0000']) }))
     } else {

@@ -104,6 +104,8 @@ describe('replication sessions', () => {
       const node = await rawClient()
       const stream = await node.dialProtocol(relayAddr, REPLICATE_PROTOCOL)
       await lpStream(stream).write(frame({ roomId: keys.roomId }))
+      // The relay takes at most 16 new connections a second from one address.
+      await new Promise(resolve => setTimeout(resolve, 100))
     }
     const before = await metricsText()
     const writer = await enter(link)
