@@ -177,6 +177,8 @@ class Session implements RoomSession {
   readonly #log
   readonly #members = new Map<string, PeerId>()
   readonly #dialing = new Set<string>()
+  /** When each member was first found through the DHT (dial tie-break). */
+  readonly #firstSeen = new Map<string, number>()
   readonly #watchers = new Set<(change: RoomChange) => void>()
   readonly #statusWatchers = new Set<(status: RoomStatus) => void>()
   readonly #writeWatchers = new Set<(record: Uint8Array) => void>()
@@ -628,7 +630,7 @@ class Session implements RoomSession {
     }
     await Promise.allSettled(found
       .filter(p => !p.id.equals(this.#node.peerId))
-      .map(async (p) => { await this.#connectMember(p.id, p.multiaddrs) }))
+      .map(async (p) => { await this.#connectMember(p.id, p.multiaddrs, { yieldToPeer: true }) }))
   }
 
   /**
@@ -649,7 +651,13 @@ class Session implements RoomSession {
     }
   }
 
-  async #connectMember (peer: PeerId, addrs: Multiaddr[]): Promise<void> {
+  /**
+   * `yieldToPeer` (members found through the DHT, where both sides may find
+   * each other at once): one RTCPeerConnection per pair, so let the other
+   * side dial when it already is (an inbound relayed connection carries its
+   * WebRTC handshake) or when its peer id sorts first, for a few seconds.
+   */
+  async #connectMember (peer: PeerId, addrs: Multiaddr[], options: { yieldToPeer?: boolean } = {}): Promise<void> {
     const id = peer.toString()
     if (this.#connectionTo(peer)?.limits == null && this.#connectionTo(peer) != null) {
       if (!this.#members.has(id)) {
@@ -660,6 +668,16 @@ class Session implements RoomSession {
       return
     }
     if (this.#dialing.has(id)) return
+    if (options.yieldToPeer === true) {
+      const firstSeen = this.#firstSeen.get(id) ?? Date.now()
+      if (!this.#firstSeen.has(id)) {
+        if (this.#firstSeen.size > 1000) this.#firstSeen.clear()
+        this.#firstSeen.set(id, firstSeen)
+      }
+      const theyDial = this.#node.getConnections(peer).some(c => c.direction === 'inbound' && c.status === 'open')
+      const theyGoFirst = peer.toString() < this.#node.peerId.toString()
+      if ((theyDial || theyGoFirst) && Date.now() - firstSeen < 4 * second) return
+    }
     const webrtc = addrs.filter(ma => /\/webrtc(\/|$)/.test(ma.toString()))
     if (webrtc.length === 0) return
     this.#dialing.add(id)
