@@ -13,7 +13,7 @@ import { formatRoomLink } from '../shared/link.ts'
 import { deriveRoomKeys, newRoomSecret } from '../shared/room-keys.ts'
 import { openTab, waitForProbe, withTimeout, type Tab } from './browser.ts'
 import { nodeCatchup, type CatchupRun } from './nodes.ts'
-import { sealMany, seedRelayDataDir, relayMetrics } from './seed.ts'
+import { sealManyAsync, seedRelayDataDir, relayMetrics } from './seed.ts'
 import { round } from './stats.ts'
 
 export interface TabCatchupRun {
@@ -84,7 +84,7 @@ export interface CatchupRoom {
  * relay (default limits). Each run() then opens a fresh tab and a fresh
  * Node peer on it, one after the other.
  */
-export async function prepareCatchup (browser: Browser, keys: number, log: (line: string) => void, timeouts = { tab: 120_000, node: 120_000 }): Promise<CatchupRoom> {
+export async function prepareCatchup (browser: Browser, keys: number, log: (line: string) => void, timeouts = { tab: 120_000, node: 120_000 }, relayArgs: string[] = []): Promise<CatchupRoom> {
   const result: CatchupResult = {
     keys,
     method: `a fresh relay (default limits) holds one room of ${keys} keys (sealed in Node and written into the relay's data dir before it starts, in the relay's own storage format); tab: a fresh browser context opens the room link, time = the tab's performance.now() (ms since navigation start) when __roomkv.session.list() first returns ${keys} entries (polled in the page: when the watch() count reaches ${keys}, else every 10 s); Node: time from the openRoom() call until session.list() returns ${keys} entries (same polling); a run that does not finish in ${timeouts.tab / 1000} s (tab) / ${timeouts.node / 1000} s (Node) reports how far it got`,
@@ -110,13 +110,13 @@ export async function prepareCatchup (browser: Browser, keys: number, log: (line
     const secret = newRoomSecret()
     const roomKeys = deriveRoomKeys(secret)
     let t0 = performance.now()
-    const records = sealMany(roomKeys, keys, 'item/')
+    const records = await sealManyAsync(roomKeys, keys, 'item/')
     result.sealMs = round(performance.now() - t0)
     t0 = performance.now()
     await seedRelayDataDir(dataDir, records)
     result.seedMs = round(performance.now() - t0)
-    log(`catch-up: sealed ${keys} records in ${Math.round(result.sealMs)} ms, wrote them into a relay data dir in ${Math.round(result.seedMs)} ms`)
-    relay = await startRelayProcess({ dataDir })
+    log(`catch-up: sealed ${keys} records in ${Math.round(result.sealMs)} ms, wrote them into a relay database in ${Math.round(result.seedMs)} ms`)
+    relay = await startRelayProcess({ dataDir, args: relayArgs })
     link = formatRoomLink(relay.url, secret)
     syncsBefore = (await relayMetrics(relay.url)).get('roomkv_requests_served_total{kind="sync"}') ?? 0
   } catch (err: any) {

@@ -1,7 +1,8 @@
 /**
  * Node-side benchmarks: catch-up of a large room by a Node SDK peer,
  * sustained replication writer -> relay -> two readers, and the rate at
- * which one relay accepts pushed records. See bench/README.md.
+ * which one relay accepts records sent over replication sessions. See
+ * bench/README.md.
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -16,7 +17,7 @@ import { createRecordStore, memoryRecordStorage } from '../shared/record-store.t
 import { deriveRoomKeys, newRoomSecret } from '../shared/room-keys.ts'
 import { formatRoomLink } from '../shared/link.ts'
 import type { RoomClient } from '../shared/room-client.ts'
-import { closePeer, openPeer, pollUntil, relayHealth, relayMetrics, sealMany, sleep } from './seed.ts'
+import { closePeer, openPeer, pollUntil, relayHealth, relayMetrics, sealManyAsync, sleep } from './seed.ts'
 import { round, summarize, type Summary } from './stats.ts'
 
 type Log = (line: string) => void
@@ -85,18 +86,22 @@ export async function nodeCatchup (link: string, relayUrl: string, relayPeerId: 
 
 // ------------------------------------------------------------ replication
 
-/** Timing wrappers (arguments and results pass through) around a peer's push and DHT put, like bench/probe.js in tabs. */
-function timeSteps (client: RoomClient): { pushMs: number[], dhtPutMs: number[] } {
-  const pushMs: number[] = []
+/**
+ * Timing wrappers (arguments and results pass through) around a peer's
+ * replication sends and its background DHT puts, like bench/probe.js in tabs.
+ * Neither runs inside put() any more: put() resolves at the local write.
+ */
+function timeSteps (client: RoomClient, relayPeerId: string): { sendToRelayMs: number[], dhtPutMs: number[] } {
+  const sendToRelayMs: number[] = []
   const dhtPutMs: number[] = []
-  const rooms = client.node.services.rooms
-  const push = rooms.push.bind(rooms)
-  rooms.push = async (...args: Parameters<typeof push>) => {
+  const replication = client.node.services.rooms.replication
+  const send = replication.send.bind(replication)
+  replication.send = async (...args: Parameters<typeof send>) => {
     const t0 = performance.now()
     try {
-      return await push(...args)
+      return await send(...args)
     } finally {
-      pushMs.push(performance.now() - t0)
+      if (args[0].toString() === relayPeerId) sendToRelayMs.push(performance.now() - t0)
     }
   }
   const dht = client.node.services.dht as any
@@ -109,30 +114,38 @@ function timeSteps (client: RoomClient): { pushMs: number[], dhtPutMs: number[] 
       dhtPutMs.push(performance.now() - t0)
     }
   }
-  return { pushMs, dhtPutMs }
+  return { sendToRelayMs, dhtPutMs }
 }
 
 export interface ReplicationResult {
   method: string
   puts: number
-  window: number
+  /** put() calls issued together (Promise.all), chunk after chunk. */
+  chunk: number
   /** N / (time from the first put() call until both readers hold all N). */
   putsPerSecond: number
   /** Time from the first put() until both readers had all N (ms), or undefined. */
   replicatedMs?: number
-  /** Time until every put() call resolved, and the writer's own rate. */
+  /** Time until every put() call resolved (local writes), and the writer's own rate. */
   writeMs: number
   writerPutsPerSecond: number
+  /** Time until every put's `delivered` resolved (the relay answered for each), or undefined. */
+  deliveredMs?: number
+  /** Puts whose `delivered` lists the relay in storedOn. */
+  ackedByRelay: number
+  /** Refusal codes in `delivered`, with counts. */
+  refused: Record<string, number>
   putCallMs: Summary
-  /** Steps inside W's put(), which run in parallel: push to the relay, DHT put (closest-peer query + PUT_VALUE). */
-  pushToRelayMs: Summary
+  /** Each replication.send to the relay until its answers came back (queue + batch + ack), and the background DHT PUTs. */
+  sendToRelayMs: Summary
   dhtPutMs: Summary
   putErrors: number
   readers: Array<{ received: number, lastArrivalMs?: number, arrivedDuringWrites: number, relayDrops: number }>
   writerRelayDrops: number
-  /** The relay's push counters over the run. */
-  relayPushesServed: number
+  /** The relay's counters over the run: batches served, records accepted, records forwarded to members. */
+  relayBatchesServed: number
   relayRecordsAccepted: number
+  relayRecordsForwarded: number
   /** CPU used over the run (from the first put until both readers were complete), % of one core: the relay process, and this bench process (W, R1, R2). */
   relayCpuPercent: number
   benchCpuPercent: number
@@ -142,34 +155,39 @@ export interface ReplicationResult {
 /**
  * Writer W and readers R1, R2 are Node SDK peers in one fresh room; Node
  * peers have no WebRTC, so every record goes W -> relay -> (fan-out) R1, R2.
- * W calls session.put() for `puts` keys with `window` calls in flight; each
- * reader records the first `remote` watch event per key.
+ * W calls session.put() for `puts` keys, `chunk` calls at a time
+ * (Promise.all; put() resolves at the local write, nothing waits for the
+ * network); each reader records the first `remote` watch event per key.
  */
-export async function replication (relayUrl: string, relayPeerId: string, puts: number, window: number, timeout: number, log: Log): Promise<ReplicationResult> {
+export async function replication (relayUrl: string, relayPeerId: string, puts: number, chunk: number, timeout: number, log: Log): Promise<ReplicationResult> {
   const link = formatRoomLink(relayUrl, newRoomSecret())
   const peers: RoomClient[] = []
   const result: ReplicationResult = {
     putsPerSecond: Number.NaN,
     puts,
-    window,
+    chunk,
     writeMs: Number.NaN,
     writerPutsPerSecond: Number.NaN,
+    ackedByRelay: 0,
+    refused: {},
     putCallMs: summarize([]),
-    pushToRelayMs: summarize([]),
+    sendToRelayMs: summarize([]),
     dhtPutMs: summarize([]),
     putErrors: 0,
     readers: [],
     writerRelayDrops: 0,
-    relayPushesServed: 0,
+    relayBatchesServed: 0,
     relayRecordsAccepted: 0,
+    relayRecordsForwarded: 0,
     relayCpuPercent: Number.NaN,
     benchCpuPercent: Number.NaN,
-    method: `Node SDK peers (openRoom) W, R1, R2 in one fresh room on a relay with raised limits; W calls session.put() for ${puts} keys (64-byte values), ${window} calls in flight; R1 and R2 record the first remote watch() event per key; records travel W -> relay -> relay fan-out -> R1, R2 (Node peers have no WebRTC)`,
+    method: `Node SDK peers (openRoom, in-memory storage) W, R1, R2 in one fresh room on a relay with raised limits; W calls session.put() (no quorum) for ${puts} keys (64-byte values), ${chunk} calls at a time (Promise.all), chunk after chunk; R1 and R2 record the first remote watch() event per key; rate = ${puts} / (first put() call -> both readers hold all); records travel W -> relay -> relay fan-out -> R1, R2 over replication sessions (Node peers have no WebRTC)`
   }
   try {
     const [w, r1, r2] = await Promise.all([0, 1, 2].map(async () => await openPeer(link, relayUrl)))
     peers.push(w, r1, r2)
-    // The relay forwards to members it has seen push or sync: wait for the readers' first sync.
+    // The relay forwards to members with a live session; a session opens
+    // before the first sync, so a finished sync means the reader is a member.
     const synced = await pollUntil(() => r1.session.status().lastSync != null && r2.session.status().lastSync != null, 15_000, 50)
     if (!synced) log('replication: readers did not finish their first sync in 15 s; going on')
     const drops = [w, r1, r2].map(p => countDrops(p, relayPeerId))
@@ -179,37 +197,48 @@ export async function replication (relayUrl: string, relayPeerId: string, puts: 
         if (change.source === 'remote' && change.key.startsWith('rep-') && !arrivals[i].has(change.key)) arrivals[i].set(change.key, performance.now())
       })
     })
-    const { pushMs, dhtPutMs } = timeSteps(w)
+    const { sendToRelayMs, dhtPutMs } = timeSteps(w, relayPeerId)
     const before = await relayMetrics(relayUrl)
     const cpuBefore = process.cpuUsage()
     const calls: number[] = []
-    let next = 0
+    const delivered: Array<Promise<void>> = []
+    let lastDelivered = Number.NaN
     const started = performance.now()
-    await Promise.all(Array.from({ length: window }, async () => {
-      while (next < puts) {
-        const i = next++
+    for (let c = 0; c < puts; c += chunk) {
+      await Promise.all(Array.from({ length: Math.min(chunk, puts - c) }, async (_, j) => {
+        const i = c + j
         const t0 = performance.now()
         try {
-          await w.session.put(`rep-${String(i).padStart(4, '0')}`, `${i}:`.padEnd(64, 'x'))
+          const put = await w.session.put(`rep-${String(i).padStart(5, '0')}`, `${i}:`.padEnd(64, 'x'))
           calls.push(performance.now() - t0)
+          delivered.push(put.delivered.then((d) => {
+            lastDelivered = performance.now()
+            if (d.storedOn.includes(relayPeerId)) result.ackedByRelay++
+            for (const code of d.refused) result.refused[code] = (result.refused[code] ?? 0) + 1
+          }, () => {}))
         } catch {
           result.putErrors++
         }
-      }
-    }))
+      }))
+    }
     const wroteAt = performance.now()
     result.writeMs = round(wroteAt - started)
     result.writerPutsPerSecond = round(puts / ((wroteAt - started) / 1000))
     result.putCallMs = summarize(calls)
-    result.pushToRelayMs = summarize(pushMs)
-    result.dhtPutMs = summarize(dhtPutMs)
-    const all = await pollUntil(() => arrivals.every(a => a.size >= puts), Math.max(0, timeout - (wroteAt - started)), 50)
+    let allDelivered = false
+    void Promise.all(delivered).then(() => { allDelivered = true })
+    const all = await pollUntil(() => arrivals.every(a => a.size >= puts) && allDelivered, Math.max(0, timeout - (wroteAt - started)), 20)
     const after = await relayMetrics(relayUrl)
     const wall = performance.now() - started
+    if (allDelivered) result.deliveredMs = round(lastDelivered - started)
+    result.sendToRelayMs = summarize(sendToRelayMs)
+    result.dhtPutMs = summarize(dhtPutMs)
     result.relayCpuPercent = cpuPercent(before, after, wall)
     result.benchCpuPercent = benchCpuPercent(cpuBefore, wall)
-    result.relayPushesServed = (after.get('roomkv_requests_served_total{kind="push"}') ?? 0) - (before.get('roomkv_requests_served_total{kind="push"}') ?? 0)
-    result.relayRecordsAccepted = (after.get('roomkv_records_accepted_total') ?? 0) - (before.get('roomkv_records_accepted_total') ?? 0)
+    const delta = (name: string): number => (after.get(name) ?? 0) - (before.get(name) ?? 0)
+    result.relayBatchesServed = delta('roomkv_requests_served_total{kind="push"}')
+    result.relayRecordsAccepted = delta('roomkv_records_accepted_total')
+    result.relayRecordsForwarded = delta('roomkv_fanout_forwarded_total')
     result.readers = arrivals.map((a, i) => {
       const times = [...a.values()]
       return {
@@ -220,11 +249,12 @@ export async function replication (relayUrl: string, relayPeerId: string, puts: 
       }
     })
     result.writerRelayDrops = drops[0]()
-    if (all) {
+    if (arrivals.every(a => a.size >= puts)) {
       result.replicatedMs = round(Math.max(...result.readers.map(r => r.lastArrivalMs ?? Number.NaN)))
       result.putsPerSecond = round(puts / (result.replicatedMs / 1000))
-    } else {
-      result.error = `readers hold ${result.readers.map(r => r.received).join(' and ')} of ${puts} after ${timeout} ms`
+    }
+    if (!all) {
+      result.error = `after ${timeout} ms: readers hold ${result.readers.map(r => r.received).join(' and ')} of ${puts}; ${allDelivered ? 'every' : 'not every'} put's delivered resolved`
     }
   } catch (err: any) {
     result.error = err.message
@@ -234,36 +264,10 @@ export async function replication (relayUrl: string, relayPeerId: string, puts: 
   return result
 }
 
-// ------------------------------------------------------------ relay push throughput
+// ------------------------------------------------------------ relay throughput
 
-export interface ThroughputResult {
-  method: string
-  clients: number
-  recordsPerPush: number
-  inFlightPerClient: number
-  /** roomkv_records_accepted_total delta / elapsed. */
-  recordsPerSecond: number
-  /** roomkv_requests_served_total{kind="push"} delta / elapsed. */
-  pushesPerSecond: number
-  elapsedMs: number
-  accepted: number
-  sent: number
-  /** Pre-sealed records ran out before the time was up. */
-  exhausted: boolean
-  pushMs: Summary
-  pushErrors: number
-  rejected: number
-  sealMs: number
-  /** CPU used over the timed part, % of one core: the relay process, and this bench process (the clients). */
-  relayCpuPercent: number
-  benchCpuPercent: number
-  /** Relay CPU per accepted record (ms). */
-  relayCpuMsPerRecord: number
-  error?: string
-}
-
-/** A minimal libp2p client that speaks only the roomkv room protocols (no DHT). */
-async function pushClient (): Promise<Libp2p<{ rooms: RoomProtocol }>> {
+/** A minimal libp2p client that speaks only the roomkv room protocols (no DHT, no room session). */
+export async function roomsClient (): Promise<Libp2p<{ rooms: RoomProtocol }>> {
   return await createLibp2p({
     transports: [webSockets()],
     connectionEncrypters: [noise()],
@@ -276,85 +280,166 @@ async function pushClient (): Promise<Libp2p<{ rooms: RoomProtocol }>> {
   }) as unknown as Libp2p<{ rooms: RoomProtocol }>
 }
 
+/** A roomsClient connected to the relay's WebSockets address. */
+export async function connectRoomsClient (relayUrl: string): Promise<Libp2p<{ rooms: RoomProtocol }>> {
+  const health = await relayHealth(relayUrl)
+  const addr = (health.multiaddrs as string[]).find(ma => ma.includes('/ws/'))
+  if (addr == null) throw new Error('relay announces no ws multiaddr')
+  const node = await roomsClient()
+  try {
+    await node.dial(multiaddr(addr), { signal: AbortSignal.timeout(15_000) })
+  } catch (err) {
+    await node.stop()
+    throw err
+  }
+  return node
+}
+
+export interface ThroughputPhase {
+  /** roomkv_records_accepted_total delta / elapsed. */
+  recordsPerSecond: number
+  /** roomkv_requests_served_total{kind="push"} delta (batches the relay served) / elapsed. */
+  batchesPerSecond: number
+  elapsedMs: number
+  accepted: number
+  sent: number
+  /** Every record was sent before the time was up. */
+  exhausted: boolean
+  /** Time of each send call until the relay's answers came back. */
+  sendMs: Summary
+  sendErrors: number
+  rejected: number
+  /** CPU used over the phase, % of one core: the relay process, and this bench process (the clients). */
+  relayCpuPercent: number
+  benchCpuPercent: number
+  /** Relay CPU per accepted record (ms). */
+  relayCpuMsPerRecord: number
+}
+
+export interface ThroughputResult {
+  method: string
+  clients: number
+  sealMs: number
+  /** The headline: records per second the relay accepted in the batched phase. */
+  recordsPerSecond: number
+  /** Each client hands all its records to its session at once (the session batches them: up to 512 records / 256 KiB a batch, 4 batches unacknowledged). */
+  batched: ThroughputPhase & { recordsPerClient: number }
+  /** One record per send, `inFlightPerClient` sends pending per client (what sequential puts look like). */
+  single: ThroughputPhase & { recordsPerClient: number, inFlightPerClient: number }
+  error?: string
+}
+
+const emptyPhase = (): ThroughputPhase => ({
+  recordsPerSecond: Number.NaN,
+  batchesPerSecond: Number.NaN,
+  elapsedMs: Number.NaN,
+  accepted: 0,
+  sent: 0,
+  exhausted: false,
+  sendMs: summarize([]),
+  sendErrors: 0,
+  rejected: 0,
+  relayCpuPercent: Number.NaN,
+  benchCpuPercent: Number.NaN,
+  relayCpuMsPerRecord: Number.NaN
+})
+
 /**
- * M clients, each in its own fresh room, push pre-sealed records (one per
- * push, like session.put does) to the relay, `inFlight` pushes at a time
- * per client, for `durationMs` or until the records run out.
+ * Run `senders` (one per client) against the relay for at most `durationMs`
+ * and read the relay's counters before and after.
  */
-export async function pushThroughput (relayUrl: string, relayPeerId: string, clients: number, perClient: number, inFlight: number, durationMs: number, log: Log): Promise<ThroughputResult> {
+async function throughputPhase (relayUrl: string, phase: ThroughputPhase, durationMs: number, senders: Array<(deadline: number) => Promise<void>>): Promise<void> {
+  const before = await relayMetrics(relayUrl)
+  const cpuBefore = process.cpuUsage()
+  const started = performance.now()
+  const deadline = started + durationMs
+  // A send that outlives the deadline is not waited for: the rate counts what the relay accepted by then.
+  await Promise.race([Promise.all(senders.map(async s => { await s(deadline) })), sleep(durationMs + 1000)])
+  const elapsed = performance.now() - started
+  const after = await relayMetrics(relayUrl)
+  const delta = (name: string): number => (after.get(name) ?? 0) - (before.get(name) ?? 0)
+  phase.exhausted = performance.now() < deadline
+  phase.elapsedMs = round(elapsed)
+  phase.accepted = delta('roomkv_records_accepted_total')
+  phase.recordsPerSecond = round(phase.accepted / (elapsed / 1000))
+  phase.batchesPerSecond = round(delta('roomkv_requests_served_total{kind="push"}') / (elapsed / 1000))
+  phase.relayCpuPercent = cpuPercent(before, after, elapsed)
+  phase.benchCpuPercent = benchCpuPercent(cpuBefore, elapsed)
+  phase.relayCpuMsPerRecord = phase.accepted > 0 ? round(delta('process_cpu_seconds_total') * 1000 / phase.accepted) : Number.NaN
+}
+
+/**
+ * M clients, each in its own fresh room, send pre-sealed records to the
+ * relay over their replication session (rooms.push: records in, the
+ * relay's per-record answers back). Two phases on fresh records: batched
+ * (all of a client's records in one call; the session splits them into
+ * batches) then single (one record per call, `inFlight` calls pending per
+ * client). Each phase ends after `durationMs` or when the records run out.
+ */
+export async function pushThroughput (relayUrl: string, relayPeerId: string, clients: number, perClient: { batched: number, single: number }, inFlight: number, durationMs: number, log: Log): Promise<ThroughputResult> {
   const result: ThroughputResult = {
     recordsPerSecond: Number.NaN,
     clients,
-    recordsPerPush: 1,
-    inFlightPerClient: inFlight,
-    pushesPerSecond: Number.NaN,
-    elapsedMs: Number.NaN,
-    accepted: 0,
-    sent: 0,
-    exhausted: false,
-    pushMs: summarize([]),
-    pushErrors: 0,
-    rejected: 0,
     sealMs: Number.NaN,
-    relayCpuPercent: Number.NaN,
-    benchCpuPercent: Number.NaN,
-    relayCpuMsPerRecord: Number.NaN,
-    method: `${clients} minimal libp2p clients (WebSockets + noise + yamux + identify + ping + roomkv room protocols, no DHT), each in its own fresh room, push pre-sealed records (1 record per push, like session.put) to a fresh relay with raised limits, ${inFlight} pushes in flight per client, for ${durationMs / 1000} s or until ${perClient} records per client run out; rate = delta of roomkv_records_accepted_total from /metrics / elapsed`,
+    batched: { ...emptyPhase(), recordsPerClient: perClient.batched },
+    single: { ...emptyPhase(), recordsPerClient: perClient.single, inFlightPerClient: inFlight },
+    method: `${clients} minimal libp2p clients (WebSockets + noise + yamux + identify + ping + roomkv room protocols, no DHT, no room session), each in its own fresh room, send records sealed before the clock starts (sealRecordAsync) to a fresh relay with raised limits over their replication session (rooms.push); batched phase: each client hands its ${perClient.batched} records to one rooms.push call (the session sends batches of up to 512 records / 256 KiB, 4 unacknowledged); single phase: ${perClient.single} other records per client, one per rooms.push, ${inFlight} pending per client; each phase at most ${durationMs / 1000} s; rate = delta of roomkv_records_accepted_total from /metrics / elapsed`
   }
   const nodes: Array<Libp2p<{ rooms: RoomProtocol }>> = []
   try {
     const t0 = performance.now()
-    const rooms = Array.from({ length: clients }, () => {
+    const rooms: Array<{ roomId: Uint8Array, batched: Uint8Array[], single: Uint8Array[] }> = []
+    for (let c = 0; c < clients; c++) {
       const keys = deriveRoomKeys(newRoomSecret())
-      return { roomId: keys.roomId, records: sealMany(keys, perClient, 'tp/') }
-    })
-    result.sealMs = round(performance.now() - t0)
-    log(`throughput: sealed ${clients} x ${perClient} records in ${Math.round(result.sealMs)} ms`)
-    const health = await relayHealth(relayUrl)
-    const addr = (health.multiaddrs as string[]).find(ma => ma.includes('/ws/'))
-    if (addr == null) throw new Error('relay announces no ws multiaddr')
-    const relay = peerIdFromString(relayPeerId)
-    for (let i = 0; i < clients; i++) {
-      const node = await pushClient()
-      nodes.push(node)
-      await node.dial(multiaddr(addr), { signal: AbortSignal.timeout(15_000) })
+      const records = await sealManyAsync(keys, perClient.batched + perClient.single, 'tp/')
+      rooms.push({ roomId: keys.roomId, batched: records.slice(0, perClient.batched), single: records.slice(perClient.batched) })
     }
+    result.sealMs = round(performance.now() - t0)
+    log(`throughput: sealed ${clients} x ${perClient.batched + perClient.single} records in ${Math.round(result.sealMs)} ms`)
+    const relay = peerIdFromString(relayPeerId)
+    for (let i = 0; i < clients; i++) nodes.push(await connectRoomsClient(relayUrl))
+    // Open every session before the clock starts (a hello round trip each).
+    await Promise.all(nodes.map(async (node, c) => { await node.services.rooms.replication.open(relay, rooms[c].roomId) }))
     await sleep(500)
-    const before = await relayMetrics(relayUrl)
-    const cpuBefore = process.cpuUsage()
-    const latencies: number[] = []
-    const started = performance.now()
-    const deadline = started + durationMs
-    await Promise.all(nodes.flatMap((node, c) => {
+
+    const b = result.batched
+    const batchedMs: number[] = []
+    await throughputPhase(relayUrl, b, durationMs, nodes.map((node, c) => async (deadline) => {
+      const p0 = performance.now()
+      try {
+        const pushed = await node.services.rooms.push(relay, rooms[c].roomId, rooms[c].batched, { signal: AbortSignal.timeout(Math.max(1, deadline - p0)) })
+        b.rejected += pushed.rejected
+        batchedMs.push(performance.now() - p0)
+      } catch {
+        b.sendErrors++
+      }
+      b.sent += rooms[c].batched.length
+    }))
+    b.sendMs = summarize(batchedMs)
+    result.recordsPerSecond = b.recordsPerSecond
+    log(`throughput, batched: ${b.accepted} records accepted in ${Math.round(b.elapsedMs)} ms = ${b.recordsPerSecond}/s, ${b.batchesPerSecond} batches/s, relay CPU ${b.relayCpuPercent}% (${b.relayCpuMsPerRecord} ms/record)${b.sendErrors > 0 ? `, ${b.sendErrors} clients did not finish` : ''}`)
+
+    const s = result.single
+    const singleMs: number[] = []
+    await throughputPhase(relayUrl, s, durationMs, nodes.flatMap((node, c) => {
       let next = 0
-      return Array.from({ length: inFlight }, async () => {
-        while (performance.now() < deadline && next < rooms[c].records.length) {
-          const record = rooms[c].records[next++]
+      return Array.from({ length: inFlight }, () => async (deadline: number) => {
+        while (performance.now() < deadline && next < rooms[c].single.length) {
+          const record = rooms[c].single[next++]
           const p0 = performance.now()
           try {
             const pushed = await node.services.rooms.push(relay, rooms[c].roomId, [record], { signal: AbortSignal.timeout(10_000) })
-            result.rejected += pushed.rejected
-            latencies.push(performance.now() - p0)
+            s.rejected += pushed.rejected
+            singleMs.push(performance.now() - p0)
           } catch {
-            result.pushErrors++
+            s.sendErrors++
           }
-          result.sent++
+          s.sent++
         }
       })
     }))
-    const elapsed = performance.now() - started
-    const after = await relayMetrics(relayUrl)
-    result.exhausted = performance.now() < deadline
-    result.elapsedMs = round(elapsed)
-    result.accepted = (after.get('roomkv_records_accepted_total') ?? 0) - (before.get('roomkv_records_accepted_total') ?? 0)
-    const pushes = (after.get('roomkv_requests_served_total{kind="push"}') ?? 0) - (before.get('roomkv_requests_served_total{kind="push"}') ?? 0)
-    result.recordsPerSecond = round(result.accepted / (elapsed / 1000))
-    result.pushesPerSecond = round(pushes / (elapsed / 1000))
-    result.pushMs = summarize(latencies)
-    result.relayCpuPercent = cpuPercent(before, after, elapsed)
-    result.benchCpuPercent = benchCpuPercent(cpuBefore, elapsed)
-    result.relayCpuMsPerRecord = result.accepted > 0 ? round(((after.get('process_cpu_seconds_total') ?? Number.NaN) - (before.get('process_cpu_seconds_total') ?? Number.NaN)) * 1000 / result.accepted) : Number.NaN
-    log(`throughput: ${result.accepted} records accepted in ${Math.round(elapsed)} ms = ${result.recordsPerSecond}/s, relay CPU ${result.relayCpuPercent}% (${result.relayCpuMsPerRecord} ms/record) (${result.sent} sent, ${result.pushErrors} push errors${result.exhausted ? ', records ran out' : ''})`)
+    s.sendMs = summarize(singleMs)
+    log(`throughput, 1 record per send: ${s.accepted} records accepted in ${Math.round(s.elapsedMs)} ms = ${s.recordsPerSecond}/s, relay CPU ${s.relayCpuPercent}% (${s.relayCpuMsPerRecord} ms/record) (${s.sent} sent, ${s.sendErrors} send errors${s.exhausted ? ', records ran out' : ''})`)
   } catch (err: any) {
     result.error = err.message
   } finally {

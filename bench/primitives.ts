@@ -1,7 +1,8 @@
 /**
  * The primitives a record pays for, alone, as records per second: Ed25519
- * sign and verify (WebCrypto and @noble/curves) in Node and in Chromium, and
- * IndexedDB writes through the tab's own storage (web/node/idb-storage.ts).
+ * sign and verify (WebCrypto and @noble/curves) in Node and in Chromium,
+ * IndexedDB writes through the tab's own storage (web/node/idb-storage.ts),
+ * and the relay's database writes (relay/sqlite-storage.ts) in Node.
  * These bound what the data path can reach (issue 8); see bench/README.md.
  *
  * Part of `npm run bench` (bench/run.ts), or alone:
@@ -14,13 +15,18 @@
  * are bundled here with esbuild and served on a routed 127.0.0.1 origin (a
  * secure context, so crypto.subtle exists; nothing is dialled).
  */
-import { readFile, writeFile } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { build } from 'esbuild'
 import type { Browser } from 'playwright-core'
+import { toString } from 'uint8arrays'
 import { launchBrowser, stopAll } from '../e2e/harness.ts'
+import { sqliteRecordStorage } from '../relay/sqlite-storage.ts'
+import type { StorageWrite } from '../shared/record-store.ts'
 import { percentile, round, table } from './stats.ts'
 
 /** Signatures / verifications per round (WebCrypto); noble is ~20x slower, so fewer. */
@@ -35,6 +41,9 @@ const IDB_BATCH = 1000
 const IDB_RECORD_BYTES = 400
 /** Baseline: this many puts, each in its own transaction (what a merge per record cost). */
 const IDB_SINGLE = 200
+/** Relay database (relay/sqlite-storage.ts): records per write() batch, and single writes for comparison. */
+const DB_BATCH = 1000
+const DB_SINGLE = 200
 /** Measured rounds after one warm-up round; the median round is reported. */
 const ROUNDS = 5
 
@@ -161,13 +170,45 @@ function rates (raw: Record<string, { ms: number[], records: number, inFlight: n
   return out
 }
 
-const METHOD = `Ed25519 over ${MESSAGE_BYTES}-byte distinct messages with one key imported once (as the room key is); WebCrypto one call at a time, and ${IN_FLIGHT} in flight; noble (@noble/curves, zip215: false as the app) synchronous. IndexedDB through web/node/idb-storage.ts in Chromium: write() of ${IDB_BATCH} records of ${IDB_RECORD_BYTES} bytes in one transaction (resolves on commit), getMany() of the same ${IDB_BATCH} keys, and put() of ${IDB_SINGLE} records each in its own transaction. Each: one warm-up round, then ${ROUNDS} rounds; the median round's rate is reported (all rounds in rounds).`
+/**
+ * The relay's database alone: write() of DB_BATCH new keys (one
+ * transaction), and DB_SINGLE write() calls of one key each, values of
+ * IDB_RECORD_BYTES (an encoded HeadSet), in a fresh database file with the
+ * relay's defaults (WAL, synchronous=NORMAL).
+ */
+async function measureRelayDb (): Promise<Record<string, { ms: number[], records: number, inFlight: number }>> {
+  const dir = await mkdtemp(join(tmpdir(), 'roomkv-bench-db-'))
+  const storage = await sqliteRecordStorage({ path: join(dir, 'records.sqlite') })
+  try {
+    const roomId = toString(randomBytes(32), 'base32')
+    const ops = (n: number): StorageWrite[] => Array.from({ length: n }, () => ({ roomId, keyId: toString(randomBytes(32), 'base32'), value: randomBytes(IDB_RECORD_BYTES) }))
+    const batch: number[] = []
+    const single: number[] = []
+    for (let round = 0; round <= ROUNDS; round++) {
+      const many = ops(DB_BATCH)
+      let t0 = performance.now()
+      await storage.write(many)
+      const batchMs = performance.now() - t0
+      const each = ops(DB_SINGLE)
+      t0 = performance.now()
+      for (const op of each) await storage.write([op])
+      const singleMs = performance.now() - t0
+      if (round > 0) { batch.push(batchMs); single.push(singleMs) }
+    }
+    return { relayDbWrite: { ms: batch, records: DB_BATCH, inFlight: 1 }, relayDbWriteEach: { ms: single, records: DB_SINGLE, inFlight: 1 } }
+  } finally {
+    await storage.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+const METHOD = `Ed25519 over ${MESSAGE_BYTES}-byte distinct messages with one key imported once (as the room key is); WebCrypto one call at a time, and ${IN_FLIGHT} in flight; noble (@noble/curves, zip215: false as the app) synchronous. IndexedDB through web/node/idb-storage.ts in Chromium: write() of ${IDB_BATCH} records of ${IDB_RECORD_BYTES} bytes in one transaction (resolves on commit), getMany() of the same ${IDB_BATCH} keys, and put() of ${IDB_SINGLE} records each in its own transaction. Each: one warm-up round, then ${ROUNDS} rounds; the median round's rate is reported (all rounds in rounds). Relay database in Node (relay/sqlite-storage.ts, node:sqlite, WAL, synchronous=NORMAL, fresh file): write() of ${DB_BATCH} new keys of ${IDB_RECORD_BYTES} bytes in one transaction, and ${DB_SINGLE} write() calls of one key each.`
 
 /** Measure everything: Node in this process, Chromium in a fresh context of `browser`. */
 export async function measurePrimitives (browser: Browser): Promise<PrimitivesResult> {
   const options: Options = { cryptoRecords: CRYPTO_RECORDS, nobleRecords: NOBLE_RECORDS, inFlight: IN_FLIGHT, messageBytes: MESSAGE_BYTES, rounds: ROUNDS }
   const result: PrimitivesResult = { versions: { node: process.version, chromium: browser.version() }, node: {}, chromium: {}, method: METHOD }
-  result.node = rates(await measureCrypto(ed25519, options))
+  result.node = rates({ ...await measureCrypto(ed25519, options), ...await measureRelayDb() })
   const context = await browser.newContext()
   try {
     const bundle = await build({
@@ -208,7 +249,9 @@ const LABELS: Record<string, string> = {
   verifyNoble: 'verify, noble',
   idbBatchWrite: `IndexedDB write(), ${IDB_BATCH} per transaction`,
   idbGetMany: `IndexedDB getMany(), ${IDB_BATCH} keys`,
-  idbPutEach: 'IndexedDB put(), 1 per transaction'
+  idbPutEach: 'IndexedDB put(), 1 per transaction',
+  relayDbWrite: `relay database write(), ${DB_BATCH} per transaction`,
+  relayDbWriteEach: 'relay database write(), 1 per transaction'
 }
 
 export function primitivesTable (result: PrimitivesResult): string {

@@ -20,13 +20,22 @@
     announcedAt: undefined,
     /** performance.now() at the start of each room-member lookup (DHT findProviders), first few. */
     lookupsAt: [],
-    /** Durations (ms) of the network steps inside put(): rooms.push per peer, dht.put per call. */
-    pushMs: [],
-    /** Peer id of each rooms.push in pushMs, same order. */
-    pushPeers: [],
+    /**
+     * Durations (ms) of each replication.send(peer, ...) call until the
+     * peer's answers came back (queue + batch + ack round trip); put() no
+     * longer waits for them, `delivered` does. Peer id of each, same order.
+     */
+    sendMs: [],
+    sendPeers: [],
+    /** Durations (ms) of the background DHT PUTs (shared/dht-publisher.ts), not part of put(). */
     dhtPutMs: [],
+    /** node.services.dht.get calls so far (to tell whether a read used the Kademlia DHT). */
+    dhtGetCalls: 0,
     /** key -> epochNow() of the first watch() callback for it (remote changes only). */
     arrivals: {},
+    /** prefix -> keys of watchArrivals(prefix) seen, and epochNow() of the last new one. */
+    arrivalCounts: {},
+    lastArrivalAt: {},
     /** watch() callbacks seen so far (any key, any source). */
     changes: 0,
     /**
@@ -89,24 +98,33 @@
       if (bench.lookupsAt.length < 5) bench.lookupsAt.push(performance.now())
       return findProviders(...args)
     }
+    // The room's DHT publisher calls dht.put in the background (never inside put()).
     const put = dht.put.bind(dht)
     dht.put = async function * (...args) {
       const t0 = performance.now()
       try {
         yield * put(...args)
       } finally {
-        bench.dhtPutMs.push(performance.now() - t0)
+        if (bench.dhtPutMs.length < 100_000) bench.dhtPutMs.push(performance.now() - t0)
       }
     }
-    const rooms = client.node.services.rooms
-    const push = rooms.push.bind(rooms)
-    rooms.push = async (...args) => {
+    const get = dht.get.bind(dht)
+    dht.get = (...args) => {
+      bench.dhtGetCalls++
+      return get(...args)
+    }
+    // Records travel over replication sessions: time each send until the peer answered.
+    const replication = client.node.services.rooms.replication
+    const send = replication.send.bind(replication)
+    replication.send = async (...args) => {
       const t0 = performance.now()
       try {
-        return await push(...args)
+        return await send(...args)
       } finally {
-        bench.pushMs.push(performance.now() - t0)
-        bench.pushPeers.push(String(args[0]))
+        if (bench.sendMs.length < 100_000) {
+          bench.sendMs.push(performance.now() - t0)
+          bench.sendPeers.push(String(args[0]))
+        }
       }
     }
   }
@@ -152,15 +170,28 @@
 
   /** Record the arrival time of every remote change whose key starts with prefix. */
   bench.watchArrivals = (prefix) => {
+    bench.arrivalCounts[prefix] = 0
     globalThis.__roomkv.session.watch((change) => {
       if (change.source !== 'remote' || !change.key.startsWith(prefix)) return
-      if (bench.arrivals[change.key] === undefined) bench.arrivals[change.key] = epochNow()
+      if (bench.arrivals[change.key] !== undefined) return
+      const at = epochNow()
+      bench.arrivals[change.key] = at
+      bench.arrivalCounts[prefix]++
+      bench.lastArrivalAt[prefix] = at
     })
   }
 
-  bench.arrivalCount = (prefix) => Object.keys(bench.arrivals).filter(k => k.startsWith(prefix)).length
+  bench.arrivalCount = (prefix) => bench.arrivalCounts[prefix] ?? 0
 
-  /** Sequential puts; the send time is taken just before each put() call. */
+  const message = (err) => String(err && err.message ? err.message : err)
+
+  /**
+   * Sequential puts, one at a time: the send time is taken just before each
+   * put() call, `doneAt` when put() resolved (the local store holds the
+   * record), `deliveredAt` when its `delivered` promise resolved (every peer
+   * it was sent to answered, or the session's step timeout passed); the
+   * next put starts only then, so no put waits behind another.
+   */
   bench.putSequential = async (prefix, count, valueBytes, deadlineMs) => {
     const session = globalThis.__roomkv.session
     const started = performance.now()
@@ -170,19 +201,57 @@
       const key = `${prefix}${String(i).padStart(4, '0')}`
       const value = `${i}:`.padEnd(valueBytes, 'x')
       const sentAt = epochNow()
-      let peers = -1
-      let storedOn = []
-      let error
+      const row = { key, sentAt, doneAt: undefined, deliveredAt: undefined, peers: -1, storedOn: [], refused: [], error: undefined }
       try {
         const result = await session.put(key, value)
-        peers = result.peers
-        storedOn = result.storedOn
+        row.doneAt = epochNow()
+        const delivered = await result.delivered
+        row.deliveredAt = epochNow()
+        row.peers = delivered.peers
+        row.storedOn = delivered.storedOn
+        row.refused = delivered.refused
       } catch (err) {
-        error = String(err && err.message ? err.message : err)
+        row.doneAt ??= epochNow()
+        row.error = message(err)
       }
-      out.push({ key, sentAt, doneAt: epochNow(), peers, storedOn, error })
+      out.push(row)
     }
     return out
+  }
+
+  /**
+   * `count` puts as fast as the page issues them: put() calls of a chunk
+   * run concurrently (Promise.all), chunks one after another; nothing waits
+   * for the network. Then waits (at most `deliveredTimeoutMs`) for every
+   * put's `delivered`. Times are epochNow().
+   */
+  bench.putBurst = async (prefix, count, chunk, valueBytes, deliveredTimeoutMs) => {
+    const session = globalThis.__roomkv.session
+    const delivered = []
+    let errors = 0
+    let firstError
+    const startedAt = epochNow()
+    for (let c = 0; c < count; c += chunk) {
+      const calls = []
+      for (let i = c; i < Math.min(count, c + chunk); i++) {
+        calls.push(session.put(`${prefix}${String(i).padStart(5, '0')}`, `${i}:`.padEnd(valueBytes, 'x')).then(
+          (result) => { delivered.push(result.delivered) },
+          (err) => { errors++; firstError ??= message(err) }))
+      }
+      await Promise.all(calls)
+    }
+    const putsDoneAt = epochNow()
+    const storedOn = {}
+    const refused = {}
+    let answered = 0
+    let deliveredAt
+    const all = Promise.all(delivered.map(p => p.then((d) => {
+      answered++
+      for (const peer of d.storedOn) storedOn[peer] = (storedOn[peer] ?? 0) + 1
+      for (const code of d.refused) refused[code] = (refused[code] ?? 0) + 1
+    }, () => {}))).then(() => { deliveredAt = epochNow() })
+    await Promise.race([all, new Promise(resolve => setTimeout(resolve, deliveredTimeoutMs))])
+    return { startedAt, putsDoneAt, deliveredAt, puts: delivered.length, errors, firstError, answered, storedOn, refused }
   }
 
   /**
@@ -216,27 +285,34 @@
           }
         }
       } catch (err) {
-        error = String(err && err.message ? err.message : err)
+        error = message(err)
       }
       out.push({ ms: performance.now() - t0, firstRecordMs, value, from, fromSelf: from === self, answeredBy, error })
     }
     return out
   }
 
-  /** RoomSession.get(key, { network: true }) for each key, one at a time. */
+  /**
+   * RoomSession.get(key, { network: true }) for each key, one at a time.
+   * `heldBefore`: a remote change for the key had reached this tab before
+   * the call (needs watchArrivals for its prefix); `usedDht`: the call ran a
+   * Kademlia GET (node.services.dht.get) rather than only the session query.
+   */
   bench.sessionGet = async (keys) => {
     const session = globalThis.__roomkv.session
     const out = []
     for (const key of keys) {
+      const heldBefore = bench.arrivals[key] !== undefined
+      const dhtCalls = bench.dhtGetCalls
       const t0 = performance.now()
       let value
       let error
       try {
         value = (await session.get(key, { network: true }))?.value
       } catch (err) {
-        error = String(err && err.message ? err.message : err)
+        error = message(err)
       }
-      out.push({ key, ms: performance.now() - t0, value, error })
+      out.push({ key, ms: performance.now() - t0, value, heldBefore, usedDht: bench.dhtGetCalls > dhtCalls, error })
     }
     return out
   }
