@@ -20,6 +20,8 @@ export interface Flags {
   quorum?: number
   /** list: only keys starting with this. */
   prefix?: string
+  /** list: print what this peer has even when it could not sync with a relay (exit 0). */
+  allowPartial?: boolean
 }
 
 export type Invocation =
@@ -36,7 +38,7 @@ export class UsageError extends Error {
   }
 }
 
-type FlagName = 'relay' | 'json' | 'ttl' | 'quorum' | 'prefix'
+type FlagName = 'relay' | 'json' | 'ttl' | 'quorum' | 'prefix' | 'allow-partial'
 
 interface CommandSpec {
   args: string[]
@@ -49,7 +51,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
   put: { args: ['link', 'key', 'value'], flags: ['relay', 'json', 'ttl', 'quorum'], help: 'store a value: JSON if it parses as JSON, else the raw string' },
   get: { args: ['link', 'key'], flags: ['relay', 'json', 'quorum'], help: 'print a key\'s value ("<key> is not set" and exit 0 when absent)' },
   del: { args: ['link', 'key'], flags: ['relay', 'json', 'quorum'], help: 'delete a key' },
-  list: { args: ['link'], flags: ['relay', 'json', 'prefix'], help: 'print every key and its JSON value, tab-separated, sorted by key' },
+  list: { args: ['link'], flags: ['relay', 'json', 'prefix', 'allow-partial'], help: 'print every key and its JSON value, tab-separated, sorted by key' },
   provide: { args: ['link', 'key'], flags: ['relay', 'json'], help: 'announce this peer as a provider of a key (DHT provider record)' },
   providers: { args: ['link', 'key'], flags: ['relay', 'json'], help: 'print the peer ids that announced a key, one per line' },
   repl: { args: ['link'], flags: ['relay', 'json'], help: 'interactive session: GET k, PUT k v, DEL k, LIST, GET_PROVIDERS k, PUT_PROVIDER k, HELP, QUIT' }
@@ -60,7 +62,8 @@ const FLAG_HELP: Record<FlagName, [string, string]> = {
   json: ['--json', 'machine output: one JSON object per line per result'],
   ttl: ['--ttl MS', 'put: the value expires everywhere after MS milliseconds'],
   quorum: ['--quorum N', 'put/del: fail (ERR_QUORUM_FAILED) unless N peers stored the write (default 1); get: ask the network, fail unless N peers answered'],
-  prefix: ['--prefix P', 'list: only keys that start with P']
+  prefix: ['--prefix P', 'list: only keys that start with P'],
+  'allow-partial': ['--allow-partial', 'list: when no relay sync finished, print the partial list and exit 0 (default: exit 1, ERR_PARTIAL)']
 }
 
 export function usage (): string {
@@ -128,6 +131,7 @@ export function parseCommandLine (argv: string[]): Invocation {
         ttl: { type: 'string' },
         quorum: { type: 'string' },
         prefix: { type: 'string' },
+        'allow-partial': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' }
       }
     })
@@ -136,7 +140,7 @@ export function parseCommandLine (argv: string[]): Invocation {
   }
   const { values, positionals } = parsed
   if (values.help === true) return { command: 'help' }
-  for (const flag of ['relay', 'ttl', 'quorum', 'prefix', 'json'] as const) {
+  for (const flag of ['relay', 'ttl', 'quorum', 'prefix', 'json', 'allow-partial'] as const) {
     if (values[flag] != null && !spec.flags.includes(flag)) throw new UsageError(`${name} does not take --${flag}`)
   }
   if (positionals.length !== spec.args.length) {
@@ -157,7 +161,8 @@ export function parseCommandLine (argv: string[]): Invocation {
       json: values.json === true,
       ttl: integerFlag('ttl', values.ttl, 1),
       quorum: integerFlag('quorum', values.quorum, 0),
-      prefix: values.prefix
+      prefix: values.prefix,
+      allowPartial: values['allow-partial'] === true
     }
   }
 }

@@ -6,11 +6,19 @@
 import { formatRoomLink } from '../shared/link.ts'
 import { encodeValue, validateKeyName } from '../shared/record.ts'
 import { deriveRoomKeys, newRoomSecret } from '../shared/room-keys.ts'
-import { errorCode, QuorumFailedError, RelayUnreachableError } from '../shared/errors.ts'
+import { errorCode, QuorumFailedError, RelayUnreachableError, RoomkvError } from '../shared/errors.ts'
 import type { RoomClient } from '../shared/room-client.ts'
 import type { PutResult } from '../shared/room.ts'
 import { DEFAULT_RELAY, type CommandName, type Flags } from './args.ts'
 import { formatter, parseValue } from './format.ts'
+
+/** A list that could not be checked against a full replica (a relay). */
+export class PartialListError extends RoomkvError {
+  constructor (message: string) {
+    super(message, 'ERR_PARTIAL')
+    this.name = 'PartialListError'
+  }
+}
 
 /** How long a command waits for a relay connection before giving up. */
 export const CONNECT_TIMEOUT = 10_000
@@ -124,9 +132,18 @@ export async function runCommand (command: CommandName, positionals: string[], f
         if (result.peers === 0) io.err(LOST)
         break
       }
-      case 'list':
-        io.out(format.list(await session.list({ prefix: flags.prefix })))
+      case 'list': {
+        // Complete = synced with a relay (a full replica of the room) in this
+        // run; otherwise the list is only what this process happened to get.
+        const complete = client.status().room.lastSync != null
+        const entries = await session.list({ prefix: flags.prefix })
+        if (!complete && flags.allowPartial !== true) {
+          throw new PartialListError(`listed ${entries.length} keys without a finished sync with a relay: the list may be incomplete (--allow-partial prints it anyway)`)
+        }
+        io.out(format.list(entries))
+        if (!complete) io.err('roomkv: warning: partial list (no finished sync with a relay)')
         break
+      }
       case 'provide':
         io.out(format.provide(key, await session.provide(key)))
         break
