@@ -10,7 +10,7 @@ import type { PeerId } from '@libp2p/interface'
 import { InvalidLinkError } from './errors.ts'
 import { parseRoomLink } from './link.ts'
 import { createRecordStore, type RecordStorage, type RecordStore } from './record-store.ts'
-import { deriveRoomKeys } from './room-keys.ts'
+import { deriveRoomKeysAsync } from './room-keys.ts'
 import { createRoomSession, type RoomNode, type RoomSession, type RoomStatus } from './room.ts'
 import { connectRelays, type RelayConnection, type RelayStatus } from './relay-connection.ts'
 import { fetchRelayInfo } from './relay-info.ts'
@@ -55,7 +55,7 @@ export interface RoomClient {
 
 export async function joinRoom (init: JoinRoomInit): Promise<RoomClient> {
   const link = parseRoomLink(init.link)
-  const keys = deriveRoomKeys(link.secret)
+  const keys = await deriveRoomKeysAsync(link.secret)
   const relayUrl = init.relayUrl ?? (link.origin !== '' ? link.origin : globalThis.location?.origin)
   if (relayUrl == null) throw new InvalidLinkError('The link names no relay and none was given')
   const info = await fetchRelayInfo(relayUrl)

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { equals, toString } from 'uint8arrays'
 import { ROOM_ID_BYTES, ROOM_SECRET_BYTES } from './constants.ts'
 import { RoomkvError } from './errors.ts'
-import { deriveRoomKeys, keyIdFor, newRoomSecret, roomIdFromRoomKey, type RoomKeys } from './room-keys.ts'
+import { deriveRoomKeys, deriveRoomKeysAsync, keyIdFor, newRoomSecret, roomIdFromRoomKey, type RoomKeys } from './room-keys.ts'
 
 /** 0x00..0x1f */
 const SECRET = Uint8Array.from({ length: 32 }, (_, i) => i)
@@ -139,6 +139,19 @@ describe('keyIdFor', () => {
   it('differs per room', () => {
     for (const name of names) {
       expect(hex(keyIdFor(other, name))).not.toBe(hex(keyIdFor(keys, name)))
+    }
+  })
+})
+
+describe('deriveRoomKeysAsync', () => {
+  it('gives the same keys as deriveRoomKeys (native public key = noble public key)', async () => {
+    for (let i = 0; i < 5; i++) {
+      const secret = Uint8Array.from({ length: 32 }, (_, j) => (i * 37 + j * 11) & 0xff)
+      const a = deriveRoomKeys(secret)
+      const b = await deriveRoomKeysAsync(secret)
+      expect(Buffer.from(b.roomKey).toString('hex')).toBe(Buffer.from(a.roomKey).toString('hex'))
+      expect(b.roomIdText).toBe(a.roomIdText)
+      expect(Buffer.from(b.encryptionKey).toString('hex')).toBe(Buffer.from(a.encryptionKey).toString('hex'))
     }
   })
 })

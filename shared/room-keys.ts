@@ -8,7 +8,7 @@ import { hkdf } from '@noble/hashes/hkdf.js'
 import { hmac } from '@noble/hashes/hmac.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { randomBytes } from '@noble/hashes/utils.js'
-import { toString } from 'uint8arrays'
+import { fromString, toString } from 'uint8arrays'
 import { ROOM_ID_BYTES, ROOM_SECRET_BYTES } from './constants.ts'
 import { InvalidLinkError } from './errors.ts'
 
@@ -36,11 +36,35 @@ export function newRoomSecret (): Uint8Array {
 }
 
 export function deriveRoomKeys (secret: Uint8Array): RoomKeys {
+  const signingSeed = signingSeedOf(secret)
+  return keysWith(secret, signingSeed, ed25519.getPublicKey(signingSeed))
+}
+
+/**
+ * deriveRoomKeys with the public key from native Ed25519 (WebCrypto) where
+ * there is one: noble's first getPublicKey builds its tables (~150 ms in a
+ * tab), which sat on the join path. Same keys either way.
+ */
+export async function deriveRoomKeysAsync (secret: Uint8Array): Promise<RoomKeys> {
+  const signingSeed = signingSeedOf(secret)
+  let roomKey: Uint8Array | undefined
+  try {
+    const pkcs8 = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20, ...signingSeed])
+    const key = await globalThis.crypto.subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, true, ['sign'])
+    const jwk = await globalThis.crypto.subtle.exportKey('jwk', key)
+    if (typeof jwk.x === 'string') roomKey = fromString(jwk.x, 'base64url')
+  } catch {}
+  return keysWith(secret, signingSeed, roomKey?.length === 32 ? roomKey : ed25519.getPublicKey(signingSeed))
+}
+
+function signingSeedOf (secret: Uint8Array): Uint8Array {
   if (!(secret instanceof Uint8Array) || secret.length !== ROOM_SECRET_BYTES) {
     throw new InvalidLinkError(`Room secret must be ${ROOM_SECRET_BYTES} bytes`)
   }
-  const signingSeed = hkdf(sha256, secret, SALT, label('sign'), 32)
-  const roomKey = ed25519.getPublicKey(signingSeed)
+  return hkdf(sha256, secret, SALT, label('sign'), 32)
+}
+
+function keysWith (secret: Uint8Array, signingSeed: Uint8Array, roomKey: Uint8Array): RoomKeys {
   const roomId = roomIdFromRoomKey(roomKey)
   return {
     secret,
