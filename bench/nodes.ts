@@ -308,6 +308,8 @@ export interface ThroughputPhase {
   /** Time of each send call until the relay's answers came back. */
   sendMs: Summary
   sendErrors: number
+  /** The first send error's message, if any. */
+  firstError?: string
   rejected: number
   /** CPU used over the phase, % of one core: the relay process, and this bench process (the clients). */
   relayCpuPercent: number
@@ -407,17 +409,18 @@ export async function pushThroughput (relayUrl: string, relayPeerId: string, cli
     await throughputPhase(relayUrl, b, durationMs, nodes.map((node, c) => async (deadline) => {
       const p0 = performance.now()
       try {
-        const pushed = await node.services.rooms.push(relay, rooms[c].roomId, rooms[c].batched, { signal: AbortSignal.timeout(Math.max(1, deadline - p0)) })
+        const pushed = await node.services.rooms.push(relay, rooms[c].roomId, rooms[c].batched, { signal: AbortSignal.timeout(Math.max(1, Math.ceil(deadline - p0))) })
         b.rejected += pushed.rejected
         batchedMs.push(performance.now() - p0)
-      } catch {
+      } catch (err: any) {
         b.sendErrors++
+        b.firstError ??= err.message
       }
       b.sent += rooms[c].batched.length
     }))
     b.sendMs = summarize(batchedMs)
     result.recordsPerSecond = b.recordsPerSecond
-    log(`throughput, batched: ${b.accepted} records accepted in ${Math.round(b.elapsedMs)} ms = ${b.recordsPerSecond}/s, ${b.batchesPerSecond} batches/s, relay CPU ${b.relayCpuPercent}% (${b.relayCpuMsPerRecord} ms/record)${b.sendErrors > 0 ? `, ${b.sendErrors} clients did not finish` : ''}`)
+    log(`throughput, batched: ${b.accepted} records accepted in ${Math.round(b.elapsedMs)} ms = ${b.recordsPerSecond}/s, ${b.batchesPerSecond} batches/s, relay CPU ${b.relayCpuPercent}% (${b.relayCpuMsPerRecord} ms/record)${b.sendErrors > 0 ? `, ${b.sendErrors} clients did not finish (${b.firstError})` : ''}`)
 
     const s = result.single
     const singleMs: number[] = []
@@ -431,15 +434,16 @@ export async function pushThroughput (relayUrl: string, relayPeerId: string, cli
             const pushed = await node.services.rooms.push(relay, rooms[c].roomId, [record], { signal: AbortSignal.timeout(10_000) })
             s.rejected += pushed.rejected
             singleMs.push(performance.now() - p0)
-          } catch {
+          } catch (err: any) {
             s.sendErrors++
+            s.firstError ??= err.message
           }
           s.sent++
         }
       })
     }))
     s.sendMs = summarize(singleMs)
-    log(`throughput, 1 record per send: ${s.accepted} records accepted in ${Math.round(s.elapsedMs)} ms = ${s.recordsPerSecond}/s, relay CPU ${s.relayCpuPercent}% (${s.relayCpuMsPerRecord} ms/record) (${s.sent} sent, ${s.sendErrors} send errors${s.exhausted ? ', records ran out' : ''})`)
+    log(`throughput, 1 record per send: ${s.accepted} records accepted in ${Math.round(s.elapsedMs)} ms = ${s.recordsPerSecond}/s, relay CPU ${s.relayCpuPercent}% (${s.relayCpuMsPerRecord} ms/record) (${s.sent} sent, ${s.sendErrors} send errors${s.firstError != null ? ` (${s.firstError})` : ''}${s.exhausted ? ', records ran out' : ''})`)
   } catch (err: any) {
     result.error = err.message
   } finally {
