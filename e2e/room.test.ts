@@ -27,6 +27,9 @@ describe('two tabs in one room', () => {
     const a = await (await env.browser.newContext()).newPage()
     const b = await (await env.browser.newContext()).newPage()
     await a.goto(env.relay.url)
+    // The relay inlines its /roomkv.json into the page: no fetch before joining.
+    const inline = JSON.parse(await a.evaluate(() => document.getElementById('roomkv-relay')?.textContent ?? '{}'))
+    expect(inline.peerId).toBe(env.relay.peerId)
     await a.getByTestId('create-room').click()
     const link = await a.getByTestId('room-link').inputValue()
     expect(link).toMatch(/#v1\.[A-Za-z0-9_-]{43}$/)

@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import sirv from 'sirv'
 
 export interface RelayHttpInit {
@@ -26,6 +27,8 @@ export async function startRelayHttp (init: RelayHttpInit): Promise<{ server: Se
   const serveApp = existsSync(init.webDir)
     ? sirv(init.webDir, { single: true, etag: true, gzip: false })
     : undefined
+  const indexPath = join(init.webDir, 'index.html')
+  const indexHtml = existsSync(indexPath) ? readFileSync(indexPath, 'utf8') : undefined
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0]
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -53,6 +56,15 @@ export async function startRelayHttp (init: RelayHttpInit): Promise<{ server: Se
     }
     if (serveApp == null) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`Web app not built: run "npm run build" (looked in ${init.webDir})\n`)
+      return
+    }
+    // The page (any path without a file extension: the app is a single page)
+    // carries /roomkv.json inline, so joining a room does not wait for a fetch.
+    if (!/\.[a-z0-9]+$/i.test(path) && indexHtml != null) {
+      const info = JSON.stringify(init.bootstrap()).replace(/</g, '\\u003c')
+      const html = indexHtml.replace('</head>', `<script type="application/json" id="roomkv-relay">${info}</script></head>`)
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
+      res.end(req.method === 'HEAD' ? undefined : html)
       return
     }
     serveApp(req, res, () => { res.writeHead(404).end() })

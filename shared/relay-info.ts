@@ -13,7 +13,8 @@ export interface RelayInfo {
   iceServers: Array<{ urls: string }>
 }
 
-interface RelayJson {
+/** What /roomkv.json says (also inlined into the page the relay serves). */
+export interface RelayJson {
   peerId: string
   multiaddrs: string[]
   p2pPort: number
@@ -21,8 +22,11 @@ interface RelayJson {
   iceServers?: Array<{ urls: string }>
 }
 
-export async function fetchRelayInfo (relayUrl: string, options: { timeout?: number } = {}): Promise<RelayInfo> {
+export async function fetchRelayInfo (relayUrl: string, options: { timeout?: number, inline?: RelayJson } = {}): Promise<RelayInfo> {
   let json: RelayJson
+  if (options.inline != null && typeof options.inline.peerId === 'string' && Array.isArray(options.inline.multiaddrs)) {
+    return relayInfoFrom(options.inline, relayUrl)
+  }
   try {
     const response = await fetch(new URL('/roomkv.json', relayUrl), { signal: AbortSignal.timeout(options.timeout ?? 5000), cache: 'no-store' })
     if (!response.ok) throw new Error(`HTTP ${response.status}`)
@@ -30,6 +34,10 @@ export async function fetchRelayInfo (relayUrl: string, options: { timeout?: num
   } catch (err: any) {
     throw new RelayUnreachableError(`Relay ${relayUrl} did not answer /roomkv.json: ${err.message}`)
   }
+  return relayInfoFrom(json, relayUrl)
+}
+
+function relayInfoFrom (json: RelayJson, relayUrl: string): RelayInfo {
   const addrs: string[] = []
   // The host the page was loaded from is reachable by definition; the relay's
   // own list may hold addresses only valid on its side of a NAT or proxy.

@@ -13,7 +13,7 @@ import { createRecordStore, type RecordStorage, type RecordStore } from './recor
 import { deriveRoomKeysAsync } from './room-keys.ts'
 import { createRoomSession, type RoomNode, type RoomSession, type RoomStatus } from './room.ts'
 import { connectRelays, type RelayConnection, type RelayStatus } from './relay-connection.ts'
-import { fetchRelayInfo } from './relay-info.ts'
+import { fetchRelayInfo, type RelayJson } from './relay-info.ts'
 
 const log = logger('roomkv:client')
 
@@ -36,6 +36,8 @@ export interface JoinRoomInit {
   /** This writer's stable id. */
   writer: string
   createNode(init: NodeFactoryInit): Promise<RoomNode>
+  /** /roomkv.json of the relay at `relayUrl`, when the caller already has it (inlined in the page). */
+  relayInfo?: RelayJson
 }
 
 export interface ClientStatus {
@@ -58,7 +60,7 @@ export async function joinRoom (init: JoinRoomInit): Promise<RoomClient> {
   const keys = await deriveRoomKeysAsync(link.secret)
   const relayUrl = init.relayUrl ?? (link.origin !== '' ? link.origin : globalThis.location?.origin)
   if (relayUrl == null) throw new InvalidLinkError('The link names no relay and none was given')
-  const info = await fetchRelayInfo(relayUrl)
+  const info = await fetchRelayInfo(relayUrl, { inline: init.relayInfo })
   const store = createRecordStore(init.storage)
   let session: RoomSession | undefined
   const node = await init.createNode({

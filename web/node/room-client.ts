@@ -3,6 +3,7 @@
  * profile's writer id. The Svelte UI and the e2e tests use only this module.
  */
 import { joinRoom, type RoomClient } from '../../shared/room-client.ts'
+import type { RelayJson } from '../../shared/relay-info.ts'
 import { createBrowserNode } from './browser-node.ts'
 import { idbRecordStorage } from './idb-storage.ts'
 import { linkSameOriginTabs } from './tab-channel.ts'
@@ -21,10 +22,23 @@ export interface JoinTabRoomInit {
   database?: string
 }
 
+/** The relay inlines its /roomkv.json into the page it serves: use it when joining through that relay. */
+function inlineRelayInfo (relayUrl: string | undefined, link: string): RelayJson | undefined {
+  try {
+    const target = relayUrl ?? (link.startsWith('http') ? new URL(link).origin : location.origin)
+    if (target !== location.origin) return undefined
+    const text = document.getElementById('roomkv-relay')?.textContent
+    return text == null || text === '' ? undefined : JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
 export async function joinTabRoom (init: JoinTabRoomInit): Promise<RoomClient> {
   const client = await joinRoom({
     link: init.link,
     relayUrl: init.relayUrl,
+    relayInfo: inlineRelayInfo(init.relayUrl, init.link),
     storage: idbRecordStorage({ database: init.database }),
     writer: writerId(),
     createNode: async (node) => createBrowserNode({ ...node, iceServers: init.iceServers ?? node.iceServers })
