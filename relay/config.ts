@@ -127,7 +127,7 @@ export const RELAY_OPTIONS: Option[] = [
   { key: 'maxRoomBytes', flag: 'max-room-bytes', env: 'ROOMKV_MAX_ROOM_BYTES', type: 'number', default: 256 * 1024 * 1024, help: 'most record bytes one room may keep on this relay' },
   { key: 'maxDiskBytes', flag: 'max-disk-bytes', env: 'ROOMKV_MAX_DISK_BYTES', type: 'number', default: DEFAULT_MAX_DISK_BYTES, help: 'most record bytes all rooms together may keep on this relay (the database file is ~10-30% larger)' },
   { key: 'maxRooms', flag: 'max-rooms', env: 'ROOMKV_MAX_ROOMS', type: 'number', default: DEFAULT_MAX_ROOMS, help: 'most rooms this relay keeps records of' },
-  { key: 'dhtRequestsPerMinute', flag: 'dht-requests-per-minute', env: 'ROOMKV_DHT_REQUESTS_PER_MINUTE', type: 'number', default: 600, help: 'DHT requests (streams) one peer may open a minute' },
+  { key: 'dhtRequestsPerMinute', flag: 'dht-requests-per-minute', env: 'ROOMKV_DHT_REQUESTS_PER_MINUTE', type: 'number', default: 3000, help: 'DHT requests (streams) one peer may open a minute (messages are limited separately)' },
   // A tab's put is ~2 DHT messages to a relay (FIND_NODE, PUT_VALUE): the
   // burst lets one tab import 10,000 keys at full speed unrefused.
   { key: 'dhtMessagesPerMinute', flag: 'dht-messages-per-minute', env: 'ROOMKV_DHT_MESSAGES_PER_MINUTE', type: 'number', default: 12_000, help: 'DHT messages (requests on any stream) one peer may send a minute' },

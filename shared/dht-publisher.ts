@@ -11,6 +11,7 @@ import { logger } from '@libp2p/logger'
 import { toString } from 'uint8arrays'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { second } from './constants.ts'
+import { createRateLimiter } from './rate-limit.ts'
 
 export interface DhtPublisherInit {
   dht: Pick<KadDHT, 'put'>
@@ -24,7 +25,15 @@ export interface DhtPublisherInit {
   timeout?: number
   /** First retry delay, doubled each try. @default 1 s */
   retryDelay?: number
-  /** Keys waiting at most; the oldest is dropped beyond (anti-entropy still spreads it). @default 10,000 */
+  /**
+   * Publishes a second, sustained, with bursts of `burst`: a bulk import
+   * must not spend relays' DHT allowance for the peer (it is published
+   * anyway, later; members already have it over the sessions). @default 4
+   */
+  perSecond?: number
+  /** @default 64 */
+  burst?: number
+  /** Keys waiting at most; the oldest is dropped beyond (anti-entropy still spreads it). @default 100,000 */
   maxPending?: number
   /** Told after each publish attempt: the peers that stored it. */
   onPublished?(dhtKey: Uint8Array, peers: string[]): void
@@ -46,7 +55,8 @@ export function createDhtPublisher (init: DhtPublisherInit): DhtPublisher {
   const attempts = init.attempts ?? 4
   const timeout = init.timeout ?? 10 * second
   const retryDelay = init.retryDelay ?? second
-  const maxPending = init.maxPending ?? 10_000
+  const maxPending = init.maxPending ?? 100_000
+  const pace = createRateLimiter({ perMinute: (init.perSecond ?? 4) * 60, burst: init.burst ?? 64 })
   /** Waiting records by key (Map order = oldest first). */
   const waiting = new Map<string, { key: Uint8Array, record: Uint8Array, tries: number, notBefore: number }>()
   let running = 0
@@ -70,6 +80,10 @@ export function createDhtPublisher (init: DhtPublisherInit): DhtPublisher {
       if (item.notBefore > now) {
         nextDue = Math.min(nextDue, item.notBefore)
         continue
+      }
+      if (!pace.take('dht')) {
+        nextDue = Math.min(nextDue, now + 125)
+        break
       }
       waiting.delete(id)
       running++

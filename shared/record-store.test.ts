@@ -7,7 +7,7 @@ import { HeadSet } from './proto/record.ts'
 import {
   createRecordStore, memoryRecordStorage, supersededBy, writeContext, type MergeResult, type MergeStatus, type RecordStorage
 } from './record-store.ts'
-import { compareRecords, sealRecord, type SealInit, type VerifiedRecord } from './record.ts'
+import { compareRecords, sealRecord, sealRecordAsync, type SealInit, type VerifiedRecord } from './record.ts'
 import { deriveRoomKeys, keyIdFor, type RoomKeys } from './room-keys.ts'
 import { b32, collect, hex, pick, prng, randomInt, shuffle, verified as verifiedAt } from './test-support.ts'
 
@@ -829,5 +829,35 @@ describe('createRecordStore batches', () => {
       for (const r of shuffle(records, random)) await store.merge(r)
       expect(idsOf(await store.heads(keysA.roomId, keyIdFor(keysA, 'greeting')))).toEqual(expected)
     }
+  })
+})
+
+describe('createRecordStore writeOwn', () => {
+  it('seals local writes inside the batch: a burst is one write; writes of one key see each other in call order', async () => {
+    let writes = 0
+    const inner = memoryRecordStorage()
+    const storage: RecordStorage = {
+      ...inner,
+      async write (ops) {
+        writes++
+        for (const op of ops) await inner.put(op.roomId, op.keyId, op.value as Uint8Array)
+        return ops.map(() => ({ ok: true as const }))
+      }
+    }
+    const store = createRecordStore(storage, { now: () => NOW })
+    const write = async (key: string, value: unknown, tick: number): Promise<MergeResult> =>
+      store.writeOwn(keysA.roomId, keyIdFor(keysA, key), async (heads) =>
+        sealRecordAsync(keysA, { key, value, clock: at(NOW - 100 + tick), writer: 'w', ...writeContext(heads) }))
+    const results = await Promise.all(Array.from({ length: 100 }, async (_, i) => write(`k${i}`, i, i)))
+    expect(results.every(r => r.status === 'stored')).toBe(true)
+    expect(writes).toBe(1)
+    // Three writes of one key in one tick: each replaces the one before, no self-conflict.
+    const chain = await Promise.all([write('same', 1, 1), write('same', 2, 2), write('same', 3, 3)])
+    expect(chain.map(r => r.status)).toEqual(['stored', 'stored', 'stored'])
+    const heads = await store.heads(keysA.roomId, keyIdFor(keysA, 'same'))
+    expect(heads).toHaveLength(1)
+    expect(hex(heads[0].id)).toBe(hex(chain[2].record.id))
+    // A build that fails rejects its write only.
+    await expect(store.writeOwn(keysA.roomId, keyIdFor(keysA, 'bad'), async () => { throw new Error('nope') })).rejects.toThrow('nope')
   })
 })

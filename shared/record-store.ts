@@ -83,6 +83,13 @@ export interface RecordStore {
   mergeMany(records: Uint8Array[], options?: MergeOptions): Promise<Array<MergeResult | Error>>
   /** Merge a record this replica just sealed (sealRecordAsync): no signature check. */
   mergeOwn(record: VerifiedRecord): Promise<MergeResult>
+  /**
+   * A local write of one key: `build` gets the key's live heads as they are
+   * when its batch is merged and seals the new record (which must be of
+   * that room and key). Writes of one tick share one read and one write
+   * transaction; writes of one key see each other, in call order.
+   */
+  writeOwn(roomId: Uint8Array, keyId: Uint8Array, build: (heads: VerifiedRecord[]) => Promise<VerifiedRecord>): Promise<MergeResult>
   /** The key's winner, if any live version exists. */
   get(roomId: Uint8Array, keyId: Uint8Array): Promise<VerifiedRecord | undefined>
   /** The key's live heads, winner first (more than one = a conflict). */
@@ -160,6 +167,8 @@ interface Pending {
   /** Parsed, not yet verified (unless `verified`). */
   parsed: VerifiedRecord
   verified: boolean
+  /** A local write: the record is sealed inside the batch, from the key's heads at that point. */
+  build?: (heads: VerifiedRecord[]) => Promise<VerifiedRecord>
   options: MergeOptions
   roomId: string
   keyId: string
@@ -269,6 +278,15 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     //    side by side (WebCrypto runs them off the JS thread).
     const verified = await Promise.all(batch.map(async (p): Promise<VerifiedRecord | Error> => {
       const heads = current.get(p) ?? []
+      if (p.build != null) {
+        try {
+          p.parsed = await p.build(heads)
+          p.bytes = p.parsed.bytes
+          return p.parsed
+        } catch (err: any) {
+          return err instanceof Error ? err : new Error(String(err))
+        }
+      }
       if (heads.some(h => equals(h.id, p.parsed.id))) return p.parsed
       if (p.verified) return p.parsed
       try {
@@ -359,6 +377,12 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     },
     async mergeMany (records, options = {}) {
       return Promise.all(records.map(async (bytes) => enqueue(bytes, options).catch((err: unknown) => err instanceof Error ? err : new Error(String(err)))))
+    },
+    async writeOwn (roomId, keyId, build) {
+      return new Promise<MergeResult>((resolve, reject) => {
+        queue.push({ bytes: new Uint8Array(0), parsed: undefined as unknown as VerifiedRecord, verified: true, build, options: {}, roomId: text(roomId), keyId: text(keyId), resolve, reject })
+        draining ??= Promise.resolve().then(drain)
+      })
     },
     async mergeOwn (record) {
       return enqueue(record.bytes, {}, record)

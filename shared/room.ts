@@ -189,8 +189,6 @@ class Session implements RoomSession {
   #lastSync?: RoomStatus['lastSync']
   #lastError?: string
   readonly #publisher: DhtPublisher
-  /** Writes of one key run one after another, so each sees the one before (no self-conflict). */
-  readonly #keyWrites = new Map<string, Promise<unknown>>()
   #closed = false
   #discovering?: Promise<void>
 
@@ -336,13 +334,28 @@ class Session implements RoomSession {
   async #write (key: string, change: { value?: unknown, deleted: boolean, ttl?: number }, quorum = 0): Promise<PutResult> {
     validateKeyName(key)
     const keyId = keyIdFor(this.#keys, key)
-    const lock = hex(keyId)
-    const previous = this.#keyWrites.get(lock) ?? Promise.resolve()
-    const written = previous.catch(() => {}).then(async () => this.#writeNow(key, keyId, change))
-    const settled = written.catch(() => {})
-    this.#keyWrites.set(lock, settled)
-    void settled.then(() => { if (this.#keyWrites.get(lock) === settled) this.#keyWrites.delete(lock) })
-    const { record, delivery } = await written
+    // Sealed inside the store's batch from the heads it reads anyway: a burst
+    // of puts costs one read and one write transaction, and each write of a
+    // key replaces every version held (the winner and its conflicts alike),
+    // including the one written just before it.
+    const merged = await this.#store.writeOwn(this.#keys.roomId, keyId, async (heads) => {
+      const record = await sealRecordAsync(this.#keys, {
+        key,
+        value: change.value,
+        deleted: change.deleted,
+        clock: this.#clock.tick(),
+        writer: this.#init.writer,
+        expiresAt: change.ttl != null && change.ttl > 0 ? Date.now() + change.ttl : 0,
+        ...writeContext(heads)
+      })
+      this.#localWrites.add(hex(record.id))
+      return record
+    })
+    const { record } = merged
+    for (const watcher of this.#writeWatchers) watcher(record.bytes)
+    // The DHT copy (for non-members and other relays) goes out in the background.
+    this.#publisher.publish(dhtKeyFor(this.#keys.roomId, keyId), record.bytes)
+    const delivery = this.#deliver([record.bytes])
     const result: PutResult = { key, id: hex(record.id), peers: 0, storedOn: [], delivered: delivery.done }
     if (quorum <= 0) return result
     await delivery.reached(quorum, this.#signal())
@@ -356,27 +369,6 @@ class Session implements RoomSession {
       throw Object.assign(err, { result })
     }
     return result
-  }
-
-  async #writeNow (key: string, keyId: Uint8Array, change: { value?: unknown, deleted: boolean, ttl?: number }): Promise<{ record: VerifiedRecord, delivery: Delivery }> {
-    // Replace every version we hold, the winner and its conflicts alike.
-    const heads = await this.#store.heads(this.#keys.roomId, keyId)
-    const record = await sealRecordAsync(this.#keys, {
-      key,
-      value: change.value,
-      deleted: change.deleted,
-      clock: this.#clock.tick(),
-      writer: this.#init.writer,
-      expiresAt: change.ttl != null && change.ttl > 0 ? Date.now() + change.ttl : 0,
-      ...writeContext(heads)
-    })
-    this.#localWrites.add(hex(record.id))
-    // Local first: the write is kept even if nobody is reachable right now.
-    await this.#store.mergeOwn(record)
-    for (const watcher of this.#writeWatchers) watcher(record.bytes)
-    // The DHT copy (for non-members and other relays) goes out in the background.
-    this.#publisher.publish(dhtKeyFor(this.#keys.roomId, keyId), record.bytes)
-    return { record, delivery: this.#deliver([record.bytes]) }
   }
 
   /**
@@ -394,11 +386,12 @@ class Session implements RoomSession {
     const sends = [...relays.map(p => ({ peer: p, delivered: members })), ...members.map(p => ({ peer: p, delivered: [] as PeerId[] }))]
       .map(async ({ peer, delivered }) => {
         // The record stays queued for the peer however long it takes; this
-        // write's report stops waiting after one step (a silent peer).
+        // write's report stops waiting after a while (a silent peer). Long
+        // enough for a peer working through a burst of thousands of writes.
         let timer: ReturnType<typeof setTimeout> | undefined
         const answers = await Promise.race([
           this.#node.services.rooms.replication.send(peer, this.#keys.roomId, records, { delivered }),
-          new Promise<undefined>(resolve => { timer = setTimeout(() => { resolve(undefined) }, this.#step) })
+          new Promise<undefined>(resolve => { timer = setTimeout(() => { resolve(undefined) }, 6 * this.#step) })
         ]).finally(() => { clearTimeout(timer) })
         if (answers == null) {
           answered()
