@@ -83,13 +83,16 @@ async function write (key: string, quorum: number, op: () => Promise<PutResult>)
   try {
     return await op()
   } catch (err: any) {
-    if (errorCode(err) !== 'ERR_QUORUM_FAILED') throw err
     const result: PutResult | undefined = err.result
     if (result == null) throw err
+    // A peer's refusal (ERR_ROOM_FULL, ERR_RATE_LIMITED...) keeps its code; else ERR_QUORUM_FAILED.
+    const code = errorCode(err)
+    const refused = code !== 'ERR_QUORUM_FAILED' ? `refused by the relay (${code}); ` : ''
     const tail = result.peers === 0
-      ? 'this process keeps no copy after it exits, so the write is lost (is the relay up?)'
+      ? `this process keeps no copy after it exits, so the write is lost${refused === '' ? ' (is the relay up?)' : ''}`
       : `the write stays on ${result.peers === 1 ? 'that peer' : `those ${result.peers} peers`}`
-    throw new QuorumFailedError(`${JSON.stringify(key)} reached ${result.peers} of ${quorum} peers; ${tail}`)
+    const message = `${JSON.stringify(key)} reached ${result.peers} of ${quorum} peers; ${refused}${tail}`
+    throw refused === '' ? new QuorumFailedError(message) : new RoomkvError(message, code)
   }
 }
 

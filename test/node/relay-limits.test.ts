@@ -197,8 +197,15 @@ describe('room quota (--max-room-records 5)', () => {
       expect((await a.session.put(`k${i}`, i, { quorum: 1 })).storedOn, `k${i}`).toContain(relay.peerId)
     }
 
-    const sixth = await a.session.put('k5', 5)
-    expect(sixth.storedOn).not.toContain(relay.peerId)
+    // The relay's refusal travels back to the writer with its own code; the write is kept locally.
+    const sixth = await a.session.put('k5', 5, { quorum: 1 }).catch((err: Error & { code?: string, result?: { storedOn: string[] } }) => err)
+    expect(sixth).toBeInstanceOf(Error)
+    expect((sixth as { code?: string }).code).toBe('ERR_ROOM_FULL')
+    expect((sixth as { result?: { storedOn: string[] } }).result?.storedOn).toEqual([])
+    expect((await a.session.get('k5'))?.value).toBe(5)
+    // Without a quorum, put() resolves at the local write and `delivered` says who refused.
+    const seventh = await a.session.put('k7', 7)
+    expect(await seventh.delivered).toMatchObject({ peers: 0, refused: ['ERR_ROOM_FULL'] })
     // Directly, too: the push is answered, the record refused.
     expect(await a.node.services.rooms.push(relayId, keys.roomId, [record(keys, 'k6', 6)]))
       .toEqual({ stored: 0, known: 0, rejected: 1 })
