@@ -81,7 +81,20 @@ export function roomIdFromRoomKey (roomKey: Uint8Array): Uint8Array {
   return sha256(roomKey).subarray(0, ROOM_ID_BYTES)
 }
 
+/** Recent key ids per room name key: an HMAC costs ~150 us in a tab, and a burst of puts repeats names. */
+const keyIdCache = new WeakMap<Uint8Array, Map<string, Uint8Array>>()
+const KEY_ID_CACHE_SIZE = 4096
+
 /** The key id hides the key name from everyone without the room secret. */
 export function keyIdFor (keys: Pick<RoomKeys, 'nameKey'>, name: string): Uint8Array {
-  return hmac(sha256, keys.nameKey, new TextEncoder().encode(name))
+  let cache = keyIdCache.get(keys.nameKey)
+  if (cache == null) keyIdCache.set(keys.nameKey, cache = new Map())
+  let id = cache.get(name)
+  if (id == null) {
+    id = hmac(sha256, keys.nameKey, new TextEncoder().encode(name))
+    if (cache.size >= KEY_ID_CACHE_SIZE) cache.delete(cache.keys().next().value as string)
+    cache.set(name, id)
+  }
+  // A copy: callers may keep or change what they get.
+  return id.slice()
 }
