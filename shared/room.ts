@@ -627,9 +627,11 @@ class Session implements RoomSession {
   }
 
   /**
-   * Members a relay listed: reachable through that relay's circuit, then
-   * WebRTC. Only the newcomer dials (existing members are not told), so a
-   * pair builds one RTCPeerConnection, not two.
+   * Members a relay listed (in answer to our hello, or a newcomer since):
+   * reachable through that relay's circuit, then WebRTC. One
+   * RTCPeerConnection per pair: the peer whose id sorts first dials at once
+   * (retrying while a newcomer's relay reservation is not there yet); the
+   * other dials only if nothing connected after a few seconds.
    */
   #dialAnnounced (relay: PeerId, members: PeerId[]): void {
     // The dialer needs no reservation of its own, only WebRTC (tabs have it; Node peers do not).
@@ -640,7 +642,14 @@ class Session implements RoomSession {
     for (const member of members) {
       if (member.equals(this.#node.peerId)) continue
       const addr = multiaddr(`${base}/p2p/${relay.toString()}/p2p-circuit/webrtc/p2p/${member.toString()}`)
-      void this.#connectMember(member, [addr])
+      if (this.#node.peerId.toString() < member.toString()) {
+        void this.#connectMember(member, [addr], { attempts: 6 })
+      } else {
+        const timer = setTimeout(() => {
+          if (!this.#isDirect(member)) void this.#connectMember(member, [addr], { attempts: 6 })
+        }, 3 * second)
+        this.#timers.push(timer)
+      }
     }
   }
 
@@ -650,7 +659,7 @@ class Session implements RoomSession {
    * side dial when it already is (an inbound relayed connection carries its
    * WebRTC handshake) or when its peer id sorts first, for a few seconds.
    */
-  async #connectMember (peer: PeerId, addrs: Multiaddr[], options: { yieldToPeer?: boolean } = {}): Promise<void> {
+  async #connectMember (peer: PeerId, addrs: Multiaddr[], options: { yieldToPeer?: boolean, attempts?: number } = {}): Promise<void> {
     const id = peer.toString()
     if (this.#connectionTo(peer)?.limits == null && this.#connectionTo(peer) != null) {
       if (!this.#members.has(id)) {
@@ -675,8 +684,17 @@ class Session implements RoomSession {
     if (webrtc.length === 0) return
     this.#dialing.add(id)
     try {
-      const attempts = this.#init.dialAttempts ?? 3
+      const attempts = options.attempts ?? this.#init.dialAttempts ?? 3
       for (let attempt = 1; attempt <= attempts && !this.#closed; attempt++) {
+        // Back off between tries (with jitter): a quick refusal is often a
+        // reservation that is a moment away, or the other side dialling us.
+        if (attempt > 1) await new Promise(resolve => setTimeout(resolve, 150 * 2 ** (attempt - 2) * (0.75 + Math.random() / 2)))
+        if (this.#isDirect(peer)) {
+          this.addMember(peer)
+          await this.#openSession(peer)
+          await this.#syncWith(peer)
+          return
+        }
         try {
           await this.#node.dial(webrtc, { signal: this.#signal(this.#init.dialTimeout ?? 6 * second) })
           this.addMember(peer)

@@ -672,6 +672,14 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
           .filter((p, i, all) => all.findIndex(q => q.equals(p)) === i)
           .slice(-64) // the most recent members: the likeliest to be online
         if (others.length > 0) void session.write({ members: others.map(p => p.toMultihash().bytes) }).catch(() => {})
+        // And the others learn of the newcomer: when two join at once, the
+        // first one's list did not have the second.
+        const announced = new Set<string>()
+        for (const s of [...(byRoom.get(roomText(hello.roomId)) ?? [])].reverse()) {
+          if (s.closed || s === session || s.peer.equals(peer) || announced.has(s.peer.toString()) || announced.size >= 64) continue
+          announced.add(s.peer.toString())
+          void s.write({ members: [peer.toMultihash().bytes] }).catch(() => {})
+        }
       }
       await session.run()
     },
