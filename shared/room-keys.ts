@@ -83,7 +83,7 @@ export function roomIdFromRoomKey (roomKey: Uint8Array): Uint8Array {
 
 /** Recent key ids per room name key: an HMAC costs ~150 us in a tab, and a burst of puts repeats names. */
 const keyIdCache = new WeakMap<Uint8Array, Map<string, Uint8Array>>()
-const KEY_ID_CACHE_SIZE = 4096
+const KEY_ID_CACHE_SIZE = 65_536
 
 /** The key id hides the key name from everyone without the room secret. */
 export function keyIdFor (keys: Pick<RoomKeys, 'nameKey'>, name: string): Uint8Array {
