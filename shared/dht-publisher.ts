@@ -33,6 +33,15 @@ export interface DhtPublisherInit {
   perSecond?: number
   /** @default 64 */
   burst?: number
+  /**
+   * Publishing waits until writes pause this long: a Kademlia PUT costs
+   * both sides CPU (the peers that store it verify and merge it), and while
+   * a user is writing, the members and relays already have every record
+   * over the sessions. @default 1 s
+   */
+  quietPeriod?: number
+  /** ...but never holds a record back longer than this. @default 30 s */
+  maxDelay?: number
   /** Keys waiting at most; the oldest is dropped beyond (anti-entropy still spreads it). @default 100,000 */
   maxPending?: number
   /** Told after each publish attempt: the peers that stored it. */
@@ -56,6 +65,10 @@ export function createDhtPublisher (init: DhtPublisherInit): DhtPublisher {
   const timeout = init.timeout ?? 10 * second
   const retryDelay = init.retryDelay ?? second
   const maxPending = init.maxPending ?? 100_000
+  const quietPeriod = init.quietPeriod ?? second
+  const maxDelay = init.maxDelay ?? 30 * second
+  let lastPublishCall = 0
+  let oldestSince = 0
   const pace = createRateLimiter({ perMinute: (init.perSecond ?? 4) * 60, burst: init.burst ?? 64 })
   /** Waiting records by key (Map order = oldest first). */
   const waiting = new Map<string, { key: Uint8Array, record: Uint8Array, tries: number, notBefore: number }>()
@@ -74,6 +87,10 @@ export function createDhtPublisher (init: DhtPublisherInit): DhtPublisher {
     if (stopped) return
     if (!init.canPublish()) return // kick() brings us back when a connection opens
     const now = Date.now()
+    if (waiting.size > 0 && now - lastPublishCall < quietPeriod && now - oldestSince < maxDelay) {
+      wake(quietPeriod - (now - lastPublishCall))
+      return
+    }
     let nextDue = Infinity
     for (const [id, item] of waiting) {
       if (running >= concurrency) break
@@ -118,6 +135,8 @@ export function createDhtPublisher (init: DhtPublisherInit): DhtPublisher {
   return {
     publish (dhtKey, record) {
       const id = toString(dhtKey, 'base64')
+      lastPublishCall = Date.now()
+      if (waiting.size === 0) oldestSince = lastPublishCall
       waiting.delete(id)
       if (waiting.size >= maxPending) waiting.delete(waiting.keys().next().value as string)
       waiting.set(id, { key: dhtKey, record, tries: 0, notBefore: 0 })
