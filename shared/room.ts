@@ -449,8 +449,9 @@ class Session implements RoomSession {
     if (local.length > 0 && options.network !== true && options.quorum == null) return this.#visible(await this.#entry(local))
     // Relays and direct members first, over the open sessions (one round
     // trip); the Kademlia query for anyone else, or when they fall short.
-    let answers = await this.#sessionGet(keyId)
-    if (answers < Math.max(1, options.quorum ?? 1)) answers = Math.max(answers, (await this.#dhtGet(keyId)).answers)
+    const need = Math.max(1, options.quorum ?? 1)
+    let answers = await this.#sessionGet(keyId, need)
+    if (answers < need) answers = Math.max(answers, (await this.#dhtGet(keyId)).answers)
     if (options.quorum != null && answers < options.quorum) {
       throw new QuorumFailedError(`"${key}": ${answers} of ${options.quorum} peers answered`)
     }
@@ -463,17 +464,34 @@ class Session implements RoomSession {
     return entry.deleted && !entry.conflicts.some(c => !c.deleted) ? undefined : entry
   }
 
-  /** Ask relays and direct members for the key's heads; merge what they hold. Returns how many answered with a version. */
-  async #sessionGet (keyId: Uint8Array): Promise<number> {
+  /**
+   * Ask relays and direct members for the key's heads and merge what they
+   * hold. Resolves as soon as `need` peers answered with a valid version
+   * (the first answer, without a quorum), or when all have answered.
+   * Returns how many answered with a version by then.
+   */
+  async #sessionGet (keyId: Uint8Array, need: number): Promise<number> {
     const peers = [...this.#connectedRelays(), ...[...this.#members.values()].filter(p => this.#isDirect(p))]
-    let answers = 0
-    await Promise.allSettled(peers.map(async (peer) => {
-      const records = await this.#node.services.rooms.replication.query(peer, this.#keys.roomId, [keyId], this.#signal())
-      if (records.length === 0) return
-      const merged = await this.#store.mergeMany(records, { roomId: this.#keys.roomId, keyId })
-      if (merged.some(m => !(m instanceof Error))) answers++
-    }))
-    return answers
+    if (peers.length === 0) return 0
+    return new Promise<number>((resolve) => {
+      let answers = 0
+      let pending = peers.length
+      for (const peer of peers) {
+        void (async () => {
+          try {
+            const records = await this.#node.services.rooms.replication.query(peer, this.#keys.roomId, [keyId], this.#signal())
+            if (records.length === 0) return
+            const merged = await this.#store.mergeMany(records, { roomId: this.#keys.roomId, keyId })
+            if (merged.some(m => !(m instanceof Error))) {
+              answers++
+              if (answers >= need) resolve(answers)
+            }
+          } catch {} finally {
+            if (--pending === 0) resolve(answers)
+          }
+        })()
+      }
+    })
   }
 
   /** DHT GET: every peer's version (ours included), the winner merged locally. */
