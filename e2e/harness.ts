@@ -27,6 +27,8 @@ export interface RelayProcess {
   dataDir: string
   output(): string
   stop(): Promise<void>
+  /** Send a signal (e.g. SIGKILL for a crash test) and wait for the exit; resolves with the signal that ended it. */
+  kill(signal: NodeJS.Signals): Promise<NodeJS.Signals | null>
 }
 
 const cleanups = new Set<() => Promise<void>>()
@@ -65,7 +67,12 @@ export async function startRelayProcess (options: { dataDir?: string, args?: str
     if (options.dataDir == null) await rm(dataDir, { recursive: true, force: true })
   }
   cleanups.add(stop)
-  return { ...started, dataDir, output: () => output, stop }
+  const kill = async (signal: NodeJS.Signals): Promise<NodeJS.Signals | null> => {
+    if (child.exitCode == null && child.signalCode == null) child.kill(signal)
+    await exited
+    return child.signalCode
+  }
+  return { ...started, dataDir, output: () => output, stop, kill }
 }
 
 export async function launchBrowser (): Promise<Browser> {

@@ -17,6 +17,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startRelayProcess, type RelayProcess } from '../../e2e/harness.ts'
+import { health, metric, metricsText } from './relay-observe.ts'
 import { openRoom } from '../../cli/node-peer.ts'
 import { DHT_PROTOCOL } from '../../shared/constants.ts'
 import { dhtKeyFor } from '../../shared/dht-key.ts'
@@ -30,32 +31,8 @@ import { Message, MessageType } from '../../node_modules/@libp2p/kad-dht/dist/sr
 
 const MiB = 1024 * 1024
 
-async function health (relay: RelayProcess): Promise<any> {
-  const response = await fetch(`${relay.url}/health`, { signal: AbortSignal.timeout(1000) })
-  expect(response.status).toBe(200)
-  return response.json()
-}
 
-async function metricsText (relay: RelayProcess): Promise<string> {
-  const response = await fetch(`${relay.url}/metrics`)
-  expect(response.status).toBe(200)
-  return response.text()
-}
 
-/** Sum of the samples of `name` whose labels include `labels`; undefined when none. */
-function metric (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  let sum: number | undefined
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#') || line.trim() === '') continue
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line)
-    if (m == null || m[1] !== name) continue
-    const have: Record<string, string> = {}
-    for (const [, k, v] of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) have[k] = v
-    if (!Object.entries(labels).every(([k, v]) => have[k] === v)) continue
-    sum = (sum ?? 0) + Number(m[3])
-  }
-  return sum
-}
 
 /** Attackers and members opened by a test; all closed in afterAll. */
 const attackers: Libp2p[] = []
@@ -191,7 +168,7 @@ describe('per-message DHT limits', () => {
     }
     const after = metric(await metricsText(relay), 'roomkv_requests_refused_total', { kind: 'dht' }) ?? 0
     expect(after - before).toBeGreaterThanOrEqual(2)
-    expect((await health(relay)).ok).toBe(true)
+    expect((await health(relay, 1000)).ok).toBe(true)
     expect(await legitimatePutGet(writer, reader, 'after-flood')).toBeLessThan(2000)
   }, 120_000)
 
@@ -208,7 +185,7 @@ describe('per-message DHT limits', () => {
     expect(total).toBeLessThanOrEqual(IP_BURST + 500)
     const after = metric(await metricsText(relay), 'roomkv_requests_refused_total', { kind: 'dht' }) ?? 0
     expect(after - before).toBeGreaterThanOrEqual(1)
-    expect((await health(relay)).ok).toBe(true)
+    expect((await health(relay, 1000)).ok).toBe(true)
   }, 120_000)
 })
 
@@ -261,7 +238,7 @@ describe('DHT provider store, namespaces and forged records', () => {
     // decoded messages) raises it long before V8 collects; the gauge above is
     // what proves the store bounded.
     console.log(`RSS after 22,000 ADD_PROVIDER: +${Math.round(((metric(text, 'process_resident_memory_bytes') ?? 0) - rssBefore) / MiB)} MiB, ${held} provider records held`)
-    expect((await health(relay)).ok).toBe(true)
+    expect((await health(relay, 1000)).ok).toBe(true)
 
     // A member announcing itself after the flood is found by another within 2 s.
     const a = await member(link)
@@ -280,7 +257,7 @@ describe('DHT provider store, namespaces and forged records', () => {
     const record = new Libp2pRecord(pkKey, publicKeyToProtobuf(key.publicKey), new Date()).serialize()
     const answered = await requestsAnswered(node, relay, 1, () => message(MessageType.PUT_VALUE, { key: pkKey, record }))
     expect(answered).toBe(0)
-    expect((await health(relay)).rejectedRecords.ERR_DHT_UNSUPPORTED_KEY).toBeGreaterThanOrEqual(1)
+    expect((await health(relay, 1000)).rejectedRecords.ERR_DHT_UNSUPPORTED_KEY).toBeGreaterThanOrEqual(1)
     expect(metric(await metricsText(relay), 'roomkv_records_rejected_total', { reason: 'ERR_DHT_UNSUPPORTED_KEY' })).toBeGreaterThanOrEqual(1)
   }, 60_000)
 
@@ -293,7 +270,7 @@ describe('DHT provider store, namespaces and forged records', () => {
     const record = new Libp2pRecord(dhtKey, forged, new Date()).serialize()
     const answered = await requestsAnswered(node, relay, 1, () => message(MessageType.PUT_VALUE, { key: dhtKey, record }))
     expect(answered).toBe(0)
-    expect((await health(relay)).rejectedRecords.ERR_BAD_SIGNATURE).toBeGreaterThanOrEqual(1)
+    expect((await health(relay, 1000)).rejectedRecords.ERR_BAD_SIGNATURE).toBeGreaterThanOrEqual(1)
     expect(metric(await metricsText(relay), 'roomkv_records_rejected_total', { reason: 'ERR_BAD_SIGNATURE' })).toBeGreaterThanOrEqual(1)
   }, 60_000)
 })

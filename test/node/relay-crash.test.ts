@@ -1,10 +1,9 @@
 /**
  * kill -9 of a real relay process in the middle of a burst of writes from a
  * real client: after a restart on the same data dir, every record the relay
- * acknowledged is there. The relay is spawned here (not through the e2e
- * harness) because the test needs its process to send SIGKILL.
+ * acknowledged is there.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { startRelayProcess, stopAll } from '../../e2e/harness.ts'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,34 +13,8 @@ import { formatRoomLink } from '../../shared/link.ts'
 import { newRoomSecret } from '../../shared/room-keys.ts'
 import type { RoomClient } from '../../shared/room-client.ts'
 
-interface Spawned { child: ChildProcess, url: string, peerId: string, output: () => string, exited: Promise<void> }
-
-const children = new Set<ChildProcess>()
 const clients = new Set<RoomClient>()
 let dataDir: string | undefined
-
-async function spawnRelay (dir: string): Promise<Spawned> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'relay/main.ts', '--port', '0', '--p2p-port', '0', '--data-dir', dir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, DEBUG: '' }
-  })
-  children.add(child)
-  let output = ''
-  child.stdout?.on('data', (d: Buffer) => { output += d.toString() })
-  child.stderr?.on('data', (d: Buffer) => { output += d.toString() })
-  const exited = new Promise<void>(resolve => child.once('exit', () => { children.delete(child); resolve() }))
-  const started = await new Promise<{ url: string, peerId: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`relay did not start in 30 s:\n${output}`)), 30_000)
-    const check = (): void => {
-      const url = /web app:\s+(\S+)/.exec(output)?.[1]
-      const peerId = /peer id:\s+(\S+)/.exec(output)?.[1]
-      if (url != null && peerId != null) { clearTimeout(timer); resolve({ url, peerId }) }
-    }
-    child.stdout?.on('data', check)
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`relay exited with ${code}:\n${output}`)) })
-  })
-  return { child, ...started, output: () => output, exited }
-}
 
 async function enter (link: string, relayUrl: string): Promise<RoomClient> {
   const client = await openRoom(link, { relayUrl })
@@ -57,13 +30,13 @@ async function close (client: RoomClient): Promise<void> {
 
 afterAll(async () => {
   await Promise.allSettled([...clients].map(close))
-  for (const child of children) child.kill('SIGKILL')
+  await stopAll()
   if (dataDir != null) await rm(dataDir, { recursive: true, force: true })
 })
 
 test('kill -9 mid-burst: every record the relay acknowledged is there after a restart', async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'roomkv-crash-'))
-  const first = await spawnRelay(dataDir)
+  const first = await startRelayProcess({ dataDir })
   const link = formatRoomLink(first.url, newRoomSecret())
   const writer = await enter(link, first.url)
 
@@ -72,30 +45,26 @@ test('kill -9 mid-burst: every record the relay acknowledged is there after a re
   // stored it. The relay is killed once 150 are acknowledged, with puts in flight.
   const acked = new Set<string>()
   let attempted = 0
-  let killed = false
+  let killed: Promise<NodeJS.Signals | null> | undefined
   const KILL_AFTER = 150
   const burst = async (lane: number): Promise<void> => {
-    for (let i = 0; !killed; i++) {
+    for (let i = 0; killed == null; i++) {
       const key = `lane${lane}/${String(i).padStart(5, '0')}`
       attempted++
       try {
         const result = await writer.session.put(key, { lane, i }, { quorum: 1 })
         if (result.storedOn.includes(first.peerId)) acked.add(key)
       } catch {}
-      if (acked.size >= KILL_AFTER && !killed) {
-        killed = true
-        first.child.kill('SIGKILL')
-      }
+      if (acked.size >= KILL_AFTER && killed == null) killed = first.kill('SIGKILL')
     }
   }
   await Promise.all([0, 1, 2, 3].map(burst))
-  await first.exited
-  expect(first.child.signalCode).toBe('SIGKILL')
+  expect(await killed).toBe('SIGKILL')
   expect(acked.size).toBeGreaterThanOrEqual(KILL_AFTER)
   // The writer goes away too: nothing it holds may fill the restarted relay back in.
   await close(writer)
 
-  const second = await spawnRelay(dataDir)
+  const second = await startRelayProcess({ dataDir })
   expect(second.peerId).toBe(first.peerId)
   const reader = await enter(link, second.url)
   await expect.poll(async () => {
@@ -105,7 +74,6 @@ test('kill -9 mid-burst: every record the relay acknowledged is there after a re
   // node:sqlite's ExperimentalWarning is not in the relay's output.
   expect(first.output() + second.output()).not.toMatch(/ExperimentalWarning/)
   await close(reader)
-  second.child.kill('SIGTERM')
-  await second.exited
+  await second.stop()
   console.log(`crash test: ${acked.size} acknowledged of ${attempted} attempted before kill -9; all present after restart`)
 })

@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startRelayProcess, type RelayProcess } from '../../e2e/harness.ts'
+import { health, metric, metricsText } from './relay-observe.ts'
 import { openRoom } from '../../cli/node-peer.ts'
 import { formatRoomLink } from '../../shared/link.ts'
 import { deriveRoomKeys, newRoomSecret, type RoomKeys } from '../../shared/room-keys.ts'
@@ -20,36 +21,8 @@ import type { RoomClient } from '../../shared/room-client.ts'
 
 const MiB = 1024 * 1024
 
-async function health (relay: RelayProcess): Promise<any> {
-  const response = await fetch(`${relay.url}/health`)
-  expect(response.status).toBe(200)
-  return response.json()
-}
 
-async function metricsText (relay: RelayProcess): Promise<string> {
-  const response = await fetch(`${relay.url}/metrics`)
-  expect(response.status).toBe(200)
-  expect(response.headers.get('content-type')).toMatch(/^text\/plain/)
-  return response.text()
-}
 
-/**
- * Sum of the samples of `name` whose labels include `labels` (Prometheus
- * text format); undefined when no such sample exists.
- */
-function metric (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  let sum: number | undefined
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#') || line.trim() === '') continue
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line)
-    if (m == null || m[1] !== name) continue
-    const have: Record<string, string> = {}
-    for (const [, k, v] of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) have[k] = v
-    if (!Object.entries(labels).every(([k, v]) => have[k] === v)) continue
-    sum = (sum ?? 0) + Number(m[3])
-  }
-  return sum
-}
 
 function record (keys: RoomKeys, key: string, value: unknown, counter = 0): Uint8Array {
   return sealRecord(keys, { key, value, clock: { wall: Date.now(), counter }, writer: 'limits-test' })
