@@ -60,4 +60,14 @@ describe('createDhtPublisher', () => {
     expect(puts.length).toBeGreaterThan(0) // published during the writes, not after
     publisher.stop()
   })
+
+  it('keeps at most maxPendingBytes of records waiting, dropping the oldest', async () => {
+    const { puts, dht } = fakeDht()
+    const publisher = createDhtPublisher({ dht, canPublish: () => true, quietPeriod: 50, maxPendingBytes: 10 })
+    for (let i = 1; i <= 3; i++) publisher.publish(Uint8Array.of(i), Uint8Array.of(i, 0, 0, 0))
+    expect(publisher.pending()).toBe(2)
+    await sleep(150)
+    expect(puts).toEqual([{ key: '2', value: 2 }, { key: '3', value: 3 }])
+    publisher.stop()
+  })
 })

@@ -42,8 +42,10 @@ export interface DhtPublisherInit {
   quietPeriod?: number
   /** ...but never holds a record back longer than this. @default 30 s */
   maxDelay?: number
-  /** Keys waiting at most; the oldest is dropped beyond (anti-entropy still spreads it). @default 100,000 */
+  /** Keys waiting at most; the oldest is dropped beyond (members and relays have it over the sessions). @default 100,000 */
   maxPending?: number
+  /** Record bytes waiting at most; the oldest is dropped beyond. @default 32 MiB */
+  maxPendingBytes?: number
   /** Told after each publish attempt: the peers that stored it. */
   onPublished?(dhtKey: Uint8Array, peers: string[]): void
 }
@@ -65,6 +67,22 @@ export function createDhtPublisher (init: DhtPublisherInit): DhtPublisher {
   const timeout = init.timeout ?? 10 * second
   const retryDelay = init.retryDelay ?? second
   const maxPending = init.maxPending ?? 100_000
+  const maxPendingBytes = init.maxPendingBytes ?? 32 * 1024 * 1024
+  let pendingBytes = 0
+  type Item = { key: Uint8Array, record: Uint8Array, tries: number, notBefore: number }
+  const drop = (id: string): void => {
+    const item = waiting.get(id)
+    if (item == null) return
+    waiting.delete(id)
+    pendingBytes -= item.record.length
+  }
+  const add = (id: string, item: Item): void => {
+    drop(id)
+    // Oldest first out when over either bound.
+    while (waiting.size > 0 && (waiting.size >= maxPending || pendingBytes + item.record.length > maxPendingBytes)) drop(waiting.keys().next().value as string)
+    waiting.set(id, item)
+    pendingBytes += item.record.length
+  }
   const quietPeriod = init.quietPeriod ?? second
   const maxDelay = init.maxDelay ?? 30 * second
   let lastPublishCall = 0
@@ -102,7 +120,7 @@ export function createDhtPublisher (init: DhtPublisherInit): DhtPublisher {
         nextDue = Math.min(nextDue, now + 125)
         break
       }
-      waiting.delete(id)
+      drop(id)
       running++
       void publishOne(id, item).finally(() => {
         running--
@@ -127,7 +145,7 @@ export function createDhtPublisher (init: DhtPublisherInit): DhtPublisher {
     // A newer record of the key may be waiting already: it wins.
     if (item.tries < attempts && !waiting.has(id)) {
       item.notBefore = Date.now() + retryDelay * 2 ** (item.tries - 1) * (0.5 + Math.random())
-      waiting.set(id, item)
+      add(id, item)
       wake(item.notBefore - Date.now())
     }
   }
@@ -137,9 +155,7 @@ export function createDhtPublisher (init: DhtPublisherInit): DhtPublisher {
       const id = toString(dhtKey, 'base64')
       lastPublishCall = Date.now()
       if (waiting.size === 0) oldestSince = lastPublishCall
-      waiting.delete(id)
-      if (waiting.size >= maxPending) waiting.delete(waiting.keys().next().value as string)
-      waiting.set(id, { key: dhtKey, record, tries: 0, notBefore: 0 })
+      add(id, { key: dhtKey, record, tries: 0, notBefore: 0 })
       wake()
     },
     pending: () => waiting.size + running,
@@ -149,6 +165,7 @@ export function createDhtPublisher (init: DhtPublisherInit): DhtPublisher {
       clearTimeout(timer)
       controller.abort()
       waiting.clear()
+      pendingBytes = 0
     }
   }
 }

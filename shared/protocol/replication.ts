@@ -254,7 +254,7 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
   const maxQueuedBytes = init.maxQueuedBytes ?? 16 * 1024 * 1024
   const maxBestEffortBytes = init.maxBestEffortBytes ?? 2 * 1024 * 1024
   const maxSessionsPerPeer = init.maxSessionsPerPeer ?? 64
-  const maxSessionsPerRoom = init.maxSessionsPerRoom ?? 256
+  const maxSessionsPerRoom = init.maxSessionsPerRoom ?? 1024
   const helloTimeout = init.helloTimeout ?? STREAM_READ_TIMEOUT
   const admit = init.admit ?? (async () => {})
   /** Live sessions by (peer, room), newest last. */
@@ -304,6 +304,8 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
       outbox.session = undefined
       outbox.requeue()
       if (outbox.pending.length > 0 && !stopped) schedule(outbox)
+      // Nothing left for a peer that is gone: forget it (one outbox per (peer, room) ever met would grow without bound).
+      else if (outbox.pending.length === 0 && liveSession(session.peer, session.roomId) == null) outboxes.delete(key)
     }
   }
 

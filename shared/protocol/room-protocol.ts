@@ -29,7 +29,7 @@ export interface RoomProtocolInit {
   penalize?(peer: PeerId, connection: Connection, badRecords: number): void
   /** Replication sessions one peer may hold (one per room). @default 64 */
   maxSessionsPerPeer?: number
-  /** Sessions kept per room (the members a relay forwards to). @default 256 */
+  /** Sessions kept per room (the members a relay forwards to). @default 1,024 */
   maxSessionsPerRoom?: number
   /** Answer each session hello with the room's members (relays). @default false */
   announceMembers?: boolean
