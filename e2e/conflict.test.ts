@@ -70,3 +70,41 @@ test('concurrent writes to one key show the same winner and the conflict on both
     await expect.poll(() => conflicts(page, 'colour').count()).toBe(0)
   }
 })
+
+test('"Keep this" writes exactly the chosen version: an object stays an object, a deletion stays a deletion', async () => {
+  const [a, b] = await twoTabs()
+  const sessionPut = async (page: Page, key: string, v: unknown): Promise<void> => {
+    await page.evaluate(async ([k, val]) => { await (globalThis as any).__roomkv.session.put(k, val) }, [key, v] as const)
+  }
+  const sessionDelete = async (page: Page, key: string): Promise<void> => {
+    await page.evaluate(async (k) => { await (globalThis as any).__roomkv.session.delete(k) }, key)
+  }
+  const stored = async (page: Page, key: string): Promise<unknown> =>
+    page.evaluate(async (k) => { const e = await (globalThis as any).__roomkv.session.get(k); return e == null ? null : { value: e.value, deleted: e.deleted, conflicts: e.conflicts.length } }, key)
+
+  // Two concurrent versions: an object on A (offline), a number on B.
+  await sessionPut(a, 'shape', 1)
+  await sessionPut(b, 'gone', 'here')
+  for (const page of [a, b]) await expect.poll(() => stored(page, 'gone'), { timeout: 30_000 }).toMatchObject({ value: 'here' })
+  await goOffline(a)
+  await sessionPut(a, 'shape', { sides: 4 })
+  await sessionPut(b, 'shape', 3)
+  await sessionDelete(a, 'gone')
+  await sessionPut(b, 'gone', 'still here')
+  await a.reload()
+  for (const key of ['shape', 'gone']) await expect.poll(() => conflicts(b, key).count(), { timeout: 60_000 }).toBe(1)
+
+  // Keep every losing version (whichever it is) and check what was written.
+  const before = { shape: await stored(b, 'shape') as any, gone: await stored(b, 'gone') as any }
+  for (const key of ['shape', 'gone']) {
+    await b.locator(`tr[data-conflict-for="${key}"] button`).click()
+    await expect.poll(() => conflicts(b, key).count(), { timeout: 30_000 }).toBe(0)
+  }
+  const shape = await stored(b, 'shape') as any
+  const expectedShape = typeof before.shape.value === 'number' ? { sides: 4 } : 3
+  expect(shape).toEqual({ value: expectedShape, deleted: false, conflicts: 0 })
+  const gone = await stored(b, 'gone')
+  // The loser of "gone" was either the deletion (then the key is gone) or "still here".
+  if (before.gone?.value === 'still here') expect(gone).toBeNull()
+  else expect(gone).toEqual({ value: 'still here', deleted: false, conflicts: 0 })
+})

@@ -234,6 +234,18 @@ export class RoomState {
     await this.#run(async (session) => { void this.#report('Stored', await session.put(key, value)) })
   }
 
+  /**
+   * Resolve a conflict by writing exactly the chosen version again: its
+   * value with its type (a number stays a number, an object an object), or
+   * a deletion when the chosen version is one.
+   */
+  async keep (key: string, version: { value?: unknown, deleted: boolean }): Promise<void> {
+    await this.#run(async (session) => {
+      if (version.deleted) void this.#report('Deleted', await session.delete(key))
+      else void this.#report('Stored', await session.put(key, version.value))
+    })
+  }
+
   async remove (key: string): Promise<void> {
     await this.#run(async (session) => { void this.#report('Deleted', await session.delete(key)) })
   }
