@@ -69,11 +69,12 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
       return fullStore.merge(bytes, options)
     },
     mergeMany: async (records, options) => {
-      const small = records.filter(r => r.length <= config.maxRecordBytes)
+      const bytesOf = (r: Uint8Array | { bytes: Uint8Array }): Uint8Array => r instanceof Uint8Array ? r : r.bytes
+      const small = records.filter(r => bytesOf(r).length <= config.maxRecordBytes)
       const merged = small.length === records.length ? await fullStore.mergeMany(records, options) : await fullStore.mergeMany(small, options)
       if (small.length === records.length) return merged
       let i = 0
-      return records.map(r => r.length > config.maxRecordBytes ? tooLarge(r) : merged[i++])
+      return records.map(r => bytesOf(r).length > config.maxRecordBytes ? tooLarge(bytesOf(r)) : merged[i++])
     }
   }
   // libp2p's own state (peer store, provider records) stays in memory: the

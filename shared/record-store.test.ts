@@ -7,7 +7,7 @@ import { HeadSet } from './proto/record.ts'
 import {
   createRecordStore, memoryRecordStorage, supersededBy, writeContext, type MergeResult, type MergeStatus, type RecordStorage
 } from './record-store.ts'
-import { compareRecords, sealRecord, sealRecordAsync, type SealInit, type VerifiedRecord } from './record.ts'
+import { compareRecords, readStoredRecord, sealRecord, sealRecordAsync, type SealInit, type VerifiedRecord } from './record.ts'
 import { deriveRoomKeys, keyIdFor, type RoomKeys } from './room-keys.ts'
 import { b32, collect, hex, pick, prng, randomInt, shuffle, verified as verifiedAt } from './test-support.ts'
 
@@ -861,3 +861,17 @@ describe('createRecordStore writeOwn', () => {
     await expect(store.writeOwn(keysA.roomId, keyIdFor(keysA, 'bad'), async () => { throw new Error('nope') })).rejects.toThrow('nope')
   })
 })
+
+describe('createRecordStore mergeMany with parsed records', () => {
+  it('takes records already parsed by readStoredRecord and still verifies them in full', async () => {
+    const store = createRecordStore(memoryRecordStorage(), { now: () => NOW })
+    const good = seal({ key: 'p1' })
+    const forged = seal({ key: 'p2' })
+    forged[forged.length - 1] ^= 1 // inside the signature
+    const results = await store.mergeMany([readStoredRecord(good), readStoredRecord(forged)], { roomId: keysA.roomId })
+    expect(results.map(r => r instanceof Error ? (r as any).code : r.status)).toEqual(['stored', 'ERR_BAD_SIGNATURE'])
+    const wrong = await store.mergeMany([readStoredRecord(seal({ key: 'p3' }, keysB))], { roomId: keysA.roomId })
+    expect((wrong[0] as any).code).toBe('ERR_WRONG_ROOM')
+  })
+})
+

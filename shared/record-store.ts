@@ -79,8 +79,13 @@ export interface RecordStore {
    * already held as a head is answered `known` without any crypto.
    */
   merge(bytes: Uint8Array, options?: MergeOptions): Promise<MergeResult>
-  /** merge() for many records at once: one result or error per record, in order. */
-  mergeMany(records: Uint8Array[], options?: MergeOptions): Promise<Array<MergeResult | Error>>
+  /**
+   * merge() for many records at once: one result or error per record, in
+   * order. A record may be given as readStoredRecord's parse of its bytes
+   * (a receiver that checked structure first): it is not parsed again, and
+   * still fully verified.
+   */
+  mergeMany(records: Array<Uint8Array | VerifiedRecord>, options?: MergeOptions): Promise<Array<MergeResult | Error>>
   /** Merge a record this replica just sealed (sealRecordAsync): no signature check. */
   mergeOwn(record: VerifiedRecord): Promise<MergeResult>
   /**
@@ -352,13 +357,13 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     }
   }
 
-  function enqueue (bytes: Uint8Array, options: MergeOptions, known?: VerifiedRecord): Promise<MergeResult> {
+  function enqueue (bytes: Uint8Array, options: MergeOptions, known?: VerifiedRecord, parsedBefore?: VerifiedRecord): Promise<MergeResult> {
     // Parse before queueing (cheap, no crypto): bytes that do not even parse
     // get their typed error from the full check right away.
     let parsed: VerifiedRecord
     try {
       if (bytes.length > MAX_RECORD_BYTES) throw new Error('too large')
-      parsed = known ?? readStoredRecord(bytes)
+      parsed = known ?? parsedBefore ?? readStoredRecord(bytes)
     } catch {
       return verifyRecordAsync(bytes, { ...options, now: now() }).then(() => {
         throw new Error('unreachable: unparsable record verified')
@@ -376,7 +381,8 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
       return enqueue(bytes, options)
     },
     async mergeMany (records, options = {}) {
-      return Promise.all(records.map(async (bytes) => enqueue(bytes, options).catch((err: unknown) => err instanceof Error ? err : new Error(String(err)))))
+      return Promise.all(records.map(async (r) => (r instanceof Uint8Array ? enqueue(r, options) : enqueue(r.bytes, options, undefined, r))
+        .catch((err: unknown) => err instanceof Error ? err : new Error(String(err)))))
     },
     async writeOwn (roomId, keyId, build) {
       return new Promise<MergeResult>((resolve, reject) => {

@@ -398,6 +398,7 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
     }
     // Cheap structural checks first, stopping at the first bad record: a
     // malformed batch costs no signature checks and no storage reads.
+    const parsedRecords: VerifiedRecord[] = []
     for (const r of frame.records) {
       if (r.length > MAX_RECORD_BYTES) return refuse('ERR_RECORD_TOO_LARGE')
       let parsed: VerifiedRecord
@@ -407,8 +408,10 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
         return refuse('ERR_INVALID_RECORD')
       }
       if (!equals(parsed.roomId, roomId)) return refuse('ERR_WRONG_ROOM')
+      parsedRecords.push(parsed)
     }
-    const merged = await init.store.mergeMany(frame.records, { roomId })
+    // Handed on parsed (not parsed again); the store still verifies each one in full.
+    const merged = await init.store.mergeMany(parsedRecords, { roomId })
     const results: AckResult[] = []
     const stored: VerifiedRecord[] = []
     // Forged signatures cost a check each and are never an honest mistake.
