@@ -9,7 +9,9 @@ import { createSecureContext } from 'node:tls'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { MAX_RECORD_BYTES } from '../shared/constants.ts'
-import { DEFAULT_MAX_DISK_BYTES, DEFAULT_MAX_ROOMS } from './room-quota.ts'
+import { DEFAULT_MAX_DISK_BYTES, DEFAULT_MAX_ROOM_BYTES, DEFAULT_MAX_ROOM_RECORDS, DEFAULT_MAX_ROOMS } from './room-quota.ts'
+import { DEFAULT_MAX_PENDING_PER_IP, DEFAULT_MAX_SOCKETS_PER_IP } from './socket-guard.ts'
+import { DEFAULT_MAX_PROVIDERS, DEFAULT_PROVIDERS_PER_PEER } from './dht-guard.ts'
 
 /** The package's own build, wherever the relay is started from (npx, systemd, a clone). */
 const DEFAULT_WEB_DIR = fileURLToPath(new URL('../dist', import.meta.url))
@@ -123,8 +125,8 @@ export const RELAY_OPTIONS: Option[] = [
   { key: 'circuitDuration', flag: 'circuit-duration', env: 'ROOMKV_CIRCUIT_DURATION', type: 'number', default: 120, help: 'longest life of a relayed circuit, seconds (tabs only need it for the WebRTC handshake)' },
   { key: 'circuitBytes', flag: 'circuit-bytes', env: 'ROOMKV_CIRCUIT_BYTES', type: 'number', default: 131072, help: 'most bytes a relayed circuit may carry' },
   { key: 'maxRecordBytes', flag: 'max-record-bytes', env: 'ROOMKV_MAX_RECORD_BYTES', type: 'number', default: MAX_RECORD_BYTES, max: MAX_RECORD_BYTES, help: `largest record accepted, bytes (at most ${MAX_RECORD_BYTES})` },
-  { key: 'maxRoomRecords', flag: 'max-room-records', env: 'ROOMKV_MAX_ROOM_RECORDS', type: 'number', default: 100_000, help: 'most keys one room may keep on this relay (each with its current versions)' },
-  { key: 'maxRoomBytes', flag: 'max-room-bytes', env: 'ROOMKV_MAX_ROOM_BYTES', type: 'number', default: 256 * 1024 * 1024, help: 'most record bytes one room may keep on this relay' },
+  { key: 'maxRoomRecords', flag: 'max-room-records', env: 'ROOMKV_MAX_ROOM_RECORDS', type: 'number', default: DEFAULT_MAX_ROOM_RECORDS, help: 'most keys one room may keep on this relay (each with its current versions)' },
+  { key: 'maxRoomBytes', flag: 'max-room-bytes', env: 'ROOMKV_MAX_ROOM_BYTES', type: 'number', default: DEFAULT_MAX_ROOM_BYTES, help: 'most record bytes one room may keep on this relay' },
   { key: 'maxDiskBytes', flag: 'max-disk-bytes', env: 'ROOMKV_MAX_DISK_BYTES', type: 'number', default: DEFAULT_MAX_DISK_BYTES, help: 'most record bytes all rooms together may keep on this relay (the database file is ~10-30% larger)' },
   { key: 'maxRooms', flag: 'max-rooms', env: 'ROOMKV_MAX_ROOMS', type: 'number', default: DEFAULT_MAX_ROOMS, help: 'most rooms this relay keeps records of' },
   { key: 'dhtRequestsPerMinute', flag: 'dht-requests-per-minute', env: 'ROOMKV_DHT_REQUESTS_PER_MINUTE', type: 'number', default: 3000, help: 'DHT requests (streams) one peer may open a minute (messages are limited separately)' },
@@ -138,8 +140,8 @@ export const RELAY_OPTIONS: Option[] = [
   { key: 'dhtMessageBurstPerIp', flag: 'dht-message-burst-per-ip', env: 'ROOMKV_DHT_MESSAGE_BURST_PER_IP', type: 'number', default: 48_000, help: 'DHT messages one IP may send at once' },
   // A member provides one CID per room it is in (and one per key it
   // explicitly provides); members re-announce, so eviction heals.
-  { key: 'dhtProvidersPerPeer', flag: 'dht-providers-per-peer', env: 'ROOMKV_DHT_PROVIDERS_PER_PEER', type: 'number', default: 1_000, help: 'provider records kept for one provider peer; its oldest is evicted beyond this' },
-  { key: 'dhtMaxProviders', flag: 'dht-max-providers', env: 'ROOMKV_DHT_MAX_PROVIDERS', type: 'number', default: 100_000, help: 'provider records kept in total; the least recently announced is evicted beyond this' },
+  { key: 'dhtProvidersPerPeer', flag: 'dht-providers-per-peer', env: 'ROOMKV_DHT_PROVIDERS_PER_PEER', type: 'number', default: DEFAULT_PROVIDERS_PER_PEER, help: 'provider records kept for one provider peer; its oldest is evicted beyond this' },
+  { key: 'dhtMaxProviders', flag: 'dht-max-providers', env: 'ROOMKV_DHT_MAX_PROVIDERS', type: 'number', default: DEFAULT_MAX_PROVIDERS, help: 'provider records kept in total; the least recently announced is evicted beyond this' },
   // Cost = record bytes + 256 per record. 4 MiB/s is ~8,000 small records a
   // second per address; the burst lets one user import 10,000 keys at once.
   { key: 'writeBytesPerSecond', flag: 'write-bytes-per-second', env: 'ROOMKV_WRITE_BYTES_PER_SECOND', type: 'number', default: 4 * 1024 * 1024, help: 'write budget of one peer and of one IP, bytes a second (each record also costs 256); past it batches wait, then are refused (ERR_RATE_LIMITED)' },
@@ -148,8 +150,8 @@ export const RELAY_OPTIONS: Option[] = [
   { key: 'syncsPerMinute', flag: 'syncs-per-minute', env: 'ROOMKV_SYNCS_PER_MINUTE', type: 'number', default: 60, help: 'sync requests one peer may make a minute' },
   { key: 'handshakeTimeoutMs', flag: 'handshake-timeout-ms', env: 'ROOMKV_HANDSHAKE_TIMEOUT_MS', type: 'number', default: 5000, help: 'libp2p port: ms from TCP accept to a completed WebSocket upgrade (idle and slow sockets are dropped)' },
   { key: 'upgradeTimeoutMs', flag: 'upgrade-timeout-ms', env: 'ROOMKV_UPGRADE_TIMEOUT_MS', type: 'number', default: 5000, help: 'libp2p port: ms from an open WebSocket to an encrypted, multiplexed connection' },
-  { key: 'maxSocketsPerIp', flag: 'max-sockets-per-ip', env: 'ROOMKV_MAX_SOCKETS_PER_IP', type: 'number', default: 96, help: 'libp2p port: most open sockets from one IP, upgraded or not (at least max-connections-per-ip + max-pending-per-ip)' },
-  { key: 'maxPendingPerIp', flag: 'max-pending-per-ip', env: 'ROOMKV_MAX_PENDING_PER_IP', type: 'number', default: 8, help: 'libp2p port: most connections from one IP still in the handshake (Noise, yamux)' },
+  { key: 'maxSocketsPerIp', flag: 'max-sockets-per-ip', env: 'ROOMKV_MAX_SOCKETS_PER_IP', type: 'number', default: DEFAULT_MAX_SOCKETS_PER_IP, help: 'libp2p port: most open sockets from one IP, upgraded or not (at least max-connections-per-ip + max-pending-per-ip)' },
+  { key: 'maxPendingPerIp', flag: 'max-pending-per-ip', env: 'ROOMKV_MAX_PENDING_PER_IP', type: 'number', default: DEFAULT_MAX_PENDING_PER_IP, help: 'libp2p port: most connections from one IP still in the handshake (Noise, yamux)' },
   // Sized to the machine: a pending connection costs a Noise handshake
   // (~1-2 ms of CPU) and a few tens of KiB; 32 per core keeps a burst of
   // legitimate reconnects (a relay restart) from being refused.

@@ -27,6 +27,10 @@ import { dhtNamespaceOf, UnsupportedDhtKeyError } from '../shared/dht-key.ts'
 import { RateLimitedError } from '../shared/errors.ts'
 import { createRateLimiter } from '../shared/rate-limit.ts'
 
+/** Provider records kept per provider peer, and in total (see boundedProviderStore). */
+export const DEFAULT_PROVIDERS_PER_PEER = 1_000
+export const DEFAULT_MAX_PROVIDERS = 100_000
+
 /** The parts of a kad-dht RPC message the guard reads. */
 export interface DhtInboundMessage {
   type: string
@@ -132,8 +136,8 @@ class BoundedProviderStore extends BaseDatastore implements ProviderStore {
     super()
     this.#inner = inner
     this.#prefix = `${init.prefix ?? '/dht/provider'}/`
-    this.#maxPerPeer = init.maxPerPeer ?? 1_000
-    this.#maxTotal = init.maxTotal ?? 100_000
+    this.#maxPerPeer = init.maxPerPeer ?? DEFAULT_PROVIDERS_PER_PEER
+    this.#maxTotal = init.maxTotal ?? DEFAULT_MAX_PROVIDERS
     this.#onEvicted = init.onEvicted
   }
 

@@ -13,7 +13,7 @@ import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Datastore } from 'interface-datastore'
-import type { MultiaddrConnection, PrivateKey } from '@libp2p/interface'
+import type { Connection, MultiaddrConnection, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { DHT_PROTOCOL, second } from '../shared/constants.ts'
 import { forgetDhtPeer } from '../shared/dht-routing.ts'
@@ -45,6 +45,11 @@ export interface RelayNodeInit {
   log: RelayLog
   /** Told about every DHT record (PUT_VALUE or GET answer) a validator or the message guard refuses, by error code. */
   onDhtRecordRejected?(code: string, peer?: string): void
+}
+
+/** The IP a connection comes from (limits are charged per address as well as per peer id). */
+export function connectionIp (connection: Pick<Connection, 'remoteAddr'>): string | undefined {
+  return ipOf(connection.remoteAddr)
 }
 
 export function ipOf (addr: Multiaddr): string | undefined {
@@ -120,7 +125,7 @@ export async function createRelayNode ({ config, privateKey, datastore, rooms, m
           perPeerBurst: config.dhtMessageBurst,
           perIpPerMinute: config.dhtMessagesPerMinutePerIp,
           perIpBurst: config.dhtMessageBurstPerIp,
-          ipOf: (connection) => ipOf(connection.remoteAddr),
+          ipOf: connectionIp,
           onRefused: (reason, connection, error) => {
             if (reason === 'namespace') onDhtRecordRejected?.((error as { code?: string }).code ?? error.name, connection.remotePeer.toString())
             else metrics.requestsRefused.inc({ kind: reason === 'provider_key' ? 'dht_provider_key' : 'dht' })

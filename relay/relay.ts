@@ -16,7 +16,7 @@ import { startRelayHttp } from './http.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createRelayLog, type RelayLog } from './log.ts'
 import { createRelayMetrics, registerRelayGauges, registerStorageMetrics } from './metrics.ts'
-import { createRelayNode, ipOf, type RelayServices } from './node.ts'
+import { connectionIp, createRelayNode, type RelayServices } from './node.ts'
 import { createAdmission } from '../shared/protocol/admission.ts'
 import { boundedProviderStore } from './dht-guard.ts'
 import { sqliteRecordStorage } from './sqlite-storage.ts'
@@ -69,12 +69,10 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
       return fullStore.merge(bytes, options)
     },
     mergeMany: async (records, options) => {
-      const bytesOf = (r: Uint8Array | { bytes: Uint8Array }): Uint8Array => r instanceof Uint8Array ? r : r.bytes
-      const small = records.filter(r => bytesOf(r).length <= config.maxRecordBytes)
-      const merged = small.length === records.length ? await fullStore.mergeMany(records, options) : await fullStore.mergeMany(small, options)
-      if (small.length === records.length) return merged
-      let i = 0
-      return records.map(r => bytesOf(r).length > config.maxRecordBytes ? tooLarge(bytesOf(r)) : merged[i++])
+      const sizes = records.map(r => (r instanceof Uint8Array ? r : r.bytes).length)
+      const merged = await fullStore.mergeMany(records.filter((_, i) => sizes[i] <= config.maxRecordBytes), options)
+      let next = 0
+      return records.map((r, i) => sizes[i] > config.maxRecordBytes ? tooLarge(r instanceof Uint8Array ? r : r.bytes) : merged[next++])
     }
   }
   // libp2p's own state (peer store, provider records) stays in memory: the
@@ -106,14 +104,14 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
     unitsPerSecond: 4 * config.writeBytesPerSecond,
     burst: 4 * config.writeBurstBytes,
     maxWait: 10_000,
-    ipOf: (connection) => ipOf(connection.remoteAddr),
+    ipOf: connectionIp,
     onLimited: (kind) => { metrics.requestsRefused.inc({ kind: kind === 'refused' ? 'sync_bytes' : 'sync_paced' }) }
   })
   // Write budget per peer and per IP, charged per record and per byte.
   const admission = createAdmission({
     unitsPerSecond: config.writeBytesPerSecond,
     burst: config.writeBurstBytes,
-    ipOf: (connection) => ipOf(connection.remoteAddr),
+    ipOf: connectionIp,
     onLimited: (kind) => { metrics.requestsRefused.inc({ kind: kind === 'refused' ? 'write' : 'write_paced' }) }
   })
   const node = await createRelayNode({
@@ -147,7 +145,7 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
       // Newcomers learn the room's members with the answer to their hello and dial at once.
       announceMembers: true,
       syncsPerMinute: config.syncsPerMinute,
-      ipOf: (connection) => ipOf(connection.remoteAddr),
+      ipOf: connectionIp,
       onRejected: (code, peer) => { reject(code, peer.toString()) },
       onServed: (kind) => { metrics.requestsServed.inc({ kind }) },
       onPushed: (peer, roomId, records, delivered) => { fanout.forward(peer, roomId, records, delivered) }

@@ -5,8 +5,8 @@
  * whether one change fits, so the rule lives in one place.
  */
 import { RoomkvError } from '../shared/errors.ts'
+import { MiB } from '../shared/constants.ts'
 
-const MiB = 1024 * 1024
 const GiB = 1024 * MiB
 
 /** Defaults of the quota flags (relay/config.ts). */

@@ -16,12 +16,12 @@ import { join } from 'node:path'
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import type { RecordStorage, StorageWrite, StorageWriteResult } from '../shared/record-store.ts'
 import type { RelayLog } from './log.ts'
+import { MiB } from '../shared/constants.ts'
 import {
   DEFAULT_MAX_DISK_BYTES, DEFAULT_MAX_ROOM_BYTES, DEFAULT_MAX_ROOM_RECORDS, DEFAULT_MAX_ROOMS,
   DiskFullError, quotaRefusal, type QuotaLimits, type Usage
 } from './room-quota.ts'
 
-const MiB = 1024 * 1024
 
 /** Rows read per query by `list` and `rooms`: memory stays bounded, whatever the room's size. */
 export const DEFAULT_PAGE_SIZE = 256

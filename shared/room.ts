@@ -378,7 +378,7 @@ class Session implements RoomSession {
    */
   #deliver (records: Uint8Array[]): Delivery {
     const relays = this.#connectedRelays()
-    const members = [...this.#members.values()].filter(p => this.#isDirect(p))
+    const members = this.#directMembers()
     const storedOn = new Set<string>()
     const refused: string[] = []
     const waiters = new Set<() => void>()
@@ -405,10 +405,12 @@ class Session implements RoomSession {
         }
         answered()
       })
-    const done = Promise.allSettled(sends).then(() => ({ peers: storedOn.size, storedOn: [...storedOn], refused }))
-    void done.then(answered)
     let finished = false
-    void done.then(() => { finished = true })
+    const done = Promise.allSettled(sends).then(() => {
+      finished = true
+      answered()
+      return { peers: storedOn.size, storedOn: [...storedOn], refused }
+    })
     return {
       storedOn,
       refused,
@@ -423,7 +425,6 @@ class Session implements RoomSession {
         }
         waiters.add(check)
         signal.addEventListener('abort', check)
-        void done.then(check)
         check()
       })
     }
@@ -432,6 +433,18 @@ class Session implements RoomSession {
   #isDirect (peer: PeerId): boolean {
     const connection = this.#connectionTo(peer)
     return connection != null && connection.limits == null
+  }
+
+  /** Members on a direct (unlimited) connection: the ones records and reads go to. */
+  #directMembers (): PeerId[] {
+    return [...this.#members.values()].filter(p => this.#isDirect(p))
+  }
+
+  /** A member is reachable directly: count it, open the session, catch up. */
+  async #joinMember (peer: PeerId): Promise<void> {
+    this.addMember(peer)
+    await this.#openSession(peer)
+    await this.#syncWith(peer)
   }
 
   async #openSession (peer: PeerId): Promise<void> {
@@ -471,7 +484,7 @@ class Session implements RoomSession {
    * Returns how many answered with a version by then.
    */
   async #sessionGet (keyId: Uint8Array, need: number): Promise<number> {
-    const peers = [...this.#connectedRelays(), ...[...this.#members.values()].filter(p => this.#isDirect(p))]
+    const peers = [...this.#connectedRelays(), ...this.#directMembers()]
     if (peers.length === 0) return 0
     return new Promise<number>((resolve) => {
       let answers = 0
@@ -679,12 +692,8 @@ class Session implements RoomSession {
    */
   async #connectMember (peer: PeerId, addrs: Multiaddr[], options: { yieldToPeer?: boolean, attempts?: number } = {}): Promise<void> {
     const id = peer.toString()
-    if (this.#connectionTo(peer)?.limits == null && this.#connectionTo(peer) != null) {
-      if (!this.#members.has(id)) {
-        this.addMember(peer)
-        await this.#openSession(peer)
-        await this.#syncWith(peer)
-      }
+    if (this.#isDirect(peer)) {
+      if (!this.#members.has(id)) await this.#joinMember(peer)
       return
     }
     if (this.#dialing.has(id)) return
@@ -708,16 +717,12 @@ class Session implements RoomSession {
         // reservation that is a moment away, or the other side dialling us.
         if (attempt > 1) await new Promise(resolve => setTimeout(resolve, 150 * 2 ** (attempt - 2) * (0.75 + Math.random() / 2)))
         if (this.#isDirect(peer)) {
-          this.addMember(peer)
-          await this.#openSession(peer)
-          await this.#syncWith(peer)
+          await this.#joinMember(peer)
           return
         }
         try {
           await this.#node.dial(webrtc, { signal: this.#signal(this.#init.dialTimeout ?? 6 * second) })
-          this.addMember(peer)
-          await this.#openSession(peer)
-          await this.#syncWith(peer)
+          await this.#joinMember(peer)
           return
         } catch (err) {
           this.#log('webrtc dial %p attempt %d/%d failed: %e', peer, attempt, attempts, err)
@@ -743,7 +748,7 @@ class Session implements RoomSession {
 
   async #antiEntropy (): Promise<void> {
     const relays = this.#connectedRelays()
-    const members = [...this.#members.values()].filter(p => this.#connectionTo(p)?.limits == null && this.#connectionTo(p) != null)
+    const members = this.#directMembers()
     const pick = <T>(list: T[]): T | undefined => list[Math.floor(Math.random() * list.length)]
     const targets = [pick(relays), pick(members)].filter((p): p is PeerId => p != null)
     await Promise.allSettled(targets.map(async p => { await this.#syncWith(p) }))

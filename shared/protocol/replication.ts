@@ -117,10 +117,6 @@ interface Entry {
   done(result: Delivery): void
 }
 
-interface Batch {
-  entries: Entry[]
-}
-
 /** Keys one read may ask for. */
 export const MAX_QUERY_KEYS = 64
 
@@ -192,7 +188,8 @@ class Outbox {
   readonly roomId: Uint8Array
   pending: Entry[] = []
   pendingBytes = 0
-  readonly inflight = new Map<number, Batch>()
+  /** Batches sent and not yet acknowledged, by seq. */
+  readonly inflight = new Map<number, Entry[]>()
   seq = 0
   session?: Session
   scheduled = false
@@ -206,7 +203,7 @@ class Outbox {
 
   /** A dead session's unacknowledged batches go back first, in order. */
   requeue (): void {
-    const back = [...this.inflight.keys()].sort((a, b) => a - b).flatMap(seq => this.inflight.get(seq)?.entries ?? [])
+    const back = [...this.inflight.keys()].sort((a, b) => a - b).flatMap(seq => this.inflight.get(seq) ?? [])
     this.inflight.clear()
     this.pending = [...back, ...this.pending]
     this.pendingBytes = this.pending.reduce((n, e) => n + e.bytes.length, 0)
@@ -272,16 +269,15 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
 
   const roomText = (roomId: Uint8Array): string => toString(roomId, 'base32')
 
-  function sessionsOfPeer (peer: PeerId): number {
-    let n = 0
-    for (const [key, list] of sessions) if (key.startsWith(`${peer.toString()}/`)) n += list.length
-    return n
-  }
+  /** Live sessions per peer, kept with `sessions` (a scan per new session was O(all sessions)). */
+  const perPeer = new Map<string, number>()
 
   function add (session: Session): boolean {
     const key = roomKey(session.peer, session.roomId)
     const room = byRoom.get(roomText(session.roomId)) ?? new Set()
-    if (room.size >= maxSessionsPerRoom || sessionsOfPeer(session.peer) >= maxSessionsPerPeer) return false
+    const peerId = session.peer.toString()
+    if (room.size >= maxSessionsPerRoom || (perPeer.get(peerId) ?? 0) >= maxSessionsPerPeer) return false
+    perPeer.set(peerId, (perPeer.get(peerId) ?? 0) + 1)
     byRoom.set(roomText(session.roomId), room)
     room.add(session)
     const list = sessions.get(key) ?? []
@@ -293,6 +289,10 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
 
   function remove (session: Session): void {
     const key = roomKey(session.peer, session.roomId)
+    const peerId = session.peer.toString()
+    const count = (perPeer.get(peerId) ?? 1) - 1
+    if (count <= 0) perPeer.delete(peerId)
+    else perPeer.set(peerId, count)
     const list = (sessions.get(key) ?? []).filter(s => s !== session)
     if (list.length === 0) sessions.delete(key)
     else sessions.set(key, list)
@@ -474,7 +474,7 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
     }
     outbox.inflight.delete(frame.ack)
     outbox.failures = 0
-    batch.entries.forEach((entry, i) => {
+    batch.forEach((entry, i) => {
       if (frame.error !== '') {
         entry.done({ status: 'refused', code: frame.error })
         return
@@ -542,7 +542,7 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
       }
       outbox.pendingBytes -= bytes
       const seq = ++outbox.seq
-      outbox.inflight.set(seq, { entries })
+      outbox.inflight.set(seq, entries)
       const delivered = entries[0].delivered
       session.write({ seq, records: entries.map(e => e.bytes), delivered }).catch((err) => {
         log('sending to %p failed: %e', outbox.peer, err)
@@ -568,7 +568,7 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
     return session
   }
 
-  return {
+  const api: Replication = {
     async send (peer, roomId, records, options = {}) {
       if (records.length === 0) return []
       const key = roomKey(peer, roomId)
@@ -580,7 +580,7 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
       const limit = options.bestEffort === true ? maxBestEffortBytes : maxQueuedBytes
       const size = records.reduce((n, r) => n + r.length, 0)
       if (outbox.pendingBytes + size > limit) {
-        return records.map(() => ({ status: 'refused', code: new QueueFullError().code }))
+        return records.map(() => ({ status: 'refused', code: QueueFullError.code }))
       }
       if (options.open === false && liveSession(peer, roomId) == null) {
         return records.map(() => ({ status: 'refused', code: 'ERR_NO_SESSION' }))
@@ -633,7 +633,7 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
       for (const [key, outbox] of outboxes) {
         if (!key.endsWith(`/${room}`)) continue
         n += outbox.pending.length
-        for (const b of outbox.inflight.values()) n += b.entries.length
+        for (const entries of outbox.inflight.values()) n += entries.length
       }
       return n
     },
@@ -672,19 +672,12 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
       }
       events.onRoomPeer?.(peer, hello.roomId)
       if (init.announceMembers === true) {
-        const others = [...new Set((byRoom.get(roomText(hello.roomId)) ?? []))]
-          .filter(s => !s.closed && !s.peer.equals(peer)).map(s => s.peer)
-          .filter((p, i, all) => all.findIndex(q => q.equals(p)) === i)
-          .slice(-64) // the most recent members: the likeliest to be online
-        if (others.length > 0) void session.write({ members: others.map(p => p.toMultihash().bytes) }).catch(() => {})
-        // And the others learn of the newcomer: when two join at once, the
+        // The most recent members (the likeliest to be online) learn of the
+        // newcomer, and the newcomer of them: when two join at once, the
         // first one's list did not have the second.
-        const announced = new Set<string>()
-        for (const s of [...(byRoom.get(roomText(hello.roomId)) ?? [])].reverse()) {
-          if (s.closed || s === session || s.peer.equals(peer) || announced.has(s.peer.toString()) || announced.size >= 64) continue
-          announced.add(s.peer.toString())
-          void s.write({ members: [peer.toMultihash().bytes] }).catch(() => {})
-        }
+        const others = api.members(hello.roomId).filter(p => !p.equals(peer)).slice(-64)
+        if (others.length > 0) void session.write({ members: others.map(p => p.toMultihash().bytes) }).catch(() => {})
+        for (const other of others) void liveSession(other, hello.roomId)?.write({ members: [peer.toMultihash().bytes] }).catch(() => {})
       }
       await session.run()
     },
@@ -694,4 +687,5 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
       for (const outbox of outboxes.values()) outbox.failAll('ERR_CLOSED')
     }
   }
+  return api
 }

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startRelayProcess, type RelayProcess } from '../../e2e/harness.ts'
 import { health, metric, metricsText } from './relay-observe.ts'
 import { openRoom } from '../../cli/node-peer.ts'
-import { DHT_PROTOCOL } from '../../shared/constants.ts'
+import { DHT_PROTOCOL, MiB } from '../../shared/constants.ts'
 import { dhtKeyFor } from '../../shared/dht-key.ts'
 import { formatRoomLink } from '../../shared/link.ts'
 import { sealRecord } from '../../shared/record.ts'
@@ -28,11 +28,6 @@ import type { RoomClient } from '../../shared/room-client.ts'
 import { prng } from '../../shared/test-support.ts'
 // kad-dht does not export its wire codec; the test speaks the protocol itself.
 import { Message, MessageType } from '../../node_modules/@libp2p/kad-dht/dist/src/message/dht.js'
-
-const MiB = 1024 * 1024
-
-
-
 
 /** Attackers and members opened by a test; all closed in afterAll. */
 const attackers: Libp2p[] = []

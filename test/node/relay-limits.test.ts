@@ -14,15 +14,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startRelayProcess, type RelayProcess } from '../../e2e/harness.ts'
 import { health, metric, metricsText } from './relay-observe.ts'
 import { openRoom } from '../../cli/node-peer.ts'
+import { MiB } from '../../shared/constants.ts'
 import { formatRoomLink } from '../../shared/link.ts'
 import { deriveRoomKeys, newRoomSecret, type RoomKeys } from '../../shared/room-keys.ts'
 import { sealRecord } from '../../shared/record.ts'
 import type { RoomClient } from '../../shared/room-client.ts'
-
-const MiB = 1024 * 1024
-
-
-
 
 function record (keys: RoomKeys, key: string, value: unknown, counter = 0): Uint8Array {
   return sealRecord(keys, { key, value, clock: { wall: Date.now(), counter }, writer: 'limits-test' })

@@ -14,6 +14,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startRelayProcess, type RelayProcess } from '../../e2e/harness.ts'
+import { health, metric as observed, metricsText } from './relay-observe.ts'
 import { openRoom } from '../../cli/node-peer.ts'
 import { REPLICATE_PROTOCOL } from '../../shared/constants.ts'
 import { formatRoomLink } from '../../shared/link.ts'
@@ -32,14 +33,8 @@ async function enter (link: string): Promise<RoomClient> {
   return client
 }
 
-async function metricsText (): Promise<string> {
-  return (await fetch(`${relay.url}/metrics`)).text()
-}
-
-function metric (text: string, name: string, labels = ''): number {
-  const line = text.split('\n').find(l => l.startsWith(`${name}${labels === '' ? ' ' : `{${labels}}`}`))
-  return line == null ? 0 : Number(line.split(' ').pop())
-}
+/** One metric's value (0 when absent) in the relay's /metrics text. */
+const metric = (text: string, name: string, labels: Record<string, string> = {}): number => observed(text, name, labels) ?? 0
 
 /** A bare libp2p client: no roomkv code, free to send anything on a session. */
 async function rawClient (): Promise<Libp2p> {
@@ -107,7 +102,7 @@ describe('replication sessions', () => {
       // The relay takes at most 16 new connections a second from one address.
       await new Promise(resolve => setTimeout(resolve, 100))
     }
-    const before = await metricsText()
+    const before = await metricsText(relay)
     const writer = await enter(link)
     const reader = await enter(link)
     const seen = new Set<string>()
@@ -118,11 +113,10 @@ describe('replication sessions', () => {
       await Promise.all(Array.from({ length: 250 }, async (_, j) => writer.session.put(`k${i + j}`, value)))
     }
     await expect.poll(() => seen.size, { timeout: 60_000, interval: 250 }).toBe(2000)
-    const after = await metricsText()
+    const after = await metricsText(relay)
     // Fan-out to the stalled members stopped at their bounded queues.
     expect(metric(after, 'roomkv_fanout_dropped_total') - metric(before, 'roomkv_fanout_dropped_total')).toBeGreaterThan(0)
-    const health = await (await fetch(`${relay.url}/health`)).json()
-    expect(health.ok).toBe(true)
+    expect((await health(relay)).ok).toBe(true)
     // 20 stalled members x (2 MiB queue + 4 frames in flight) at most, plus the relay itself.
     expect(metric(after, 'process_resident_memory_bytes')).toBeLessThan(900 * 1024 * 1024)
   })
@@ -132,7 +126,7 @@ describe('replication sessions', () => {
     const keys = deriveRoomKeys(secret)
     const relayAddr = multiaddr((await (await fetch(`${relay.url}/roomkv.json`)).json()).multiaddrs[0])
     const node = await rawClient()
-    const before = await metricsText()
+    const before = await metricsText(relay)
     const attempts: Uint8Array[][] = [
       [frame({ seq: 1, records: [new Uint8Array(10)] })], // no hello first
       [frame({ roomId: new Uint8Array(3) })], // bad room id
@@ -149,8 +143,8 @@ describe('replication sessions', () => {
       await lp.read({ signal: AbortSignal.timeout(5000) }).catch(() => undefined)
       stream.abort(new Error('done'))
     }
-    const after = await metricsText()
-    const refused = (code: string): number => metric(after, 'roomkv_records_rejected_total', `reason="${code}"`) - metric(before, 'roomkv_records_rejected_total', `reason="${code}"`)
+    const after = await metricsText(relay)
+    const refused = (code: string): number => metric(after, 'roomkv_records_rejected_total', { reason: code }) - metric(before, 'roomkv_records_rejected_total', { reason: code })
     const reasons = [...after.matchAll(/^roomkv_records_rejected_total\{reason="([^"]+)"\}/gm)].map(m => m[1])
     const counts = Object.fromEntries(reasons.map(r => [r, refused(r)]).filter(([, n]) => (n as number) > 0))
     // Each of the six attempts is refused and counted under some code.

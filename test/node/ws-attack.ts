@@ -13,8 +13,9 @@ import type { RelayProcess } from '../../e2e/harness.ts'
 import { openRoom } from '../../cli/node-peer.ts'
 import { formatRoomLink } from '../../shared/link.ts'
 import { newRoomSecret } from '../../shared/room-keys.ts'
+import { health, metric as observedMetric } from './relay-observe.ts'
 
-export const MiB = 1024 * 1024
+export { MiB } from '../../shared/constants.ts'
 
 export const OPCODE = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 } as const
 
@@ -164,23 +165,11 @@ export function rssBytes (pid: number): number {
   return Number(kb) * 1024
 }
 
-export async function metricsText (relay: RelayProcess): Promise<string> {
-  const response = await fetch(`${relay.url}/metrics`)
-  expect(response.status).toBe(200)
-  return response.text()
-}
+export { metricsText } from './relay-observe.ts'
 
 /** Sum of the samples of `name` whose labels include `labels`; 0 when none. */
 export function metric (text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line)
-    if (m == null || m[1] !== name) continue
-    const have: Record<string, string> = {}
-    for (const [, k, v] of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) have[k] = v
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3])
-  }
-  return sum
+  return observedMetric(text, name, labels) ?? 0
 }
 
 export async function p2pPortOf (relay: RelayProcess): Promise<number> {
@@ -198,9 +187,7 @@ export interface ServingFigures { healthMs: number, connectMs: number, putMs: nu
 export async function expectServing (relay: RelayProcess, pid: number, connectBoundMs = 4000): Promise<ServingFigures> {
   expect(alive(pid), 'relay process alive').toBe(true)
   let started = Date.now()
-  const response = await fetch(`${relay.url}/health`, { signal: AbortSignal.timeout(1000) })
-  expect(response.status).toBe(200)
-  expect((await response.json()).ok).toBe(true)
+  expect((await health(relay, 1000)).ok).toBe(true)
   const healthMs = Date.now() - started
   started = Date.now()
   const client = await openRoom(formatRoomLink(relay.url, newRoomSecret()))

@@ -4,6 +4,7 @@
  */
 import { joinRoom, type RoomClient } from '../../shared/room-client.ts'
 import type { RelayJson } from '../../shared/relay-info.ts'
+import { parseRoomLink } from '../../shared/link.ts'
 import { createBrowserNode } from './browser-node.ts'
 import { idbRecordStorage } from './idb-storage.ts'
 import { linkSameOriginTabs } from './tab-channel.ts'
@@ -25,7 +26,9 @@ export interface JoinTabRoomInit {
 /** The relay inlines its /roomkv.json into the page it serves: use it when joining through that relay. */
 function inlineRelayInfo (relayUrl: string | undefined, link: string): RelayJson | undefined {
   try {
-    const target = relayUrl ?? (link.startsWith('http') ? new URL(link).origin : location.origin)
+    // The same relay joinRoom will use: the given URL, else the link's origin, else this page's.
+    const origin = parseRoomLink(link).origin
+    const target = relayUrl ?? (origin !== '' ? origin : location.origin)
     if (target !== location.origin) return undefined
     const text = document.getElementById('roomkv-relay')?.textContent
     return text == null || text === '' ? undefined : JSON.parse(text)
