@@ -14,6 +14,7 @@ import { createLibp2p } from 'libp2p'
 import { dhtDatastore } from '../shared/dht-datastore.ts'
 import { forgetDhtPeer } from '../shared/dht-routing.ts'
 import { CONNECTION_MONITOR, roomkvServices } from '../shared/node-services.ts'
+import { relayReservations } from '../shared/relay-reservations.ts'
 import { joinRoom, type NodeFactoryInit, type RoomClient } from '../shared/room-client.ts'
 import { memoryRecordStorage, type RecordStorage } from '../shared/record-store.ts'
 import type { RoomNode } from '../shared/room.ts'
@@ -21,14 +22,19 @@ import type { RoomNode } from '../shared/room.ts'
 export async function createNodePeer (init: NodeFactoryInit): Promise<RoomNode> {
   const node = await createLibp2p({
     // A reservation on the relay makes this peer dialable through it, so its
-    // provider records and room membership are usable by others.
-    addresses: { listen: ['/p2p-circuit'] },
+    // provider records and room membership are usable by others. It is taken
+    // on the given relay once connected (shared/relay-reservations.ts), and
+    // again after every reconnect.
+    addresses: { listen: [] },
     transports: [webSockets(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     connectionMonitor: CONNECTION_MONITOR,
     streamMuxers: [yamux()],
     datastore: dhtDatastore(new MemoryDatastore(), init.store),
-    services: roomkvServices({ store: init.store, onRoomPeer: init.onRoomPeer })
+    services: {
+      ...roomkvServices({ store: init.store, onRoomPeer: init.onRoomPeer }),
+      reservations: relayReservations()
+    }
   })
   node.addEventListener('peer:disconnect', (evt) => { forgetDhtPeer(node.services.dht, evt.detail) })
   return node as unknown as RoomNode

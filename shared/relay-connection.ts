@@ -1,7 +1,12 @@
 /**
- * Keeps the tab connected to a relay: tries each known address with a
- * timeout, falls back to the next, backs off and retries forever, and says
- * at every moment what it is doing and why it is not connected.
+ * Keeps the peer connected to a relay: tries the relays in the order given
+ * (each with its addresses, each with a timeout), takes a reservation on the
+ * one that answers, falls back to the next when it is unreachable, and
+ * retries forever with a short, jittered backoff so a relay that comes back
+ * is used again within ~2 s. After every reconnect the reservation is taken
+ * again (js-libp2p does not renew a reservation lost with its connection).
+ * It says at every moment what it is doing, and per relay why it is not
+ * connected.
  */
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -9,6 +14,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import { second } from './constants.ts'
 import { errorCode, RelayUnreachableError } from './errors.ts'
+import type { JoinTimeline } from './join-phases.ts'
 import type { RoomNode } from './room.ts'
 
 const log = logger('roomkv:relay-connection')
@@ -24,91 +30,218 @@ export interface RelayStatus {
   detail: string
 }
 
+/** One relay as this peer sees it (for diagnostics). */
+export interface RelayState {
+  /** The relay's peer id. */
+  id: string
+  /** Its addresses, in dial order. */
+  addrs: string[]
+  /**
+   * idle: not tried (an earlier relay is in use); connecting; connected (no
+   * reservation yet); reserved (others can reach us through it);
+   * unreachable (the last attempt failed, see `error`).
+   */
+  state: 'idle' | 'connecting' | 'connected' | 'reserved' | 'unreachable'
+  /** The address of the open connection. */
+  address?: string
+  /** Last failure in words, e.g. `unreachable at /dns/x/tcp/443/tls/ws (ERR_TIMEOUT)`. */
+  error?: string
+  /** Stable code of the last failure. */
+  errorCode?: string
+  /** Failed attempts since the last success. */
+  failures: number
+  /** When the connection opened (ms since epoch). */
+  connectedAt?: number
+  /** When the reservation was taken or renewed (ms since epoch). */
+  reservedAt?: number
+}
+
 export interface RelayConnectionInit {
   node: RoomNode
+  /** Relay addresses in preference order; several addresses of one relay stay together. */
   addrs: Multiaddr[]
-  /** @default 8 s */
+  /** Timeout of one dial. @default 8 s */
   dialTimeout?: number
-  /** Longest wait between rounds of attempts. @default 15 s */
+  /** Timeout of taking a reservation on a connected relay. @default 8 s */
+  reserveTimeout?: number
+  /** First wait after a round in which every relay failed. @default 250 ms */
+  minBackoff?: number
+  /**
+   * Longest wait between rounds (doubling from minBackoff, each wait drawn
+   * between half and all of it). Low, so a restarted relay is used again
+   * within ~2 s of its return; a refused dial to a dead host costs little.
+   * @default 1.5 s
+   */
   maxBackoff?: number
   /** A connection without a reservation after this is reported. @default 10 s */
   reservationTimeout?: number
   onStatus(status: RelayStatus): void
+  /** Records relayConnected and reserved. @default none */
+  timeline?: JoinTimeline
 }
 
 export interface RelayConnection {
   relays(): PeerId[]
   status(): RelayStatus
+  /** Every relay with its state, in preference order. */
+  relayStates(): RelayState[]
   /** Resolves once a relay is connected (or rejects after `timeout`). */
   connected(timeout: number): Promise<void>
   stop(): void
 }
 
+interface Relay {
+  id: PeerId
+  addrs: Multiaddr[]
+  state: RelayState
+}
+
+const idOf = (ma: Multiaddr): string | undefined => ma.getComponents().findLast(c => c.name === 'p2p')?.value
+
 export function connectRelays (init: RelayConnectionInit): RelayConnection {
-  const { node, addrs } = init
-  const relayIds = [...new Set(addrs.map(ma => ma.getComponents().find(c => c.name === 'p2p')?.value).filter((v): v is string => v != null))]
-    .map(id => peerIdFromString(id))
-  let status: RelayStatus = { phase: 'connecting', attempts: 0, detail: 'connecting to relay' }
+  const { node } = init
+  const relays: Relay[] = []
+  for (const addr of init.addrs) {
+    const id = idOf(addr)
+    if (id == null) continue
+    let relay = relays.find(r => r.id.toString() === id)
+    if (relay == null) {
+      relay = { id: peerIdFromString(id), addrs: [], state: { id, addrs: [], state: 'idle', failures: 0 } }
+      relays.push(relay)
+    }
+    relay.addrs.push(addr)
+    relay.state.addrs.push(addr.toString())
+  }
+  const minBackoff = init.minBackoff ?? 250
+  const maxBackoff = init.maxBackoff ?? 1.5 * second
+  let status: RelayStatus = { phase: 'connecting', attempts: 0, detail: relays.length === 0 ? 'no relay address given' : 'connecting to relay' }
   let stopped = false
   let wake: (() => void) | undefined
   const waiters = new Set<() => void>()
+  const controller = new AbortController()
 
   const set = (next: Partial<RelayStatus>): void => {
     status = { ...status, ...next }
-    if (status.phase === 'connected' || status.phase === 'reserved') for (const w of waiters) w()
+    if (status.phase === 'connected' || status.phase === 'reserved') {
+      init.timeline?.mark('relayConnected')
+      for (const w of waiters) w()
+    }
+    if (status.phase === 'reserved') init.timeline?.mark('reserved')
     init.onStatus(status)
   }
-  const isConnected = (): boolean => relayIds.some(id => node.getConnections(id).some(c => c.status === 'open'))
+  const isOpen = (relay: Relay): boolean => node.getConnections(relay.id).some(c => c.status === 'open')
+  const current = (): Relay | undefined => relays.find(isOpen)
   const hasReservation = (): boolean => node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))
   const refresh = (): void => {
     if (stopped) return
-    if (!isConnected()) {
+    for (const relay of relays) {
+      if ((relay.state.state === 'connected' || relay.state.state === 'reserved') && !isOpen(relay)) {
+        relay.state = { ...relay.state, state: 'unreachable', address: undefined, reservedAt: undefined, error: 'connection lost', errorCode: 'ERR_CONNECTION_LOST' }
+      }
+    }
+    if (current() == null) {
       if (status.phase === 'connected' || status.phase === 'reserved') set({ phase: 'connecting', relay: undefined, detail: 'relay connection lost, reconnecting' })
       wake?.()
       return
     }
-    if (hasReservation()) set({ phase: 'reserved', detail: 'relay connected, reservation held' })
+    if (hasReservation() && status.phase === 'connected') set({ phase: 'reserved', detail: 'relay connected, reservation held' })
   }
   node.addEventListener('peer:disconnect', refresh)
+  node.addEventListener('transport:listening', refresh)
   node.addEventListener('self:peer:update', refresh)
 
-  void (async () => {
-    let backoff = 1 * second
-    while (!stopped) {
-      if (isConnected()) {
-        await new Promise<void>(resolve => { wake = resolve; setTimeout(resolve, 5 * second) })
+  /** Connect to one relay (any of its addresses) and reserve on it; false when unreachable. */
+  const tryRelay = async (relay: Relay): Promise<boolean> => {
+    for (const addr of relay.addrs) {
+      if (stopped) return false
+      relay.state = { ...relay.state, state: 'connecting' }
+      set({ phase: 'connecting', attempts: status.attempts + 1, detail: `dialling ${addr.toString()}` })
+      try {
+        const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(init.dialTimeout ?? 8 * second)])
+        const connection = await node.dial(addr, { signal })
+        relay.state = { ...relay.state, state: 'connected', address: connection.remoteAddr.toString(), connectedAt: Date.now(), failures: 0, error: undefined, errorCode: undefined }
+        set({ phase: 'connected', relay: addr.toString(), detail: 'relay connected, waiting for a reservation' })
+      } catch (err) {
+        log('relay %a unreachable: %e', addr, err)
+        const reason = `relay unreachable at ${addr.toString()} (${errorCode(err)})`
+        relay.state = { ...relay.state, state: 'unreachable', failures: relay.state.failures + 1, error: reason, errorCode: errorCode(err) }
+        set({ detail: reason })
         continue
       }
-      for (const addr of addrs) {
-        if (stopped) return
-        set({ phase: 'connecting', attempts: status.attempts + 1, detail: `dialling ${addr.toString()}` })
-        try {
-          await node.dial(addr, { signal: AbortSignal.timeout(init.dialTimeout ?? 8 * second) })
-          backoff = 1 * second
-          set({ phase: hasReservation() ? 'reserved' : 'connected', relay: addr.toString(), detail: hasReservation() ? 'relay connected, reservation held' : 'relay connected, waiting for a reservation' })
-          const reservationTimer = setTimeout(() => {
-            if (status.phase === 'connected') set({ detail: 'relay connected but gave no reservation (relay full?): others cannot reach this tab' })
-          }, init.reservationTimeout ?? 10 * second)
-          await new Promise<void>(resolve => { wake = () => { clearTimeout(reservationTimer); resolve() } })
-          break
-        } catch (err) {
-          log('relay %a unreachable: %e', addr, err)
-          set({ detail: `relay unreachable at ${addr.toString()} (${errorCode(err)})` })
+      await reserve(relay, addr)
+      return true
+    }
+    return false
+  }
+
+  const reserve = async (relay: Relay, addr: Multiaddr): Promise<void> => {
+    const reservations = node.services.reservations
+    if (reservations == null) {
+      // A node that reserves by itself (a `/p2p-circuit` listen address).
+      if (hasReservation()) set({ phase: 'reserved', detail: 'relay connected, reservation held' })
+      return
+    }
+    try {
+      await reservations.reserve(addr, AbortSignal.any([controller.signal, AbortSignal.timeout(init.reserveTimeout ?? 8 * second)]))
+      relay.state = { ...relay.state, state: 'reserved', reservedAt: Date.now() }
+      set({ phase: 'reserved', detail: 'relay connected, reservation held' })
+    } catch (err) {
+      if (stopped) return
+      log('reservation on %p failed: %e', relay.id, err)
+      const reason = `relay connected but refused a reservation (${errorCode(err)}): others cannot reach this peer through it`
+      relay.state = { ...relay.state, error: reason, errorCode: errorCode(err) }
+      set({ detail: reason })
+    }
+  }
+
+  void (async () => {
+    let backoff = minBackoff
+    while (!stopped) {
+      const open = current()
+      if (open != null) {
+        backoff = minBackoff
+        // Connected: wait for a disconnect (or re-check now and then), and
+        // renew a reservation that was refused or lost while connected.
+        const reservationTimer = setTimeout(() => {
+          if (status.phase === 'connected') set({ detail: 'relay connected but gave no reservation (relay full?): others cannot reach this peer' })
+        }, init.reservationTimeout ?? 10 * second)
+        await new Promise<void>(resolve => { wake = resolve; setTimeout(resolve, 5 * second) })
+        clearTimeout(reservationTimer)
+        wake = undefined
+        const still = current()
+        if (still != null && node.services.reservations != null && !node.services.reservations.has(still.id) && !stopped) {
+          const addr = still.addrs.find(a => still.state.address?.startsWith(a.toString().split('/p2p/')[0])) ?? still.addrs[0]
+          await reserve(still, addr)
         }
+        continue
       }
-      if (!isConnected() && !stopped) {
-        set({ phase: 'unreachable', detail: `${status.detail}; retrying in ${Math.round(backoff / 1000)} s` })
-        await new Promise(resolve => setTimeout(resolve, backoff))
-        backoff = Math.min(backoff * 2, init.maxBackoff ?? 15 * second)
+      let connected = false
+      for (const relay of relays) {
+        if (stopped) return
+        if (await tryRelay(relay)) { connected = true; break }
       }
+      if (connected || stopped) continue
+      // Every relay failed this round. Name them all: the first one's
+      // reason alone would hide that the others are down too.
+      const reasons = relays.map(r => r.state.error).filter((e): e is string => e != null)
+      const wait = Math.round(backoff * (0.5 + Math.random() / 2))
+      set({ phase: 'unreachable', detail: `${reasons.join('; ') || 'no relay address given'}; retrying in ${Math.max(1, Math.round(wait / 1000))} s` })
+      await new Promise<void>(resolve => { wake = resolve; setTimeout(resolve, wait) })
+      wake = undefined
+      backoff = Math.min(backoff * 2, maxBackoff)
     }
   })()
 
   return {
-    relays: () => relayIds,
+    relays: () => relays.map(r => r.id),
     status: () => status,
+    relayStates: () => relays.map(r => ({
+      ...r.state,
+      // The live view: a reservation renewed by libp2p, or lost with its connection.
+      reservedAt: node.services.reservations?.reservedAt(r.id) ?? (r.state.state === 'reserved' ? r.state.reservedAt : undefined)
+    })),
     connected (timeout) {
-      if (isConnected()) return Promise.resolve()
+      if (current() != null) return Promise.resolve()
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => { waiters.delete(done); reject(new RelayUnreachableError(status.detail)) }, timeout)
         const done = (): void => { clearTimeout(timer); waiters.delete(done); resolve() }
@@ -117,8 +250,10 @@ export function connectRelays (init: RelayConnectionInit): RelayConnection {
     },
     stop () {
       stopped = true
+      controller.abort()
       wake?.()
       node.removeEventListener('peer:disconnect', refresh)
+      node.removeEventListener('transport:listening', refresh)
       node.removeEventListener('self:peer:update', refresh)
       set({ phase: 'stopped', detail: 'stopped' })
     }

@@ -14,6 +14,7 @@ import { deriveRoomKeysAsync } from './room-keys.ts'
 import { createRoomSession, type RoomNode, type RoomSession, type RoomStatus } from './room.ts'
 import { connectRelays, type RelayConnection, type RelayStatus } from './relay-connection.ts'
 import { fetchRelayInfo, type RelayJson } from './relay-info.ts'
+import { createJoinTimeline, type JoinPhases } from './join-phases.ts'
 
 const log = logger('roomkv:client')
 
@@ -38,6 +39,8 @@ export interface JoinRoomInit {
   createNode(init: NodeFactoryInit): Promise<RoomNode>
   /** /roomkv.json of the relay at `relayUrl`, when the caller already has it (inlined in the page). */
   relayInfo?: RelayJson
+  /** Phases that happened before joinRoom was called (e.g. `scriptLoaded`). */
+  phases?: JoinPhases
 }
 
 export interface ClientStatus {
@@ -51,16 +54,22 @@ export interface RoomClient {
   node: RoomNode
   relay: RelayConnection
   status(): ClientStatus
+  /** When each join step happened (ms since navigation start in a tab, process start in Node). */
+  phases(): JoinPhases
   onStatus(callback: (status: ClientStatus) => void): () => void
   close(): Promise<void>
 }
 
 export async function joinRoom (init: JoinRoomInit): Promise<RoomClient> {
+  const timeline = createJoinTimeline(init.phases)
+  timeline.mark('joinStarted')
   const link = parseRoomLink(init.link)
   const keys = await deriveRoomKeysAsync(link.secret)
+  timeline.mark('keysDerived')
   const relayUrl = init.relayUrl ?? (link.origin !== '' ? link.origin : globalThis.location?.origin)
   if (relayUrl == null) throw new InvalidLinkError('The link names no relay and none was given')
   const info = await fetchRelayInfo(relayUrl, { inline: init.relayInfo })
+  timeline.mark('relayInfo')
   const store = createRecordStore(init.storage)
   let session: RoomSession | undefined
   const node = await init.createNode({
@@ -71,19 +80,21 @@ export async function joinRoom (init: JoinRoomInit): Promise<RoomClient> {
       if (toString(roomId, 'base32') === keys.roomIdText) session?.addMember(peer)
     }
   })
+  timeline.mark('nodeStarted')
   const watchers = new Set<(status: ClientStatus) => void>()
   const emit = (): void => {
     if (session == null) return
     const status = client.status()
     for (const watcher of watchers) watcher(status)
   }
-  const relay = connectRelays({ node, addrs: info.addrs, onStatus: emit })
-  session = createRoomSession({ node, keys, store, writer: init.writer, relays: () => relay.relays() })
+  const relay = connectRelays({ node, addrs: info.addrs, onStatus: emit, timeline })
+  session = createRoomSession({ node, keys, store, writer: init.writer, relays: () => relay.relays(), timeline })
   const unwatch = session.onStatus(emit)
   const client: RoomClient = {
     session,
     node,
     relay,
+    phases: () => timeline.phases(),
     status: () => ({ peerId: node.peerId.toString(), relay: relay.status(), room: (session as RoomSession).status() }),
     onStatus (callback) {
       watchers.add(callback)

@@ -23,9 +23,20 @@ import { openRecordAsync, sealRecordAsync, selectRecord, validateKeyName, type R
 import { writeContext, type RecordStore } from './record-store.ts'
 import { keyCid, roomMembersCid } from './room-cid.ts'
 import { keyIdFor, type RoomKeys } from './room-keys.ts'
+import type { JoinTimeline } from './join-phases.ts'
 import type { RoomProtocol } from './protocol/room-protocol.ts'
+import type { RelayReservations } from './relay-reservations.ts'
 
-export type RoomNode = Libp2p<{ dht: KadDHT, rooms: RoomProtocol }>
+/** `reservations`: peers that take relay reservations themselves (tabs, Node peers); relays have none. */
+/**
+ * A relay's member list this soon after our session hello is its answer to
+ * it: we are the newcomer and dial. Later lists name newcomers, who dial us.
+ */
+const NEWCOMER_WINDOW = 1500
+/** How long an existing member leaves a newcomer to dial it before dialling itself. */
+const NEWCOMER_DIAL_GRACE = 1500
+
+export type RoomNode = Libp2p<{ dht: KadDHT, rooms: RoomProtocol, reservations?: RelayReservations }>
 
 export interface RoomSessionInit {
   node: RoomNode
@@ -47,6 +58,8 @@ export interface RoomSessionInit {
   dialAttempts?: number
   /** Timeout of one WebRTC dial attempt. @default 6 s */
   dialTimeout?: number
+  /** Where the session records its join phases (membersKnown, direct, synced). @default none */
+  timeline?: JoinTimeline
 }
 
 export interface PutOptions {
@@ -177,6 +190,8 @@ class Session implements RoomSession {
   readonly #log
   readonly #members = new Map<string, PeerId>()
   readonly #dialing = new Set<string>()
+  /** When we last sent each relay our session hello (its answer lists the members). */
+  readonly #helloAt = new Map<string, number>()
   /** When each member was first found through the DHT (dial tie-break). */
   readonly #firstSeen = new Map<string, number>()
   readonly #watchers = new Set<(change: RoomChange) => void>()
@@ -215,6 +230,7 @@ class Session implements RoomSession {
   async start (): Promise<void> {
     this.#cleanups.push(this.#store.onRecord((record, heads) => { this.#onStored(record, heads) }))
     const onConnection = (): void => {
+      if (this.#init.timeline != null && this.#directMembers().length > 0) this.#init.timeline.mark('direct')
       this.#publisher.kick()
       this.#emitStatus()
     }
@@ -254,6 +270,7 @@ class Session implements RoomSession {
     // at once, without waiting for a DHT lookup (the DHT stays the fallback).
     this.#cleanups.push(this.#node.services.rooms.replication.onMembers((from, roomId, members) => {
       if (hex(roomId) !== hex(this.#keys.roomId) || !this.#isRelay(from)) return
+      this.#init.timeline?.mark('membersKnown')
       this.#dialAnnounced(from, members)
     }))
     for (const relay of this.#connectedRelays()) {
@@ -442,6 +459,7 @@ class Session implements RoomSession {
 
   /** A member is reachable directly: count it, open the session, catch up. */
   async #joinMember (peer: PeerId): Promise<void> {
+    this.#init.timeline?.mark('direct')
     this.addMember(peer)
     await this.#openSession(peer)
     await this.#syncWith(peer)
@@ -449,6 +467,7 @@ class Session implements RoomSession {
 
   async #openSession (peer: PeerId): Promise<void> {
     if (this.#closed) return
+    if (this.#isRelay(peer)) this.#helloAt.set(peer.toString(), Date.now())
     const opened = await this.#node.services.rooms.replication.open(peer, this.#keys.roomId, this.#signal())
     if (!opened) this.#log('no replication session with %p yet', peer)
   }
@@ -599,6 +618,7 @@ class Session implements RoomSession {
     if (peer.equals(this.#node.peerId) || this.#isRelay(peer)) return
     if (!this.#members.has(peer.toString())) {
       this.#members.set(peer.toString(), peer)
+      if (this.#isDirect(peer)) this.#init.timeline?.mark('direct')
       this.#log('member %p joined', peer)
       this.#emitStatus()
     }
@@ -658,11 +678,13 @@ class Session implements RoomSession {
   }
 
   /**
-   * Members a relay listed (in answer to our hello, or a newcomer since):
-   * reachable through that relay's circuit, then WebRTC. One
-   * RTCPeerConnection per pair: the peer whose id sorts first dials at once
-   * (retrying while a newcomer's relay reservation is not there yet); the
-   * other dials only if nothing connected after a few seconds.
+   * Members a relay listed: in answer to our session hello (we are the
+   * newcomer: they hold reservations already, so we dial them at once), or a
+   * newcomer since (its reservation may still be on its way, and it is
+   * dialling us: we dial only if nothing connected after a moment). The
+   * relay does not say which of the two a list is; a list that comes soon
+   * after our hello is taken as its answer. One RTCPeerConnection per pair,
+   * except when two members join within that window of each other.
    */
   #dialAnnounced (relay: PeerId, members: PeerId[]): void {
     // The dialer needs no reservation of its own, only WebRTC (tabs have it; Node peers do not).
@@ -670,15 +692,17 @@ class Session implements RoomSession {
     const connection = this.#connectionTo(relay)
     if (!canWebRtc || connection == null) return
     const base = connection.remoteAddr.toString().replace(/\/p2p\/[^/]+$/, '')
+    const helloAt = this.#helloAt.get(relay.toString())
+    const newcomer = helloAt != null && Date.now() - helloAt < NEWCOMER_WINDOW
     for (const member of members) {
       if (member.equals(this.#node.peerId)) continue
       const addr = multiaddr(`${base}/p2p/${relay.toString()}/p2p-circuit/webrtc/p2p/${member.toString()}`)
-      if (this.#node.peerId.toString() < member.toString()) {
+      if (newcomer) {
         void this.#connectMember(member, [addr], { attempts: 6 })
       } else {
         const timer = setTimeout(() => {
           if (!this.#isDirect(member)) void this.#connectMember(member, [addr], { attempts: 6 })
-        }, 3 * second)
+        }, NEWCOMER_DIAL_GRACE)
         this.#timers.push(timer)
       }
     }
@@ -739,6 +763,7 @@ class Session implements RoomSession {
     try {
       const result = await this.#node.services.rooms.sync(peer, this.#keys.roomId, { signal: this.#signal(60 * second) })
       this.#lastSync = { at: Date.now(), peer: peer.toString(), received: result.received, sent: result.sent }
+      this.#init.timeline?.mark('synced')
       this.#log('synced with %p: received %d (%d new), sent %d', peer, result.received, result.stored, result.sent)
       this.#emitStatus()
     } catch (err) {

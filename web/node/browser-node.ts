@@ -18,6 +18,7 @@ import { dhtDatastore } from '../../shared/dht-datastore.ts'
 import { forgetDhtPeer } from '../../shared/dht-routing.ts'
 import { CONNECTION_MONITOR, roomkvServices } from '../../shared/node-services.ts'
 import type { RecordStore } from '../../shared/record-store.ts'
+import { relayReservations } from '../../shared/relay-reservations.ts'
 import type { RoomNode } from '../../shared/room.ts'
 
 export interface BrowserNodeInit {
@@ -33,9 +34,11 @@ export async function createBrowserNode (init: BrowserNodeInit): Promise<RoomNod
   const trusted = init.relayAddrs.map(ma => ma.toString().split('/p2p/')[0])
   const node = await createLibp2p({
     addresses: {
-      // /p2p-circuit: take a reservation on a relay; /webrtc: accept WebRTC
-      // handshakes signalled over that circuit.
-      listen: ['/p2p-circuit', '/webrtc']
+      // /webrtc: accept WebRTC handshakes signalled over a relay circuit. The
+      // circuit reservation itself is taken on the given relays as soon as
+      // one is connected (shared/relay-reservations.ts), not by libp2p's
+      // relay discovery, which waits for identify and walks the DHT.
+      listen: ['/webrtc']
     },
     transports: [
       webSockets(),
@@ -56,7 +59,10 @@ export async function createBrowserNode (init: BrowserNodeInit): Promise<RoomNod
     },
     // Records of every room this tab serves go to IndexedDB via the record store.
     datastore: dhtDatastore(new MemoryDatastore(), init.store),
-    services: roomkvServices({ store: init.store, onRoomPeer: init.onRoomPeer })
+    services: {
+      ...roomkvServices({ store: init.store, onRoomPeer: init.onRoomPeer }),
+      reservations: relayReservations()
+    }
   })
   node.addEventListener('peer:disconnect', (evt) => { forgetDhtPeer(node.services.dht, evt.detail) })
   return node as unknown as RoomNode

@@ -12,6 +12,9 @@ import { writerId } from './writer-id.ts'
 
 export type { ClientStatus, RoomClient } from '../../shared/room-client.ts'
 
+/** This module was evaluated: the app's JS is loaded and running (the first join phase). */
+const scriptLoaded = performance.now()
+
 export interface JoinTabRoomInit {
   /** A room link, `#v1.…` fragment or bare code. */
   link: string
@@ -44,6 +47,7 @@ export async function joinTabRoom (init: JoinTabRoomInit): Promise<RoomClient> {
     relayInfo: inlineRelayInfo(init.relayUrl, init.link),
     storage: idbRecordStorage({ database: init.database }),
     writer: writerId(),
+    phases: { scriptLoaded },
     createNode: async (node) => createBrowserNode({ ...node, iceServers: init.iceServers ?? node.iceServers })
   })
   const unlink = linkSameOriginTabs(client.session)
