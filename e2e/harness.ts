@@ -5,6 +5,7 @@
  * the tests call from afterAll and which also runs on process exit.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -102,4 +103,17 @@ export function useRelayAndBrowser (): { readonly relay: RelayProcess, readonly 
     get relay () { if (relay == null) throw new Error('relay not started'); return relay },
     get browser () { if (browser == null) throw new Error('browser not started'); return browser }
   }
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a relay that must come back on the same ports). */
+export async function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address != null ? address.port : 0
+      server.close(() => { resolve(port) })
+    })
+  })
 }
