@@ -19,10 +19,13 @@ import { concat, toString } from 'uint8arrays'
 import * as varint from 'uint8-varint'
 import { dhtKeyFor } from '../shared/dht-key.ts'
 import { formatRoomCode, formatRoomLink } from '../shared/link.ts'
-import { AckResult, ReplicateFrame, SyncRequest } from '../shared/proto/protocol.ts'
+import { AckResult, ReplicateFrame, SyncQuery, SyncReply, type SyncRange } from '../shared/proto/protocol.ts'
 import { Payload, RecordBody, SignedRecord } from '../shared/proto/record.ts'
 import { encodeValue, recordIdOf, sealRecord } from '../shared/record.ts'
 import { deriveRoomKeys, keyIdFor } from '../shared/room-keys.ts'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { boundBefore, fingerprintOfIds, itemKey, itemsFrom, type SyncItems } from '../shared/sync/items.ts'
+import { openingRanges, reconcile, type ReconcileLimits } from '../shared/sync/reconcile.ts'
 
 const hex = (bytes: Uint8Array): string => toString(bytes, 'hex')
 const range = (start: number, length: number): Uint8Array => Uint8Array.from({ length }, (_, i) => start + i)
@@ -77,8 +80,8 @@ export interface RecordVector {
 export interface FrameVector {
   name: string
   description: string
-  /** `ReplicateFrame` (/roomkv/replicate/1.0.0) or `SyncRequest` (/roomkv/sync/1.0.0). */
-  message: 'ReplicateFrame' | 'SyncRequest'
+  /** `ReplicateFrame` (/roomkv/replicate/1.0.0); sync messages are in `sync`. */
+  message: 'ReplicateFrame'
   fields: Record<string, unknown>
   /** The canonical protobuf encoding of `fields`. */
   encoding: string
@@ -111,6 +114,131 @@ export interface TestVectors {
     peerId: string
   }
   frames: FrameVector[]
+  sync: SyncVectors
+}
+
+/** /roomkv/sync/2.0.0 (docs/protocol.md, "Sync"). Items are key id (32 bytes) || record id (16 bytes), hex. */
+export interface SyncVectors {
+  description: string
+  /** Fingerprint of a set of record ids: SHA-256(sum || count)[0..16]. */
+  fingerprints: Array<{
+    name: string
+    ids: string[]
+    /** Sum of the ids as 128-bit little-endian integers, mod 2^128, 16 bytes little-endian. */
+    sum: string
+    count: number
+    fingerprint: string
+  }>
+  /** The shortest bound between two neighbouring items (a prefix of `at`). */
+  bounds: Array<{ below: string, at: string, bound: string }>
+  /**
+   * One full exchange between an asker and a responder holding the given
+   * items, with the given limits: every SyncQuery, and every round header
+   * SyncReply (the records frames that follow a header are left out; which
+   * records they carry is `askerLacks`).
+   */
+  exchange: {
+    description: string
+    roomId: string
+    limits: Required<ReconcileLimits>
+    asker: string[]
+    responder: string[]
+    messages: Array<{ from: 'asker' | 'responder', message: 'SyncQuery' | 'SyncReply', encoding: string, frame: string }>
+    /** Record ids the asker receives (from the responder's ids ranges and its want). */
+    askerLacks: string[]
+    /** Record ids the asker pushes back (the responder's need, and the asker's items missing from the responder's ids ranges). */
+    responderLacks: string[]
+  }
+}
+
+const frameOf = (encoding: Uint8Array): string => hex(concat([varint.encode(encoding.length), encoding]))
+
+/** Item i of the sync vectors: key id = SHA-256("key " i), record id = SHA-256("record " i)[0..16]. */
+function vectorItem (key: number, record = key): { keyId: Uint8Array, recordId: Uint8Array } {
+  const text = new TextEncoder()
+  return { keyId: sha256(text.encode(`key ${key}`)), recordId: sha256(text.encode(`record ${record}`)).subarray(0, 16) }
+}
+
+function makeSync (roomId: Uint8Array): SyncVectors {
+  const idOf = (n: number): Uint8Array => sha256(new TextEncoder().encode(`record ${n}`)).subarray(0, 16)
+  const ff = new Uint8Array(16).fill(0xff)
+  const fingerprintCase = (name: string, ids: Uint8Array[]): SyncVectors['fingerprints'][number] => {
+    const flat = concat(ids)
+    let sum = 0n
+    for (const id of ids) sum = (sum + BigInt('0x' + hex(Uint8Array.from(id).reverse()))) % (1n << 128n)
+    const sumBytes = Uint8Array.from(Buffer.from(sum.toString(16).padStart(32, '0'), 'hex')).reverse()
+    return { name, ids: ids.map(hex), sum: hex(sumBytes), count: ids.length, fingerprint: hex(fingerprintOfIds(flat, 0, ids.length)) }
+  }
+  const fingerprints = [
+    fingerprintCase('empty', []),
+    fingerprintCase('one', [idOf(0)]),
+    fingerprintCase('three', [idOf(0), idOf(1), idOf(2)]),
+    fingerprintCase('carry-and-wrap: ff..ff + 02 00..00 = 01 00..00 mod 2^128', [ff, Uint8Array.from({ length: 16 }, (_, i) => i === 0 ? 2 : 0)])
+  ]
+
+  const pair = (a: { keyId: Uint8Array, recordId: Uint8Array }, b: { keyId: Uint8Array, recordId: Uint8Array }): SyncVectors['bounds'][number] => {
+    const items = itemsFrom([a, b])
+    return { below: hex(itemKey(items, 0)), at: hex(itemKey(items, 1)), bound: hex(boundBefore(items, 1)) }
+  }
+  const sameKey = vectorItem(5)
+  const bounds = [
+    pair(vectorItem(1), vectorItem(2)),
+    pair(sameKey, { keyId: sameKey.keyId, recordId: idOf(99) })
+  ]
+
+  // Asker: items 0..39. Responder: items 2..41, and item 10 with another
+  // record (a second head of key 10). Limits are the defaults.
+  const limits: Required<ReconcileLimits> = { branching: 16, idsThreshold: 32, maxRanges: 1024, maxIds: 8192 }
+  const askerInput = Array.from({ length: 40 }, (_, i) => vectorItem(i))
+  const responderInput = [...Array.from({ length: 40 }, (_, i) => vectorItem(i + 2)), vectorItem(10, 1010)]
+  const asker = itemsFrom(askerInput)
+  const responder = itemsFrom(responderInput)
+  const messages: SyncVectors['exchange']['messages'] = []
+  const askerLacks = new Set<string>()
+  const responderLacks = new Set<string>()
+  const idHex = (items: SyncItems, i: number): string => hex(items.ids.subarray(i * 16, i * 16 + 16))
+  const query = (ranges: SyncRange[], want: Uint8Array[]): void => {
+    const encoding = SyncQuery.encode({ roomId, ranges, want: concat(want) })
+    messages.push({ from: 'asker', message: 'SyncQuery', encoding: hex(encoding), frame: frameOf(encoding) })
+  }
+  let ranges = openingRanges(asker, limits)
+  query(ranges, [])
+  for (let round = 1; ; round++) {
+    const step = reconcile(responder, ranges, limits)
+    for (const i of step.theyLack) askerLacks.add(idHex(responder, i))
+    for (const id of step.iLack) responderLacks.add(hex(id))
+    const encoding = SyncReply.encode({ ranges: step.ranges, need: concat(step.iLack), records: [], last: step.theyLack.length === 0, error: '', total: round === 1 ? responder.count : 0 })
+    messages.push({ from: 'responder', message: 'SyncReply', encoding: hex(encoding), frame: frameOf(encoding) })
+    const next = reconcile(asker, step.ranges, limits)
+    for (const i of next.theyLack) responderLacks.add(idHex(asker, i))
+    for (const id of next.iLack) askerLacks.add(hex(id))
+    if (!next.open) {
+      query([], next.iLack)
+      if (next.iLack.length > 0) {
+        // The responder's header for the last query: no ranges, records follow.
+        const last = SyncReply.encode({ ranges: [], need: new Uint8Array(0), records: [], last: false, error: '', total: 0 })
+        messages.push({ from: 'responder', message: 'SyncReply', encoding: hex(last), frame: frameOf(last) })
+      }
+      break
+    }
+    query(next.ranges, next.iLack)
+    ranges = next.ranges
+  }
+  return {
+    description: 'Sync (range-based set reconciliation) vectors: fingerprints, bounds, and one full exchange. Items: key id = SHA-256("key " n), record id = SHA-256("record " n)[0..16], n in decimal ASCII.',
+    fingerprints,
+    bounds,
+    exchange: {
+      description: 'Asker holds items 0..39; responder holds items 2..41 and a second head of key 10 (record 1010). The asker opens with 16 fingerprint ranges; the responder lists its ids where they differ; the asker learns the rest and ends with its want.',
+      roomId: hex(roomId),
+      limits,
+      asker: Array.from({ length: asker.count }, (_, i) => hex(itemKey(asker, i))),
+      responder: Array.from({ length: responder.count }, (_, i) => hex(itemKey(responder, i))),
+      messages,
+      askerLacks: [...askerLacks].sort(),
+      responderLacks: [...responderLacks].sort()
+    }
+  }
 }
 
 /** Replication and sync messages built from the record vectors. */
@@ -126,14 +254,6 @@ function makeFrames (roomId: Uint8Array, records: RecordVector[], peerMultihash:
     const encoding = ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', ...frame_ })
     return { name, description, message: 'ReplicateFrame', fields, encoding: hex(encoding), frame: frame(encoding) }
   }
-  const digest = (r: RecordVector): { keyId: string, recordId: string } => ({ keyId: r.keyId, recordId: r.recordId.slice(0, 16) })
-  const sync = (name: string, description: string, have: RecordVector[], more: boolean): FrameVector => {
-    const entries = have.map(digest)
-    const encoding = SyncRequest.encode({ roomId, have: entries.map(e => ({ keyId: bytes(e.keyId), recordId: bytes(e.recordId) })), more })
-    const fields: Record<string, unknown> = { roomId: hex(roomId), have: entries }
-    if (more) fields.more = true
-    return { name, description, message: 'SyncRequest', fields, encoding: hex(encoding), frame: frame(encoding) }
-  }
   const value = record('value')
   return [
     replicate('replicate-hello', 'First frame of the opener of a session: the room id, nothing else.',
@@ -146,11 +266,7 @@ function makeFrames (roomId: Uint8Array, records: RecordVector[], peerMultihash:
     replicate('replicate-batch-refused', 'Answer to batch 3 when the structural pre-check found a record that does not parse: the whole batch is refused, no results.',
       { ack: 3, error: 'ERR_INVALID_RECORD' }, { ack: 3, error: 'ERR_INVALID_RECORD' }),
     replicate('replicate-session-refused', 'The acceptor\'s only frame when it does not serve the room named in the hello; it then closes the stream.',
-      { error: 'ERR_WRONG_ROOM' }, { error: 'ERR_WRONG_ROOM' }),
-    sync('sync-request-chunk-1', 'A digest sent in two SyncRequest frames (the reference cuts at 16,384 entries; any chunk size up to that is valid): first chunk, more = true.',
-      [value], true),
-    sync('sync-request-chunk-2', 'Second and last chunk of the same digest: room_id repeated, more omitted (false).',
-      [record('expiring')], false)
+      { error: 'ERR_WRONG_ROOM' }, { error: 'ERR_WRONG_ROOM' })
   ]
 }
 
@@ -249,7 +365,8 @@ export function makeVectors (): TestVectors {
       multihash: hex(peerMultihash),
       peerId: peerIdFromMultihash(Digest.decode(peerMultihash)).toString()
     },
-    frames: makeFrames(keys.roomId, records, peerMultihash)
+    frames: makeFrames(keys.roomId, records, peerMultihash),
+    sync: makeSync(keys.roomId)
   }
 }
 

@@ -12,8 +12,8 @@ export const MiB = 1024 * KiB
 export const DHT_PROTOCOL = '/roomkv/kad/1.0.0'
 /** Replication sessions: one long-lived stream per (room, peer), batches and acks both ways. */
 export const REPLICATE_PROTOCOL = '/roomkv/replicate/1.0.0'
-/** Catch-up: digest exchange, then only the missing records. */
-export const SYNC_PROTOCOL = '/roomkv/sync/1.0.0'
+/** Catch-up: range-based set reconciliation of the room's heads, then only the missing records. */
+export const SYNC_PROTOCOL = '/roomkv/sync/2.0.0'
 
 /** First path segment of every roomkv DHT key; kad-dht picks validators by it. */
 export const RECORD_NAMESPACE = 'roomkv'
@@ -63,13 +63,21 @@ export const MAX_REPLICATE_FRAME_BYTES = 384 * KiB
 export const MAX_REPLICATE_RECORDS = 512
 /** Batches a sender may keep unacknowledged on one session (its credit). */
 export const REPLICATE_WINDOW = 4
-/** Largest digest chunk in one SyncRequest frame (entries); more frames follow with `more`. */
-export const MAX_SYNC_DIGEST_CHUNK = 16_384
-/** Most digest entries one sync may send in all (every live head of a full room, with room for conflicts). */
-export const MAX_SYNC_DIGEST_ENTRIES = 400_000
-/** Largest sync request frame: one digest chunk (16,384 entries of <= 46 bytes). */
-export const MAX_SYNC_REQUEST_BYTES = 1 * MiB
-/** Largest sync response frame. */
+/** Sync: a mismatched range is split into this many ranges (docs/protocol.md, "Sync"). */
+export const SYNC_BRANCHING = 16
+/** Sync: a range holding at most this many of the sender's items is sent as their ids instead of split. */
+export const SYNC_IDS_THRESHOLD = 32
+/** Most ranges in one sync message (SyncQuery or SyncReply): <= 72 bytes each, 72 KiB. */
+export const MAX_SYNC_RANGES = 1024
+/** Most record ids one sync message lists (ids ranges together), and most in its want / need list: 128 KiB each. */
+export const MAX_SYNC_IDS = 8192
+/** Largest SyncQuery: MAX_SYNC_RANGES ranges and 2 * MAX_SYNC_IDS ids fit with room to spare. */
+export const MAX_SYNC_QUERY_BYTES = 512 * KiB
+/** Largest sync reply frame (records; or the round's ranges and need list). Far below the 4 MiB a stream buffers. */
 export const MAX_SYNC_FRAME_BYTES = 1 * MiB
+/** Most rounds (queries) in one sync: a fresh replica needs 1, 10 differences in 100,000 heads about 3. */
+export const MAX_SYNC_ROUNDS = 256
+/** A sync session ends (ERR_SYNC_LIMIT) after this long, whatever the progress. */
+export const MAX_SYNC_DURATION = 5 * minute
 /** Every read on a roomkv stream times out after this. */
 export const STREAM_READ_TIMEOUT = 10 * second

@@ -11,6 +11,8 @@ import { DIGEST_ID_BYTES, MAX_HEADS, MAX_RECORD_BYTES, MAX_REPLACES, MAX_SEEN } 
 import { compareClocks, type Clock } from './hlc.ts'
 import { HeadSet } from './proto/record.ts'
 import { compareRecords, readStoredRecord, verifyRecordAsync, type VerifiedRecord } from './record.ts'
+import { createSyncIndex, type SyncIndex } from './sync/index.ts'
+import type { SyncItems } from './sync/items.ts'
 
 /** One change of a batch: `value` undefined deletes the key. */
 export interface StorageWrite {
@@ -103,8 +105,19 @@ export interface RecordStore {
   list(roomId: Uint8Array): AsyncIterable<VerifiedRecord>
   /** Live heads grouped by key, winner first. */
   keys(roomId: Uint8Array): AsyncIterable<VerifiedRecord[]>
-  /** One entry per live head: what sync compares. */
+  /** One entry per live head. */
   digest(roomId: Uint8Array): Promise<DigestEntry[]>
+  /**
+   * The room's live heads as a sorted item set: what sync reconciles. Served
+   * from an index kept up to date by every merge (built from storage on the
+   * room's first sync, one pass); see RecordStoreInit.maxIndexedItems.
+   */
+  syncItems(roomId: Uint8Array): Promise<SyncItems>
+  /**
+   * The stored heads of many keys (encoded records, unparsed, expired ones
+   * included), in the order asked, in one storage read: what sync serves.
+   */
+  storedHeads(roomId: Uint8Array, keyIds: Uint8Array[]): Promise<Uint8Array[][]>
   /** Called for every record that became a head, with the key's heads after it. */
   onRecord(listener: (record: VerifiedRecord, heads: VerifiedRecord[]) => void): () => void
   /** Drop expired versions from storage (reads already hide them). Returns how many were dropped. */
@@ -119,6 +132,13 @@ export interface RecordStoreInit {
   maxBatch?: number
   /** Told about stored bytes that no longer decode (they are hidden, and replaced by the next merge of the key). */
   onCorrupt?(bytes: Uint8Array): void
+  /**
+   * Items (live heads) the sync index holds in memory across rooms, 56 bytes
+   * each (key id, record id, expiry): 1,000,000 is ~56 MB. Past it, the
+   * rooms synced least recently are dropped and rebuilt from storage when
+   * synced again. @default 1,000,000
+   */
+  maxIndexedItems?: number
 }
 
 const text = (bytes: Uint8Array): string => toString(bytes, 'base32')
@@ -200,6 +220,15 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
   }
   const queue: Pending[] = []
   let draining: Promise<void> | undefined
+  const syncIndex: SyncIndex = createSyncIndex({
+    maxItems: init.maxIndexedItems,
+    now,
+    async * read (roomId) {
+      for await (const value of storage.list(roomId)) {
+        for (const head of decode(value)) yield { keyId: head.body.keyId, recordId: head.id, expiresAt: head.body.expiresAt }
+      }
+    }
+  })
 
   const isLive = (record: VerifiedRecord): boolean => record.body.expiresAt === 0 || record.body.expiresAt > now()
 
@@ -347,6 +376,7 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
           p.reject(w != null && !w.ok ? w.error : new Error('storage did not report the write'))
           continue
         }
+        syncIndex.update(p.roomId, result!.record.body.keyId, result!.heads.map(h => ({ recordId: h.id, expiresAt: h.body.expiresAt })))
         for (const listener of listeners) {
           try {
             listener(result!.record, result!.heads)
@@ -415,6 +445,21 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
       }
       return entries
     },
+    async syncItems (roomId) {
+      return syncIndex.items(text(roomId))
+    },
+    async storedHeads (roomId, keyIds) {
+      const values = await readMany(text(roomId), keyIds.map(text))
+      return values.map((value) => {
+        if (value == null) return []
+        try {
+          return HeadSet.decode(value).records
+        } catch {
+          init.onCorrupt?.(value)
+          return []
+        }
+      })
+    },
     onRecord (listener) {
       listeners.add(listener)
       return () => { listeners.delete(listener) }
@@ -440,6 +485,8 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
             ops.push(kept.length === 0 ? { roomId, keyId } : { roomId, keyId, value: HeadSet.encode({ records: kept.map(h => h.bytes) }) })
           })
           await writeMany(ops)
+          // Rebuilt at the room's next sync (expired heads are already left out of snapshots).
+          syncIndex.drop(roomId)
         })
       }
       return dropped

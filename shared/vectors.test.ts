@@ -11,10 +11,12 @@ import { encode as lpEncode } from 'it-length-prefixed'
 import * as Digest from 'multiformats/hashes/digest'
 import { describe, expect, it } from 'vitest'
 import { fromString, toString } from 'uint8arrays'
-import { DIGEST_ID_BYTES, MAX_REPLICATE_FRAME_BYTES, MAX_REPLICATE_RECORDS, MAX_SYNC_DIGEST_CHUNK, MAX_SYNC_REQUEST_BYTES } from './constants.ts'
+import { MAX_REPLICATE_FRAME_BYTES, MAX_REPLICATE_RECORDS, MAX_SYNC_QUERY_BYTES } from './constants.ts'
 import { dhtKeyFor, parseDhtKey } from './dht-key.ts'
 import { formatRoomCode, formatRoomLink, parseRoomLink } from './link.ts'
-import { AckResult, ReplicateFrame, SyncRequest } from './proto/protocol.ts'
+import { AckResult, ReplicateFrame, SyncQuery, SyncReply } from './proto/protocol.ts'
+import { boundBefore, fingerprintOfIds, itemsFrom, type SyncItems } from './sync/items.ts'
+import { checkRanges, openingRanges, reconcile } from './sync/reconcile.ts'
 import { Payload, RecordBody, SignedRecord } from './proto/record.ts'
 import { openRecord, recordIdOf, sealRecord, verifyRecord } from './record.ts'
 import { deriveRoomKeys, keyIdFor } from './room-keys.ts'
@@ -60,11 +62,24 @@ interface TestVectors {
   records: RecordVector[]
   peer: { seed: string, publicKey: string, multihash: string, peerId: string }
   frames: FrameVector[]
+  sync: {
+    fingerprints: Array<{ name: string, ids: string[], sum: string, count: number, fingerprint: string }>
+    bounds: Array<{ below: string, at: string, bound: string }>
+    exchange: {
+      roomId: string
+      limits: { branching: number, idsThreshold: number, maxRanges: number, maxIds: number }
+      asker: string[]
+      responder: string[]
+      messages: Array<{ from: 'asker' | 'responder', message: 'SyncQuery' | 'SyncReply', encoding: string, frame: string }>
+      askerLacks: string[]
+      responderLacks: string[]
+    }
+  }
 }
 
 interface FrameVector {
   name: string
-  message: 'ReplicateFrame' | 'SyncRequest'
+  message: 'ReplicateFrame'
   fields: Record<string, any>
   encoding: string
   frame: string
@@ -271,15 +286,8 @@ describe('test vectors: the peer id used in `delivered`', () => {
 })
 
 /** The decoded message a vector's documented fields stand for (defaults filled in, hex to bytes, enums by name). */
-function expectedMessage (vector: FrameVector): ReplicateFrame | SyncRequest {
+function expectedMessage (vector: FrameVector): ReplicateFrame {
   const f = vector.fields
-  if (vector.message === 'SyncRequest') {
-    return {
-      roomId: bytes(f.roomId ?? ''),
-      have: (f.have ?? []).map((e: { keyId: string, recordId: string }) => ({ keyId: bytes(e.keyId), recordId: bytes(e.recordId) })),
-      more: f.more ?? false
-    }
-  }
   return {
     roomId: bytes(f.roomId ?? ''),
     seq: f.seq ?? 0,
@@ -300,33 +308,23 @@ describe('test vectors: stream frames', () => {
   const recordsByName = new Map(vectors.records.map(v => [v.name, v]))
   const decoded = (name: string): any => {
     const v = byName.get(name)!
-    return v.message === 'SyncRequest' ? SyncRequest.decode(bytes(v.encoding)) : ReplicateFrame.decode(bytes(v.encoding))
+    return ReplicateFrame.decode(bytes(v.encoding))
   }
 
   it('has the documented frames', () => {
     expect(vectors.frames.map(f => f.name)).toEqual([
-      'replicate-hello', 'replicate-batch', 'replicate-ack', 'replicate-batch-refused', 'replicate-session-refused',
-      'sync-request-chunk-1', 'sync-request-chunk-2'
+      'replicate-hello', 'replicate-batch', 'replicate-ack', 'replicate-batch-refused', 'replicate-session-refused'
     ])
   })
 
   it.each(vectors.frames.map(f => [f.name, f] as const))('%s: decode gives the documented fields, encode reproduces the bytes, frame = varint length || message', (_name, vector) => {
     const expected = expectedMessage(vector)
-    if (vector.message === 'SyncRequest') {
-      const message = SyncRequest.decode(bytes(vector.encoding), { limits: { have: MAX_SYNC_DIGEST_CHUNK } })
-      // Every documented field; fields added to the schema later decode to their defaults.
-      expect(message).toMatchObject(expected)
-      expect(hex(SyncRequest.encode(message))).toBe(vector.encoding)
-      expect(hex(SyncRequest.encode(expected as SyncRequest))).toBe(vector.encoding)
-      expect(bytes(vector.frame).length).toBeLessThanOrEqual(MAX_SYNC_REQUEST_BYTES)
-    } else {
-      // The limits a session reader applies (replication.ts).
-      const message = ReplicateFrame.decode(bytes(vector.encoding), { limits: { records: MAX_REPLICATE_RECORDS, delivered: 64, results: MAX_REPLICATE_RECORDS } })
-      expect(message).toMatchObject(expected)
-      expect(hex(ReplicateFrame.encode(message))).toBe(vector.encoding)
-      expect(hex(ReplicateFrame.encode(expected as ReplicateFrame))).toBe(vector.encoding)
-      expect(bytes(vector.frame).length).toBeLessThanOrEqual(MAX_REPLICATE_FRAME_BYTES)
-    }
+    // The limits a session reader applies (replication.ts).
+    const message = ReplicateFrame.decode(bytes(vector.encoding), { limits: { records: MAX_REPLICATE_RECORDS, delivered: 64, results: MAX_REPLICATE_RECORDS } })
+    expect(message).toMatchObject(expected)
+    expect(hex(ReplicateFrame.encode(message))).toBe(vector.encoding)
+    expect(hex(ReplicateFrame.encode(expected))).toBe(vector.encoding)
+    expect(bytes(vector.frame).length).toBeLessThanOrEqual(MAX_REPLICATE_FRAME_BYTES)
     // Independent framing: it-length-prefixed, as lpStream/pbStream write it.
     expect(hex(lpEncode.single(bytes(vector.encoding)).subarray())).toBe(vector.frame)
   })
@@ -373,17 +371,72 @@ describe('test vectors: stream frames', () => {
     expect(session.error).toBe('ERR_WRONG_ROOM')
   })
 
-  it('sync request chunks: same room id on every chunk, more on all but the last, entries = (key id, first 8 bytes of the record id)', () => {
-    const first = decoded('sync-request-chunk-1')
-    const last = decoded('sync-request-chunk-2')
-    expect(hex(first.roomId)).toBe(room.roomId)
-    expect(hex(last.roomId)).toBe(room.roomId)
-    expect(first.more).toBe(true)
-    expect(last.more).toBe(false)
-    const entries = [...first.have, ...last.have].map((e: { keyId: Uint8Array, recordId: Uint8Array }) => ({ keyId: hex(e.keyId), recordId: hex(e.recordId) }))
-    expect(entries).toEqual(['value', 'expiring'].map(name => {
-      const r = recordsByName.get(name)!
-      return { keyId: r.keyId, recordId: r.recordId.slice(0, 2 * DIGEST_ID_BYTES) }
-    }))
+})
+
+describe('test vectors: sync', () => {
+  const sync = vectors.sync
+  const le = (text: string): bigint => BigInt('0x' + (Buffer.from(text, 'hex').reverse().toString('hex') || '0'))
+
+  it.each(sync.fingerprints.map(f => [f.name, f] as const))('fingerprint %s: SHA-256(sum of ids as u128 LE mod 2^128 || count as u64 LE)[0..16]', (_name, f) => {
+    // Independent: BigInt sum and node:crypto.
+    const sum = f.ids.reduce((acc, id) => (acc + le(id)) % (1n << 128n), 0n)
+    expect(sum).toBe(le(f.sum))
+    expect(f.count).toBe(f.ids.length)
+    const count = Buffer.alloc(8)
+    count.writeBigUInt64LE(BigInt(f.count))
+    const digest = createHash('sha256').update(Buffer.concat([Buffer.from(f.sum, 'hex'), count])).digest('hex').slice(0, 32)
+    expect(digest).toBe(f.fingerprint)
+    // And the implementation.
+    expect(hex(fingerprintOfIds(bytes(f.ids.join('')), 0, f.ids.length))).toBe(f.fingerprint)
+  })
+
+  it.each(sync.bounds.map(b => [b.bound, b] as const))('bound %s: the shortest prefix of the upper item above the lower one', (_name, b) => {
+    expect(b.at.startsWith(b.bound)).toBe(true)
+    expect(b.below < b.bound).toBe(true) // hex strings compare like the bytes
+    expect(b.below.startsWith(b.bound.slice(0, -2))).toBe(true)
+    const items = itemsFrom([b.below, b.at].map(i => ({ keyId: bytes(i.slice(0, 64)), recordId: bytes(i.slice(64)) })))
+    expect(hex(boundBefore(items, 1))).toBe(b.bound)
+  })
+
+  it('full exchange: the same messages, byte for byte, and both sides end with the union', () => {
+    const e = sync.exchange
+    const toItems = (list: string[]): SyncItems => itemsFrom(list.map(i => ({ keyId: bytes(i.slice(0, 64)), recordId: bytes(i.slice(64)) })))
+    const asker = toItems(e.asker)
+    const responder = toItems(e.responder)
+    let ranges = openingRanges(asker, e.limits)
+    const produced: string[] = [hex(SyncQuery.encode({ roomId: bytes(e.roomId), ranges, want: new Uint8Array(0) }))]
+    for (let round = 1; round < 10; round++) {
+      const step = reconcile(responder, ranges, e.limits)
+      produced.push(hex(SyncReply.encode({ ranges: step.ranges, need: concatIds(step.iLack), records: [], last: step.theyLack.length === 0, error: '', total: round === 1 ? responder.count : 0 })))
+      const next = reconcile(asker, step.ranges, e.limits)
+      produced.push(hex(SyncQuery.encode({ roomId: bytes(e.roomId), ranges: next.open ? next.ranges : [], want: concatIds(next.iLack) })))
+      if (!next.open) {
+        if (next.iLack.length > 0) produced.push('')
+        break
+      }
+      ranges = next.ranges
+    }
+    expect(produced).toEqual(e.messages.map(m => m.encoding))
+    for (const m of e.messages) {
+      expect(hex(lpEncode.single(bytes(m.encoding)).subarray())).toBe(m.frame)
+      if (m.message === 'SyncQuery') {
+        const q = SyncQuery.decode(bytes(m.encoding))
+        expect(bytes(m.frame).length).toBeLessThanOrEqual(MAX_SYNC_QUERY_BYTES)
+        if (q.ranges.length > 0) expect(() => { checkRanges(q.ranges) }).not.toThrow()
+      } else if (m.encoding !== '') {
+        const r = SyncReply.decode(bytes(m.encoding))
+        if (r.ranges.length > 0) expect(() => { checkRanges(r.ranges) }).not.toThrow()
+      }
+    }
+    // Each side plus what it lacks is the union.
+    const ids = (list: string[]): Set<string> => new Set(list.map(i => i.slice(64)))
+    const union = new Set([...ids(e.asker), ...ids(e.responder)])
+    expect(new Set([...ids(e.asker), ...e.askerLacks])).toEqual(union)
+    expect(new Set([...ids(e.responder), ...e.responderLacks])).toEqual(union)
+    expect(e.askerLacks.every(id => !ids(e.asker).has(id))).toBe(true)
   })
 })
+
+function concatIds (list: Uint8Array[]): Uint8Array {
+  return bytes(list.map(hex).join(''))
+}

@@ -3,29 +3,41 @@ import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
 import type { Codec, DecodeOptions } from 'protons-runtime'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
-export interface Digest {
-  keyId: Uint8Array
-  recordId: Uint8Array
+export interface SyncRange {
+  upper: Uint8Array
+  mode: number
+  fingerprint: Uint8Array
+  ids: Uint8Array
 }
 
-export namespace Digest {
-  let _codec: Codec<Digest>
+export namespace SyncRange {
+  let _codec: Codec<SyncRange>
 
-  export const codec = (): Codec<Digest> => {
+  export const codec = (): Codec<SyncRange> => {
     if (_codec == null) {
-      _codec = message<Digest>((obj, w, opts = {}) => {
+      _codec = message<SyncRange>((obj, w, opts = {}) => {
         if (opts.lengthDelimited !== false) {
           w.fork()
         }
 
-        if ((obj.keyId != null && obj.keyId.byteLength > 0)) {
+        if ((obj.upper != null && obj.upper.byteLength > 0)) {
           w.uint32(10)
-          w.bytes(obj.keyId)
+          w.bytes(obj.upper)
         }
 
-        if ((obj.recordId != null && obj.recordId.byteLength > 0)) {
-          w.uint32(18)
-          w.bytes(obj.recordId)
+        if ((obj.mode != null && obj.mode !== 0)) {
+          w.uint32(16)
+          w.uint32(obj.mode)
+        }
+
+        if ((obj.fingerprint != null && obj.fingerprint.byteLength > 0)) {
+          w.uint32(26)
+          w.bytes(obj.fingerprint)
+        }
+
+        if ((obj.ids != null && obj.ids.byteLength > 0)) {
+          w.uint32(34)
+          w.bytes(obj.ids)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -33,8 +45,10 @@ export namespace Digest {
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          keyId: uint8ArrayAlloc(0),
-          recordId: uint8ArrayAlloc(0)
+          upper: uint8ArrayAlloc(0),
+          mode: 0,
+          fingerprint: uint8ArrayAlloc(0),
+          ids: uint8ArrayAlloc(0)
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -44,11 +58,19 @@ export namespace Digest {
 
           switch (tag >>> 3) {
             case 1: {
-              obj.keyId = reader.bytes()
+              obj.upper = reader.bytes()
               break
             }
             case 2: {
-              obj.recordId = reader.bytes()
+              obj.mode = reader.uint32()
+              break
+            }
+            case 3: {
+              obj.fingerprint = reader.bytes()
+              break
+            }
+            case 4: {
+              obj.ids = reader.bytes()
               break
             }
             default: {
@@ -68,14 +90,28 @@ export namespace Digest {
           switch (tag >>> 3) {
             case 1: {
               yield {
-                field: `${prefix}.keyId`,
+                field: `${prefix}.upper`,
                 value: reader.bytes()
               }
               break
             }
             case 2: {
               yield {
-                field: `${prefix}.recordId`,
+                field: `${prefix}.mode`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.fingerprint`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.ids`,
                 value: reader.bytes()
               }
               break
@@ -92,41 +128,51 @@ export namespace Digest {
     return _codec
   }
 
-  export interface DigestKeyIdFieldEvent {
-    field: '$.keyId'
+  export interface SyncRangeUpperFieldEvent {
+    field: '$.upper'
     value: Uint8Array
   }
 
-  export interface DigestRecordIdFieldEvent {
-    field: '$.recordId'
+  export interface SyncRangeModeFieldEvent {
+    field: '$.mode'
+    value: number
+  }
+
+  export interface SyncRangeFingerprintFieldEvent {
+    field: '$.fingerprint'
     value: Uint8Array
   }
 
-  export function encode (obj: Partial<Digest>): Uint8Array {
-    return encodeMessage(obj, Digest.codec())
+  export interface SyncRangeIdsFieldEvent {
+    field: '$.ids'
+    value: Uint8Array
   }
 
-  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Digest>): Digest {
-    return decodeMessage(buf, Digest.codec(), opts)
+  export function encode (obj: Partial<SyncRange>): Uint8Array {
+    return encodeMessage(obj, SyncRange.codec())
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Digest>): Generator<DigestKeyIdFieldEvent | DigestRecordIdFieldEvent> {
-    return streamMessage(buf, Digest.codec(), opts)
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncRange>): SyncRange {
+    return decodeMessage(buf, SyncRange.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncRange>): Generator<SyncRangeUpperFieldEvent | SyncRangeModeFieldEvent | SyncRangeFingerprintFieldEvent | SyncRangeIdsFieldEvent> {
+    return streamMessage(buf, SyncRange.codec(), opts)
   }
 }
 
-export interface SyncRequest {
+export interface SyncQuery {
   roomId: Uint8Array
-  have: Digest[]
-  more: boolean
+  ranges: SyncRange[]
+  want: Uint8Array
 }
 
-export namespace SyncRequest {
-  let _codec: Codec<SyncRequest>
+export namespace SyncQuery {
+  let _codec: Codec<SyncQuery>
 
-  export const codec = (): Codec<SyncRequest> => {
+  export const codec = (): Codec<SyncQuery> => {
     if (_codec == null) {
-      _codec = message<SyncRequest>((obj, w, opts = {}) => {
+      _codec = message<SyncQuery>((obj, w, opts = {}) => {
         if (opts.lengthDelimited !== false) {
           w.fork()
         }
@@ -136,16 +182,16 @@ export namespace SyncRequest {
           w.bytes(obj.roomId)
         }
 
-        if (obj.have != null && obj.have.length > 0) {
-          for (const value of obj.have) {
+        if (obj.ranges != null && obj.ranges.length > 0) {
+          for (const value of obj.ranges) {
             w.uint32(18)
-            Digest.codec().encode(value, w)
+            SyncRange.codec().encode(value, w)
           }
         }
 
-        if ((obj.more != null && obj.more !== false)) {
-          w.uint32(24)
-          w.bool(obj.more)
+        if ((obj.want != null && obj.want.byteLength > 0)) {
+          w.uint32(26)
+          w.bytes(obj.want)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -154,8 +200,8 @@ export namespace SyncRequest {
       }, (reader, length, opts = {}) => {
         const obj: any = {
           roomId: uint8ArrayAlloc(0),
-          have: [],
-          more: false
+          ranges: [],
+          want: uint8ArrayAlloc(0)
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -169,17 +215,17 @@ export namespace SyncRequest {
               break
             }
             case 2: {
-              if (opts.limits?.have != null && obj.have.length === opts.limits.have) {
-                throw new MaxLengthError('Decode error - repeated field "have" had too many elements')
+              if (opts.limits?.ranges != null && obj.ranges.length === opts.limits.ranges) {
+                throw new MaxLengthError('Decode error - repeated field "ranges" had too many elements')
               }
 
-              obj.have.push(Digest.codec().decode(reader, reader.uint32(), {
-                limits: opts.limits?.have$
+              obj.ranges.push(SyncRange.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.ranges$
               }))
               break
             }
             case 3: {
-              obj.more = reader.bool()
+              obj.want = reader.bytes()
               break
             }
             default: {
@@ -192,7 +238,7 @@ export namespace SyncRequest {
         return obj
       }, function * (reader, length, prefix, opts = {}) {
         const obj = {
-          have: 0
+          ranges: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -209,27 +255,27 @@ export namespace SyncRequest {
               break
             }
             case 2: {
-              if (opts.limits?.have != null && obj.have === opts.limits.have) {
-                throw new MaxLengthError('Streaming decode error - repeated field "have" had too many elements')
+              if (opts.limits?.ranges != null && obj.ranges === opts.limits.ranges) {
+                throw new MaxLengthError('Streaming decode error - repeated field "ranges" had too many elements')
               }
 
-              for (const evt of Digest.codec().stream(reader, reader.uint32(), `${prefix}.have[]`, {
-                limits: opts.limits?.have$
+              for (const evt of SyncRange.codec().stream(reader, reader.uint32(), `${prefix}.ranges[]`, {
+                limits: opts.limits?.ranges$
               })) {
                 yield {
                   ...evt,
-                  index: obj.have
+                  index: obj.ranges
                 }
               }
 
-              obj.have++
+              obj.ranges++
 
               break
             }
             case 3: {
               yield {
-                field: `${prefix}.more`,
-                value: reader.bool()
+                field: `${prefix}.want`,
+                value: reader.bytes()
               }
               break
             }
@@ -245,80 +291,104 @@ export namespace SyncRequest {
     return _codec
   }
 
-  export interface SyncRequestRoomIdFieldEvent {
+  export interface SyncQueryRoomIdFieldEvent {
     field: '$.roomId'
     value: Uint8Array
   }
 
-  export interface SyncRequestHaveKeyIdFieldEvent {
-    field: '$.have[].keyId'
+  export interface SyncQueryRangesUpperFieldEvent {
+    field: '$.ranges[].upper'
     value: Uint8Array
     index: number
   }
 
-  export interface SyncRequestHaveRecordIdFieldEvent {
-    field: '$.have[].recordId'
+  export interface SyncQueryRangesModeFieldEvent {
+    field: '$.ranges[].mode'
+    value: number
+    index: number
+  }
+
+  export interface SyncQueryRangesFingerprintFieldEvent {
+    field: '$.ranges[].fingerprint'
     value: Uint8Array
     index: number
   }
 
-  export interface SyncRequestMoreFieldEvent {
-    field: '$.more'
-    value: boolean
+  export interface SyncQueryRangesIdsFieldEvent {
+    field: '$.ranges[].ids'
+    value: Uint8Array
+    index: number
   }
 
-  export function encode (obj: Partial<SyncRequest>): Uint8Array {
-    return encodeMessage(obj, SyncRequest.codec())
+  export interface SyncQueryWantFieldEvent {
+    field: '$.want'
+    value: Uint8Array
   }
 
-  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncRequest>): SyncRequest {
-    return decodeMessage(buf, SyncRequest.codec(), opts)
+  export function encode (obj: Partial<SyncQuery>): Uint8Array {
+    return encodeMessage(obj, SyncQuery.codec())
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncRequest>): Generator<SyncRequestRoomIdFieldEvent | SyncRequestHaveKeyIdFieldEvent | SyncRequestHaveRecordIdFieldEvent | SyncRequestMoreFieldEvent> {
-    return streamMessage(buf, SyncRequest.codec(), opts)
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncQuery>): SyncQuery {
+    return decodeMessage(buf, SyncQuery.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncQuery>): Generator<SyncQueryRoomIdFieldEvent | SyncQueryRangesUpperFieldEvent | SyncQueryRangesModeFieldEvent | SyncQueryRangesFingerprintFieldEvent | SyncQueryRangesIdsFieldEvent | SyncQueryWantFieldEvent> {
+    return streamMessage(buf, SyncQuery.codec(), opts)
   }
 }
 
-export interface SyncFrame {
+export interface SyncReply {
+  ranges: SyncRange[]
+  need: Uint8Array
   records: Uint8Array[]
-  want: Uint8Array[]
-  done: boolean
+  last: boolean
   error: string
+  total: number
 }
 
-export namespace SyncFrame {
-  let _codec: Codec<SyncFrame>
+export namespace SyncReply {
+  let _codec: Codec<SyncReply>
 
-  export const codec = (): Codec<SyncFrame> => {
+  export const codec = (): Codec<SyncReply> => {
     if (_codec == null) {
-      _codec = message<SyncFrame>((obj, w, opts = {}) => {
+      _codec = message<SyncReply>((obj, w, opts = {}) => {
         if (opts.lengthDelimited !== false) {
           w.fork()
         }
 
+        if (obj.ranges != null && obj.ranges.length > 0) {
+          for (const value of obj.ranges) {
+            w.uint32(10)
+            SyncRange.codec().encode(value, w)
+          }
+        }
+
+        if ((obj.need != null && obj.need.byteLength > 0)) {
+          w.uint32(18)
+          w.bytes(obj.need)
+        }
+
         if (obj.records != null && obj.records.length > 0) {
           for (const value of obj.records) {
-            w.uint32(10)
+            w.uint32(26)
             w.bytes(value)
           }
         }
 
-        if (obj.want != null && obj.want.length > 0) {
-          for (const value of obj.want) {
-            w.uint32(18)
-            w.bytes(value)
-          }
-        }
-
-        if ((obj.done != null && obj.done !== false)) {
-          w.uint32(24)
-          w.bool(obj.done)
+        if ((obj.last != null && obj.last !== false)) {
+          w.uint32(32)
+          w.bool(obj.last)
         }
 
         if ((obj.error != null && obj.error !== '')) {
-          w.uint32(34)
+          w.uint32(42)
           w.string(obj.error)
+        }
+
+        if ((obj.total != null && obj.total !== 0)) {
+          w.uint32(48)
+          w.uint32(obj.total)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -326,10 +396,12 @@ export namespace SyncFrame {
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
+          ranges: [],
+          need: uint8ArrayAlloc(0),
           records: [],
-          want: [],
-          done: false,
-          error: ''
+          last: false,
+          error: '',
+          total: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -339,6 +411,20 @@ export namespace SyncFrame {
 
           switch (tag >>> 3) {
             case 1: {
+              if (opts.limits?.ranges != null && obj.ranges.length === opts.limits.ranges) {
+                throw new MaxLengthError('Decode error - repeated field "ranges" had too many elements')
+              }
+
+              obj.ranges.push(SyncRange.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.ranges$
+              }))
+              break
+            }
+            case 2: {
+              obj.need = reader.bytes()
+              break
+            }
+            case 3: {
               if (opts.limits?.records != null && obj.records.length === opts.limits.records) {
                 throw new MaxLengthError('Decode error - repeated field "records" had too many elements')
               }
@@ -346,20 +432,16 @@ export namespace SyncFrame {
               obj.records.push(reader.bytes())
               break
             }
-            case 2: {
-              if (opts.limits?.want != null && obj.want.length === opts.limits.want) {
-                throw new MaxLengthError('Decode error - repeated field "want" had too many elements')
-              }
-
-              obj.want.push(reader.bytes())
-              break
-            }
-            case 3: {
-              obj.done = reader.bool()
-              break
-            }
             case 4: {
+              obj.last = reader.bool()
+              break
+            }
+            case 5: {
               obj.error = reader.string()
+              break
+            }
+            case 6: {
+              obj.total = reader.uint32()
               break
             }
             default: {
@@ -372,8 +454,8 @@ export namespace SyncFrame {
         return obj
       }, function * (reader, length, prefix, opts = {}) {
         const obj = {
-          records: 0,
-          want: 0
+          ranges: 0,
+          records: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -383,6 +465,31 @@ export namespace SyncFrame {
 
           switch (tag >>> 3) {
             case 1: {
+              if (opts.limits?.ranges != null && obj.ranges === opts.limits.ranges) {
+                throw new MaxLengthError('Streaming decode error - repeated field "ranges" had too many elements')
+              }
+
+              for (const evt of SyncRange.codec().stream(reader, reader.uint32(), `${prefix}.ranges[]`, {
+                limits: opts.limits?.ranges$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.ranges
+                }
+              }
+
+              obj.ranges++
+
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.need`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 3: {
               if (opts.limits?.records != null && obj.records === opts.limits.records) {
                 throw new MaxLengthError('Streaming decode error - repeated field "records" had too many elements')
               }
@@ -397,32 +504,24 @@ export namespace SyncFrame {
 
               break
             }
-            case 2: {
-              if (opts.limits?.want != null && obj.want === opts.limits.want) {
-                throw new MaxLengthError('Streaming decode error - repeated field "want" had too many elements')
-              }
-
+            case 4: {
               yield {
-                field: `${prefix}.want[]`,
-                index: obj.want,
-                value: reader.bytes()
-              }
-
-              obj.want++
-
-              break
-            }
-            case 3: {
-              yield {
-                field: `${prefix}.done`,
+                field: `${prefix}.last`,
                 value: reader.bool()
               }
               break
             }
-            case 4: {
+            case 5: {
               yield {
                 field: `${prefix}.error`,
                 value: reader.string()
+              }
+              break
+            }
+            case 6: {
+              yield {
+                field: `${prefix}.total`,
+                value: reader.uint32()
               }
               break
             }
@@ -438,38 +537,66 @@ export namespace SyncFrame {
     return _codec
   }
 
-  export interface SyncFrameRecordsFieldEvent {
+  export interface SyncReplyRangesUpperFieldEvent {
+    field: '$.ranges[].upper'
+    value: Uint8Array
+    index: number
+  }
+
+  export interface SyncReplyRangesModeFieldEvent {
+    field: '$.ranges[].mode'
+    value: number
+    index: number
+  }
+
+  export interface SyncReplyRangesFingerprintFieldEvent {
+    field: '$.ranges[].fingerprint'
+    value: Uint8Array
+    index: number
+  }
+
+  export interface SyncReplyRangesIdsFieldEvent {
+    field: '$.ranges[].ids'
+    value: Uint8Array
+    index: number
+  }
+
+  export interface SyncReplyNeedFieldEvent {
+    field: '$.need'
+    value: Uint8Array
+  }
+
+  export interface SyncReplyRecordsFieldEvent {
     field: '$.records[]'
     index: number
     value: Uint8Array
   }
 
-  export interface SyncFrameWantFieldEvent {
-    field: '$.want[]'
-    index: number
-    value: Uint8Array
-  }
-
-  export interface SyncFrameDoneFieldEvent {
-    field: '$.done'
+  export interface SyncReplyLastFieldEvent {
+    field: '$.last'
     value: boolean
   }
 
-  export interface SyncFrameErrorFieldEvent {
+  export interface SyncReplyErrorFieldEvent {
     field: '$.error'
     value: string
   }
 
-  export function encode (obj: Partial<SyncFrame>): Uint8Array {
-    return encodeMessage(obj, SyncFrame.codec())
+  export interface SyncReplyTotalFieldEvent {
+    field: '$.total'
+    value: number
   }
 
-  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncFrame>): SyncFrame {
-    return decodeMessage(buf, SyncFrame.codec(), opts)
+  export function encode (obj: Partial<SyncReply>): Uint8Array {
+    return encodeMessage(obj, SyncReply.codec())
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncFrame>): Generator<SyncFrameRecordsFieldEvent | SyncFrameWantFieldEvent | SyncFrameDoneFieldEvent | SyncFrameErrorFieldEvent> {
-    return streamMessage(buf, SyncFrame.codec(), opts)
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncReply>): SyncReply {
+    return decodeMessage(buf, SyncReply.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncReply>): Generator<SyncReplyRangesUpperFieldEvent | SyncReplyRangesModeFieldEvent | SyncReplyRangesFingerprintFieldEvent | SyncReplyRangesIdsFieldEvent | SyncReplyNeedFieldEvent | SyncReplyRecordsFieldEvent | SyncReplyLastFieldEvent | SyncReplyErrorFieldEvent | SyncReplyTotalFieldEvent> {
+    return streamMessage(buf, SyncReply.codec(), opts)
   }
 }
 

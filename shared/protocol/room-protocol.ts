@@ -1,23 +1,20 @@
 /**
  * The roomkv wire protocols as a libp2p service: replication sessions (live
- * updates, see replication.ts) and sync (catch-up by digest). Runs
+ * updates, see replication.ts) and sync (catch-up by range-based set
+ * reconciliation, see shared/sync/exchange.ts). Runs
  * unchanged on the relay, in tabs and in Node peers; all of them serve any
  * room whose records they hold.
  */
-import { pbStream } from '@libp2p/utils'
-import { equals, toString } from 'uint8arrays'
 import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
-import {
-  DIGEST_ID_BYTES, MAX_SYNC_DIGEST_CHUNK, MAX_SYNC_DIGEST_ENTRIES, MAX_SYNC_FRAME_BYTES, MAX_SYNC_REQUEST_BYTES,
-  REPLICATE_PROTOCOL, ROOM_ID_BYTES, STREAM_READ_TIMEOUT, SYNC_PROTOCOL
-} from '../constants.ts'
-import { ProtocolError, RateLimitedError, errorCode } from '../errors.ts'
+import { REPLICATE_PROTOCOL, ROOM_ID_BYTES, STREAM_READ_TIMEOUT, SYNC_PROTOCOL } from '../constants.ts'
+import { ProtocolError, RateLimitedError, RoomkvError, errorCode } from '../errors.ts'
 import { createRateLimiter, type RateLimiter } from '../rate-limit.ts'
-import { SyncFrame, SyncRequest } from '../proto/protocol.ts'
 import type { RecordStore } from '../record-store.ts'
-import type { VerifiedRecord } from '../record.ts'
-import { boundedLengthDecoder, createReplication, type Admit, type Delivery, type Replication } from './replication.ts'
+import { askSync, serveSync, type SyncProgress } from '../sync/exchange.ts'
+import { createReplication, type Admit, type Delivery, type Replication } from './replication.ts'
+
+export type { SyncProgress } from '../sync/exchange.ts'
 
 export interface RoomProtocolInit {
   store: RecordStore
@@ -76,8 +73,19 @@ export interface SyncResult {
   received: number
   /** Of those, the ones that changed our state. */
   stored: number
-  /** Records of ours the peer lacked, pushed back to it. */
+  /** Records of ours the peer lacked, pushed back to it (and taken). */
   sent: number
+  /** Reconciliation rounds (queries sent). */
+  rounds?: number
+  /** Bytes of sync messages sent and received, records pushed back not included. */
+  bytesSent?: number
+  bytesReceived?: number
+}
+
+export interface SyncOptions {
+  signal?: AbortSignal
+  /** Told after every frame of records: received so far, and the peer's item count (an upper bound). */
+  onProgress?(progress: SyncProgress): void
 }
 
 export interface RoomProtocol {
@@ -89,14 +97,20 @@ export interface RoomProtocol {
    * batch (e.g. `Peer refused push: ERR_RATE_LIMITED`).
    */
   push(peer: PeerId, roomId: Uint8Array, records: Uint8Array[], options?: { signal?: AbortSignal }): Promise<PushResult>
-  sync(peer: PeerId, roomId: Uint8Array, options?: { signal?: AbortSignal }): Promise<SyncResult>
+  /**
+   * Catch up with a peer: reconcile the room's heads, merge what it has and
+   * we lack, push back what we have and it lacks. Throws ProtocolError with
+   * `refusal` set when the peer refused (ERR_RATE_LIMITED, ERR_SYNC_LIMIT...).
+   */
+  sync(peer: PeerId, roomId: Uint8Array, options?: SyncOptions): Promise<SyncResult>
 }
+
+/** Refusals a responder sends on the stream before ending it cleanly (counted, not a broken stream). */
+const SYNC_REFUSALS = new Set(['ERR_RATE_LIMITED', 'ERR_SYNC_MALFORMED', 'ERR_SYNC_LIMIT', 'ERR_PROTOCOL'])
 
 export function roomProtocol (init: RoomProtocolInit): (components: RoomProtocolComponents) => RoomProtocol & Startable {
   return (components) => new RoomProtocolService(components, init)
 }
-
-const digestKey = (keyId: Uint8Array): string => toString(keyId, 'base64')
 
 class RoomProtocolService implements RoomProtocol, Startable {
   readonly #components: RoomProtocolComponents
@@ -181,62 +195,31 @@ class RoomProtocolService implements RoomProtocol, Startable {
 
   async #handleSync (stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer
-    const messages = pbStream(stream, { maxDataLength: MAX_SYNC_REQUEST_BYTES + 1024, lengthDecoder: boundedLengthDecoder })
-    const read = async (): Promise<SyncRequest> => messages.read(SyncRequest, { signal: AbortSignal.timeout(this.#readTimeout) })
-    let request = await read()
-    // Charged per peer and per address: a fresh peer id gets no fresh allowance.
-    const ip = this.#init.ipOf?.(connection)
-    if (!this.#syncLimit.take(`peer:${peer.toString()}`) || (ip != null && !this.#syncLimitPerIp.take(`ip:${ip}`))) {
-      await messages.write({ records: [], want: [], done: true, error: new RateLimitedError().code }, SyncFrame)
-      this.#init.onRejected?.(new RateLimitedError().code, peer)
-      return
-    }
-    const roomId = request.roomId
-    this.#checkRoomId(roomId)
-    this.#init.onRoomPeer?.(peer, roomId)
-    // Digest entries are (key id, head id) pairs, in chunks. Heads the
-    // requester lacks are sent; keys where it holds heads we lack are asked
-    // for (`want`), so both sides end with every version.
-    const theirs = new Map<string, Uint8Array>()
-    for (;;) {
-      if (request.have.length > MAX_SYNC_DIGEST_CHUNK || !equals(request.roomId, roomId)) throw new ProtocolError('Bad digest chunk')
-      for (const { keyId, recordId } of request.have) {
-        if (keyId.length !== 32 || recordId.length !== DIGEST_ID_BYTES) throw new ProtocolError('Bad digest entry')
-        theirs.set(`${digestKey(keyId)}/${digestKey(recordId)}`, keyId)
-      }
-      if (theirs.size > MAX_SYNC_DIGEST_ENTRIES) throw new ProtocolError('Digest too large')
-      if (!request.more) break
-      request = await read()
-    }
-    let frame: Uint8Array[] = []
-    let frameBytes = 0
-    for await (const record of this.#store.list(roomId)) {
-      const entry = `${digestKey(record.body.keyId)}/${digestKey(record.id.subarray(0, DIGEST_ID_BYTES))}`
-      if (theirs.delete(entry)) continue
-      if (frameBytes + record.bytes.length + 16 > MAX_SYNC_FRAME_BYTES) {
+    try {
+      await serveSync({
+        stream,
+        store: this.#store,
+        readTimeout: this.#readTimeout,
+        admit: (query) => {
+          // Charged per peer and per address: a fresh peer id gets no fresh allowance.
+          const ip = this.#init.ipOf?.(connection)
+          if (!this.#syncLimit.take(`peer:${peer.toString()}`) || (ip != null && !this.#syncLimitPerIp.take(`ip:${ip}`))) throw new RateLimitedError()
+          this.#checkRoomId(query.roomId)
+          this.#init.onRoomPeer?.(peer, query.roomId)
+        },
         // Bytes served are charged to the asker (per peer and per IP): a
         // fresh peer id asking for a big room again and again is paced, then refused.
-        await this.#init.admitRead?.(peer, connection, frame.length, frameBytes)
-        await messages.write({ records: frame, want: [], done: false, error: '' }, SyncFrame)
-        frame = []
-        frameBytes = 0
+        admitRead: async (records, bytes) => { await this.#init.admitRead?.(peer, connection, records, bytes) }
+      })
+    } catch (err) {
+      // The asker was told why (SyncReply.error); end the stream cleanly and count it.
+      if (err instanceof RoomkvError && SYNC_REFUSALS.has(err.code)) {
+        this.#log('sync from %p refused: %s', peer, err.message)
+        this.#init.onRejected?.(err.code, peer)
+        return
       }
-      frame.push(record.bytes)
-      frameBytes += record.bytes.length + 16
+      throw err
     }
-    const want = new Map<string, Uint8Array>()
-    for (const keyId of theirs.values()) {
-      if (want.size >= MAX_SYNC_DIGEST_CHUNK) break // the rest come in the next sync
-      want.set(digestKey(keyId), keyId)
-    }
-    // The last frame carries `want` (up to ~557 KB): send the records before
-    // it on their own when both would not fit one frame.
-    if (frame.length > 0 && frameBytes + want.size * 36 > MAX_SYNC_FRAME_BYTES) {
-      await messages.write({ records: frame, want: [], done: false, error: '' }, SyncFrame)
-      frame = []
-    }
-    await this.#init.admitRead?.(peer, connection, frame.length, frameBytes)
-    await messages.write({ records: frame, want: [...want.values()], done: true, error: '' }, SyncFrame)
     this.#init.onServed?.('sync', peer)
   }
 
@@ -246,46 +229,30 @@ class RoomProtocolService implements RoomProtocol, Startable {
     return summarize(answers)
   }
 
-  async sync (peer: PeerId, roomId: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<SyncResult> {
+  async sync (peer: PeerId, roomId: Uint8Array, options: SyncOptions = {}): Promise<SyncResult> {
     const signal = options.signal ?? AbortSignal.timeout(6 * this.#readTimeout)
-    const have = await this.#store.digest(roomId)
     const stream = await this.#components.connectionManager.openStream(peer, SYNC_PROTOCOL, { signal })
-    const result: SyncResult = { received: 0, stored: 0, sent: 0 }
-    let want: Uint8Array[] = []
     try {
-      const messages = pbStream(stream, { maxDataLength: Math.max(MAX_SYNC_REQUEST_BYTES, MAX_SYNC_FRAME_BYTES) + 1024, lengthDecoder: boundedLengthDecoder })
-      // The digest goes in chunks: one message of every head of a big room
-      // would pass the 4 MiB a stream buffers and reset the stream.
-      for (let i = 0; i === 0 || i < have.length; i += MAX_SYNC_DIGEST_CHUNK) {
-        const chunk = have.slice(i, i + MAX_SYNC_DIGEST_CHUNK)
-        await messages.write({ roomId, have: chunk, more: i + MAX_SYNC_DIGEST_CHUNK < have.length }, SyncRequest, { signal })
-      }
-      for (let frames = 0; ; frames++) {
-        const frame = await messages.read(SyncFrame, { signal: anySignal(signal, this.#readTimeout) })
-        if (frame.error !== '') throw new ProtocolError(`Peer refused sync: ${frame.error}`)
-        const merged = await this.#store.mergeMany(frame.records, { roomId })
-        result.received += frame.records.length
-        result.stored += merged.filter(m => !(m instanceof Error) && m.status === 'stored').length
-        if (frame.done) {
-          want = frame.want
-          break
+      const result = await askSync({
+        stream,
+        store: this.#store,
+        roomId,
+        signal,
+        readTimeout: this.#readTimeout,
+        onProgress: options.onProgress,
+        // Over the replication session: the peer admits, stores, answers
+        // and forwards them as any write (see shared/sync/exchange.ts).
+        push: async (records) => {
+          const answers = await raceSignal(this.replication.send(peer, roomId, records), signal)
+          return answers.filter(a => a.status !== 'refused').length
         }
-        if (frames > 100_000) throw new ProtocolError('Sync did not finish')
-      }
+      })
       await stream.close({ signal })
+      return result
     } catch (err: any) {
       stream.abort(err)
       throw err
     }
-    const records: Uint8Array[] = []
-    for (const keyId of want) {
-      for (const head of await this.#store.heads(roomId, keyId)) records.push(head.bytes)
-    }
-    if (records.length > 0) {
-      const answers = await raceSignal(this.replication.send(peer, roomId, records), signal)
-      result.sent = answers.filter(a => a.status !== 'refused').length
-    }
-    return result
   }
 }
 

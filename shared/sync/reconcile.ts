@@ -24,6 +24,7 @@
  * specified in docs/protocol.md, "Sync".
  */
 import { equals } from 'uint8arrays'
+import { MAX_SYNC_IDS, MAX_SYNC_RANGES, SYNC_BRANCHING, SYNC_IDS_THRESHOLD } from '../constants.ts'
 import type { SyncRange } from '../proto/protocol.ts'
 import { SyncLimitError, SyncMalformedError } from './errors.ts'
 import { boundBefore, compareBytes, fingerprint, FINGERPRINT_BYTES, ITEM_BYTES, ITEM_ID_BYTES, lowerBound, type SyncItems } from './items.ts'
@@ -43,11 +44,8 @@ export interface ReconcileLimits {
   maxIds?: number
 }
 
-/** Defaults: 16-way splits, lists of up to 32 ids, 1,024 ranges and 8,192 ids (128 KiB) per message. */
-export const SYNC_BRANCHING = 16
-export const SYNC_IDS_THRESHOLD = 32
-export const MAX_SYNC_RANGES = 1024
-export const MAX_SYNC_IDS = 8192
+/** Defaults (shared/constants.ts): 16-way splits, lists of up to 32 ids, 1,024 ranges and 8,192 ids (128 KiB) per message. */
+export { MAX_SYNC_IDS, MAX_SYNC_RANGES, SYNC_BRANCHING, SYNC_IDS_THRESHOLD }
 
 interface Limits { branching: number, idsThreshold: number, maxRanges: number, maxIds: number }
 

@@ -2,7 +2,7 @@
  * Seeded fuzzer for the relay's application protocols, over real libp2p
  * connections (WebSockets + Noise + yamux) from bare libp2p clients:
  * replication sessions (`/roomkv/replicate/1.0.0`), sync
- * (`/roomkv/sync/1.0.0`) and the DHT (`/roomkv/kad/1.0.0`). Each case opens
+ * (`/roomkv/sync/2.0.0`) and the DHT (`/roomkv/kad/1.0.0`). Each case opens
  * one stream and writes random bytes, or valid messages mutated at the byte
  * level (bit flips, truncation, insertions), at the protobuf level
  * (duplicated, reordered, dropped and unknown fields, wrong wire types,
@@ -36,12 +36,12 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startRelayProcess, type RelayProcess } from '../../e2e/harness.ts'
 import { openRoom } from '../../cli/node-peer.ts'
 import {
-  DHT_PROTOCOL, MAX_RECORD_BYTES, MAX_REPLICATE_FRAME_BYTES, MAX_REPLICATE_RECORDS, MAX_SYNC_DIGEST_CHUNK,
+  DHT_PROTOCOL, MAX_RECORD_BYTES, MAX_REPLICATE_FRAME_BYTES, MAX_REPLICATE_RECORDS, MAX_SYNC_IDS, MAX_SYNC_RANGES,
   REPLICATE_PROTOCOL, SYNC_PROTOCOL
 } from '../../shared/constants.ts'
 import { dhtKeyFor } from '../../shared/dht-key.ts'
 import { formatRoomLink } from '../../shared/link.ts'
-import { AckResult, ReplicateFrame, SyncRequest } from '../../shared/proto/protocol.ts'
+import { AckResult, ReplicateFrame, SyncQuery, type SyncRange } from '../../shared/proto/protocol.ts'
 import { SignedRecord } from '../../shared/proto/record.ts'
 import { sealRecord } from '../../shared/record.ts'
 import { deriveRoomKeys, keyIdFor, newRoomSecret, type RoomKeys } from '../../shared/room-keys.ts'
@@ -80,7 +80,7 @@ type Random = () => number
 /** The relay's flags. Write and sync budgets are per IP too, and fuzzers and
  * the legitimate client all come from 127.0.0.1: raised so the checks of the
  * legitimate client measure the relay, not the fuzzer's spent budget; and so
- * most sync cases reach the digest parser instead of stopping at the rate
+ * most sync cases reach the range checks instead of stopping at the rate
  * limiter (which relay-limits.test.ts covers). The budget is still finite:
  * the oversized-count cases spend it, and refusals are expected. */
 const RELAY_ARGS = [
@@ -381,14 +381,26 @@ function syncCase (random: Random, pool: Pool): { kind: string, messages: Uint8A
   const roomId = pick(random, [pool.home.roomId, pool.home.roomId, pool.other.roomId, randomBytes(random, pick(random, [0, 16, 17]))])
   const oversized = random() < 0.05
   const messages: Uint8Array[] = []
+  // Ranges: mostly well-formed (increasing bounds of 1..48 bytes, the last
+  // one empty, 16-byte fingerprints, whole ids), some not; counts at and past the limits.
+  const ranges = (): SyncRange[] => {
+    const count = oversized ? pick(random, [MAX_SYNC_RANGES, MAX_SYNC_RANGES + 1]) : pick(random, [0, 1, 2, 16, 50])
+    const uppers = Array.from({ length: Math.max(0, count - 1) }, () => randomBytes(random, 1 + randomInt(random, 48)))
+    if (random() < 0.9) uppers.sort((a, b) => Buffer.compare(a, b))
+    return [...uppers, new Uint8Array(0)].slice(0, count).map((upper) => {
+      const mode = random() < 0.95 ? randomInt(random, 3) : pick(random, [3, 2 ** 31])
+      const wellFormed = random() < 0.9
+      return {
+        upper,
+        mode,
+        fingerprint: mode === 1 ? randomBytes(random, wellFormed ? 16 : pick(random, [0, 15, 17])) : new Uint8Array(0),
+        ids: mode === 2 ? randomBytes(random, wellFormed ? 16 * pick(random, [0, 1, 32, oversized ? MAX_SYNC_IDS + 1 : 3]) : 17) : new Uint8Array(0)
+      }
+    })
+  }
   for (let f = 0, frames = 1 + randomInt(random, 3); f < frames; f++) {
-    const count = oversized ? pick(random, [MAX_SYNC_DIGEST_CHUNK, MAX_SYNC_DIGEST_CHUNK + 1]) : pick(random, [0, 1, 3, 50])
-    // Digest entries: mostly well-formed (32-byte key id, 8-byte record id prefix), some not.
-    const entry = (): { keyId: Uint8Array, recordId: Uint8Array } => random() < 0.9 || oversized
-      ? { keyId: randomBytes(random, 32), recordId: randomBytes(random, 8) }
-      : { keyId: randomBytes(random, pick(random, [0, 31, 33])), recordId: randomBytes(random, pick(random, [0, 7, 9, 16])) }
-    const have = Array.from({ length: count }, entry)
-    messages.push(SyncRequest.encode({ roomId: random() < 0.9 ? roomId : randomBytes(random, 16), have, more: f < frames - 1 ? random() < 0.9 : random() < 0.2 }))
+    const want = random() < 0.7 ? new Uint8Array(0) : randomBytes(random, oversized ? 16 * (MAX_SYNC_IDS + 1) : pick(random, [16, 32, 33, 160]))
+    messages.push(SyncQuery.encode({ roomId: random() < 0.9 ? roomId : randomBytes(random, 16), ranges: ranges(), want }))
   }
   return { kind: oversized ? 'sync-oversized' : 'sync', messages: messages.map(m => oversized ? m : maybeMutate(random, m, 0.4)) }
 }
@@ -653,8 +665,8 @@ describe('protocol fuzzer', () => {
     expect(rss, 'RSS after the fuzz').toBeLessThan(MAX_RSS)
     expect(rss - rssBefore, 'RSS growth over the fuzz').toBeLessThan(MAX_RSS_GROWTH)
     // Every layer refused something, under its own code: malformed frames,
-    // unparsable records, forged signatures, other rooms' records.
-    for (const code of ['ERR_PROTOCOL', 'ERR_INVALID_RECORD', 'ERR_BAD_SIGNATURE', 'ERR_WRONG_ROOM']) {
+    // unparsable records, forged signatures, other rooms' records, malformed sync ranges.
+    for (const code of ['ERR_PROTOCOL', 'ERR_INVALID_RECORD', 'ERR_BAD_SIGNATURE', 'ERR_WRONG_ROOM', 'ERR_SYNC_MALFORMED']) {
       expect(delta[code] ?? 0, `${code} refusals counted in /metrics: ${JSON.stringify(delta)}`).toBeGreaterThan(0)
     }
   })

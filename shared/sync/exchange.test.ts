@@ -1,0 +1,159 @@
+/**
+ * The sync exchange end to end over an in-memory stream pair: two record
+ * stores with real sealed records; both end with the same heads.
+ */
+import { streamPair } from '@libp2p/utils'
+import { afterEach, describe, expect, it } from 'vitest'
+import { SyncQuery, SyncReply } from '../proto/protocol.ts'
+import { sealRecordAsync } from '../record.ts'
+import { createRecordStore, memoryRecordStorage, type RecordStore } from '../record-store.ts'
+import { deriveRoomKeys } from '../room-keys.ts'
+import { prng, randomInt } from '../test-support.ts'
+import { askSync, serveSync } from './exchange.ts'
+import { byteText, type SyncItems } from './items.ts'
+import { MODE_FINGERPRINT } from './reconcile.ts'
+import { lpStream } from '@libp2p/utils'
+
+const keys = deriveRoomKeys(new Uint8Array(32).fill(9))
+const stores: RecordStore[] = []
+afterEach(async () => { await Promise.all(stores.splice(0).map(async s => { await s.close() })) })
+
+function store (): RecordStore {
+  const s = createRecordStore(memoryRecordStorage())
+  stores.push(s)
+  return s
+}
+
+async function seal (count: number, prefix: string, writer = 'w'): Promise<Uint8Array[]> {
+  const wall = Date.now()
+  return Promise.all(Array.from({ length: count }, async (_, i) =>
+    (await sealRecordAsync(keys, { key: `${prefix}${i}`, value: { i, writer }, clock: { wall, counter: i }, writer })).bytes))
+}
+
+const itemsText = (items: SyncItems): string[] => Array.from({ length: items.count }, (_, i) =>
+  byteText(items.keys.subarray(i * 32, i * 32 + 32)) + byteText(items.ids.subarray(i * 16, i * 16 + 16)))
+
+async function run (asker: RecordStore, responder: RecordStore): Promise<Awaited<ReturnType<typeof askSync>>> {
+  const [outbound, inbound] = await streamPair()
+  const served = serveSync({ stream: inbound, store: responder, readTimeout: 5000, admit: () => {} })
+  const result = await askSync({
+    stream: outbound,
+    store: asker,
+    roomId: keys.roomId,
+    signal: AbortSignal.timeout(30_000),
+    readTimeout: 5000,
+    push: async (records) => (await responder.mergeMany(records, { roomId: keys.roomId })).filter(r => !(r instanceof Error)).length
+  })
+  await served
+  return result
+}
+
+describe('sync exchange', () => {
+  it('an empty asker gets the whole room in one round', async () => {
+    const a = store()
+    const b = store()
+    await b.mergeMany(await seal(600, 'k'))
+    const result = await run(a, b)
+    // Two queries: the opening one and the range-less last one (no round trip waits on it).
+    expect(result).toMatchObject({ received: 600, stored: 600, sent: 0, rounds: 2 })
+    expect(itemsText(await a.syncItems(keys.roomId))).toEqual(itemsText(await b.syncItems(keys.roomId)))
+  })
+
+  it('random differences both ways, conflicts included: both end with the same heads', async () => {
+    const random = prng(3)
+    const shared = await seal(400, 's')
+    for (let round = 0; round < 3; round++) {
+      const a = store()
+      const b = store()
+      await a.mergeMany(shared)
+      await b.mergeMany(shared)
+      // New keys on either side, and concurrent versions of shared keys (conflicts: two heads).
+      await a.mergeMany(await seal(randomInt(random, 40), `a${round}-`, 'wa'))
+      await b.mergeMany(await seal(randomInt(random, 40), `b${round}-`, 'wb'))
+      await a.mergeMany(await seal(1 + randomInt(random, 20), 's', 'wa'))
+      const result = await run(a, b)
+      expect(result.rounds).toBeLessThanOrEqual(6)
+      expect(itemsText(await a.syncItems(keys.roomId))).toEqual(itemsText(await b.syncItems(keys.roomId)))
+      // A second sync finds nothing to do: one round, nothing moved.
+      expect(await run(a, b)).toMatchObject({ received: 0, sent: 0, rounds: 2 })
+    }
+  })
+
+  it('an empty responder gets everything pushed back', async () => {
+    const a = store()
+    const b = store()
+    await a.mergeMany(await seal(300, 'k'))
+    const result = await run(a, b)
+    expect(result).toMatchObject({ received: 0, sent: 300 })
+    expect((await b.syncItems(keys.roomId)).count).toBe(300)
+  })
+
+  it('the index follows merges made after it was built', async () => {
+    const a = store()
+    await a.mergeMany(await seal(50, 'k'))
+    expect((await a.syncItems(keys.roomId)).count).toBe(50)
+    await a.mergeMany(await seal(10, 'k', 'other'))
+    await a.mergeMany(await seal(10, 'x'))
+    const items = await a.syncItems(keys.roomId)
+    // 50 keys, 10 of them with a second head, 10 new keys.
+    expect(items.count).toBe(70)
+    const fresh = store()
+    await fresh.mergeMany(await collectAll(a))
+    expect(itemsText(await fresh.syncItems(keys.roomId))).toEqual(itemsText(items))
+  })
+})
+
+describe('sync exchange, hostile peers', () => {
+  async function serveRaw (responder: RecordStore, queries: Uint8Array[]): Promise<{ error: unknown, replies: SyncReply[] }> {
+    const [outbound, inbound] = await streamPair()
+    const served = serveSync({ stream: inbound, store: responder, readTimeout: 1000, admit: () => {} }).then(() => undefined, (err: unknown) => err)
+    const lp = lpStream(outbound)
+    for (const q of queries) await lp.write(q)
+    const replies: SyncReply[] = []
+    const error = await served
+    try {
+      for (;;) replies.push(SyncReply.decode(await lp.read({ signal: AbortSignal.timeout(500) })))
+    } catch {}
+    return { error, replies }
+  }
+  const end = new Uint8Array(0)
+
+  it('refuses malformed ranges with ERR_SYNC_MALFORMED, told to the asker', async () => {
+    const b = store()
+    const bad = SyncQuery.encode({ roomId: keys.roomId, ranges: [{ upper: Uint8Array.of(5), mode: MODE_FINGERPRINT, fingerprint: new Uint8Array(16), ids: end }], want: end })
+    const { error, replies } = await serveRaw(b, [bad])
+    expect((error as any)?.code).toBe('ERR_SYNC_MALFORMED')
+    expect(replies.at(-1)?.error).toBe('ERR_SYNC_MALFORMED')
+  })
+
+  it('refuses a want list of partial ids and an oversized one', async () => {
+    const b = store()
+    const { error } = await serveRaw(b, [SyncQuery.encode({ roomId: keys.roomId, ranges: [], want: new Uint8Array(17) })])
+    expect((error as any)?.code).toBe('ERR_SYNC_MALFORMED')
+    const { error: big } = await serveRaw(b, [SyncQuery.encode({ roomId: keys.roomId, ranges: [], want: new Uint8Array(16 * 8193) })])
+    expect((big as any)?.code).toBe('ERR_SYNC_LIMIT')
+  })
+
+  it('ends an exchange that never ends (ERR_SYNC_LIMIT after MAX_SYNC_ROUNDS)', async () => {
+    const b = store()
+    await b.mergeMany(await seal(100, 'k'))
+    // The same mismatching fingerprint, again and again.
+    const again = SyncQuery.encode({ roomId: keys.roomId, ranges: [{ upper: end, mode: MODE_FINGERPRINT, fingerprint: new Uint8Array(16), ids: end }], want: end })
+    const { error } = await serveRaw(b, Array.from({ length: 300 }, () => again))
+    expect((error as any)?.code).toBe('ERR_SYNC_LIMIT')
+  })
+
+  it('refuses a room id that changes mid-exchange', async () => {
+    const b = store()
+    await b.mergeMany(await seal(100, 'k'))
+    const q = (roomId: Uint8Array): Uint8Array => SyncQuery.encode({ roomId, ranges: [{ upper: end, mode: MODE_FINGERPRINT, fingerprint: new Uint8Array(16), ids: end }], want: end })
+    const { error } = await serveRaw(b, [q(keys.roomId), q(new Uint8Array(16))])
+    expect((error as any)?.code).toBe('ERR_SYNC_MALFORMED')
+  })
+})
+
+async function collectAll (s: RecordStore): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = []
+  for await (const r of s.list(keys.roomId)) out.push(r.bytes)
+  return out
+}
