@@ -21,6 +21,7 @@ import { createAdmission } from '../shared/protocol/admission.ts'
 import { boundedProviderStore } from './dht-guard.ts'
 import { sqliteRecordStorage } from './sqlite-storage.ts'
 import { createRoomFanout } from './room-fanout.ts'
+import { createFederation } from './federation.ts'
 
 export interface Relay {
   node: Libp2p<RelayServices>
@@ -100,6 +101,14 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
     onDropped: (n) => { metrics.fanoutDropped.inc(n) },
     onForwarded: (n) => { metrics.fanoutForwarded.inc(n) }
   })
+  // Relays joined with --bootstrap become members of each other's rooms.
+  const federation = createFederation({
+    relays: config.bootstrap,
+    replication: () => running?.services.rooms.replication,
+    sync: async (peer, roomId, signal) => running?.services.rooms.sync(peer, roomId, { signal }),
+    connected: (peer) => running?.getConnections(peer).some(c => c.status === 'open') === true,
+    log
+  })
   const reads = createAdmission({
     unitsPerSecond: 4 * config.writeBytesPerSecond,
     burst: 4 * config.writeBurstBytes,
@@ -148,10 +157,12 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
       ipOf: connectionIp,
       onRejected: (code, peer) => { reject(code, peer.toString()) },
       onServed: (kind) => { metrics.requestsServed.inc({ kind }) },
-      onPushed: (peer, roomId, records, delivered) => { fanout.forward(peer, roomId, records, delivered) }
+      onPushed: (peer, roomId, records, delivered) => { fanout.forward(peer, roomId, records, delivered) },
+      onRoomPeer: (peer, roomId) => { federation.onRoomPeer(peer, roomId) }
     }
   })
   running = node
+  node.addEventListener('peer:connect', (evt) => { federation.onRelayConnected(evt.detail) })
   registerRelayGauges(metrics, {
     connections: () => node.getConnections(),
     tls: config.tlsCert !== '',

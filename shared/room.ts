@@ -695,10 +695,12 @@ class Session implements RoomSession {
     const helloAt = this.#helloAt.get(relay.toString())
     const newcomer = helloAt != null && Date.now() - helloAt < NEWCOMER_WINDOW
     for (const member of members) {
-      if (member.equals(this.#node.peerId)) continue
+      // Federated relays are members of each other's rooms; they take no WebRTC.
+      if (member.equals(this.#node.peerId) || this.#isRelay(member)) continue
       const addr = multiaddr(`${base}/p2p/${relay.toString()}/p2p-circuit/webrtc/p2p/${member.toString()}`)
       if (newcomer) {
-        void this.#connectMember(member, [addr], { attempts: 6 })
+        // Existing members hold reservations: a refusal is not a wait, so few tries.
+        void this.#connectMember(member, [addr], { attempts: 3 })
       } else {
         const timer = setTimeout(() => {
           if (!this.#isDirect(member)) void this.#connectMember(member, [addr], { attempts: 6 })
