@@ -192,6 +192,8 @@ interface Pending {
   /** Parsed, not yet verified (unless `verified`). */
   parsed: VerifiedRecord
   verified: boolean
+  /** Verification started ahead of the batch (a backlog: see drain). */
+  verifying?: Promise<VerifiedRecord | Error>
   /** A local write: the record is sealed inside the batch, from the key's heads at that point. */
   build?: (heads: VerifiedRecord[]) => Promise<VerifiedRecord>
   options: MergeOptions
@@ -268,26 +270,51 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     return settled.map(r => r.status === 'fulfilled' ? { ok: true } : { ok: false, error: r.reason instanceof Error ? r.reason : new Error(String(r.reason)) })
   }
 
-  /** The next batch: queue order, one record per key (a later record of a key waits for the next batch, so merges of a key keep call order). */
+  /** The next batch: queue order, one record per key (a later record of a key waits for the next batch, so merges of a key keep call order). One pass over the queue. */
   function takeBatch (): Pending[] {
     const batch: Pending[] = []
+    const rest: Pending[] = []
     const keys = new Set<string>()
-    for (let i = 0; i < queue.length && batch.length < maxBatch;) {
-      const p = queue[i]
+    for (const p of queue) {
       const key = `${p.roomId}/${p.keyId}`
-      if (keys.has(key)) { i++; continue }
+      if (batch.length >= maxBatch || keys.has(key)) {
+        rest.push(p)
+        continue
+      }
       keys.add(key)
       batch.push(p)
-      queue.splice(i, 1)
     }
+    queue.length = 0
+    for (const p of rest) queue.push(p)
     return batch
+  }
+
+  const verifyPending = async (p: Pending, t: number): Promise<VerifiedRecord | Error> => {
+    try {
+      return await verifyRecordAsync(p.bytes, { ...p.options, now: t })
+    } catch (err: any) {
+      return err instanceof Error ? err : new Error(String(err))
+    }
   }
 
   async function drain (): Promise<void> {
     try {
-      while (queue.length > 0) {
-        const batch = takeBatch()
-        await serial(async () => { await mergeBatch(batch) })
+      let batch = takeBatch()
+      while (batch.length > 0) {
+        const current = batch
+        const merged = serial(async () => { await mergeBatch(current) })
+        // A backlog (a catch-up: thousands of records merged at once): the
+        // next batch's signatures are checked while this one is read and
+        // written, so the verifier (WebCrypto, off the JS thread) never
+        // waits for storage. Only for a backlog: a record already held
+        // needs no crypto, and a lone push should not pay for it.
+        batch = queue.length > 0 ? takeBatch() : []
+        if (queue.length > 0 || batch.length >= maxBatch / 2) {
+          const t = now()
+          for (const p of batch) if (p.build == null && !p.verified) p.verifying = verifyPending(p, t)
+        }
+        await merged
+        if (batch.length === 0) batch = takeBatch()
       }
     } finally {
       draining = undefined
@@ -323,11 +350,7 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
       }
       if (heads.some(h => equals(h.id, p.parsed.id))) return p.parsed
       if (p.verified) return p.parsed
-      try {
-        return await verifyRecordAsync(p.bytes, { ...p.options, now: t })
-      } catch (err: any) {
-        return err instanceof Error ? err : new Error(String(err))
-      }
+      return await (p.verifying ?? verifyPending(p, t))
     }))
     // 3. New head sets, one write per key, all in one storage transaction.
     const ops: StorageWrite[] = []
