@@ -1,48 +1,53 @@
 /**
  * Offline edits and conflicts between two real tabs. "Offline" = the tab's
  * libp2p node is stopped (no relay, no WebRTC); writes then go to IndexedDB
- * only, and the reload brings the tab back online with them.
+ * only, and the reload brings the tab back online with them. Conflicts are
+ * resolved in the detail view ("Keep this"), and checked through the SDK
+ * and the CLI.
  */
+import { spawn } from 'node:child_process'
 import { expect, test } from 'vitest'
 import type { Page } from 'playwright-core'
 import { useRelayAndBrowser } from './harness.ts'
+import { createRoom, goOffline, joined, put, row, rowValue, screenshots, statuses, stored, waitForDirectPeer } from './ui-driver.ts'
 
 const env = useRelayAndBrowser()
 
-const directPeers = async (page: Page): Promise<number> => Number(await page.getByTestId('peers-direct').textContent({ timeout: 30_000 }))
-const value = (page: Page, key: string) => page.locator(`tr[data-key="${key}"] td.value`)
-const conflicts = (page: Page, key: string) => page.locator(`tr[data-conflict-for="${key}"] td.conflict-value`)
+/** The "N versions" badge of a row: present while the key has a conflict to show. */
+const conflictBadge = (page: Page, key: string) => row(page, key).getByText(/^\d+ versions$/)
+const detail = (page: Page, key: string) => page.getByRole('dialog', { name: `Key ${key}` })
 
-async function put (page: Page, key: string, text: string): Promise<void> {
-  await page.getByTestId('key').fill(key)
-  await page.getByTestId('value').fill(text)
-  await page.getByTestId('put').click()
-}
-
-async function goOffline (page: Page): Promise<void> {
-  await page.evaluate(async () => { await (globalThis as any).__roomkv.node.stop() })
-}
-
-async function twoTabs (): Promise<[Page, Page]> {
+async function twoTabs (): Promise<[Page, Page, string]> {
   const a = await (await env.browser.newContext()).newPage()
   const b = await (await env.browser.newContext()).newPage()
-  await a.goto(env.relay.url)
-  await a.getByTestId('create-room').click()
-  await b.goto(await a.getByTestId('room-link').inputValue())
-  for (const page of [a, b]) await expect.poll(() => directPeers(page), { timeout: 60_000, interval: 250 }).toBeGreaterThanOrEqual(1)
-  return [a, b]
+  const link = await createRoom(a, env.relay.url)
+  await b.goto(link)
+  for (const page of [a, b]) await waitForDirectPeer(page)
+  return [a, b, link]
+}
+
+function cli (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000)
+    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
+  })
 }
 
 test('edits made offline are kept and reach the other tab after reconnecting', async () => {
   const [a, b] = await twoTabs()
   await goOffline(b)
   await put(b, 'offline-edit', 'written offline')
-  await expect.poll(() => b.getByTestId('notice').textContent()).toMatch(/this device only/)
-  await expect.poll(() => value(b, 'offline-edit').textContent()).toBe('written offline')
-  expect(await value(a, 'offline-edit').count()).toBe(0)
+  await expect.poll(() => statuses(b)).toMatch(/kept on this device/)
+  await expect.poll(() => rowValue(b, 'offline-edit').textContent()).toBe('written offline')
+  expect(await row(a, 'offline-edit').count()).toBe(0)
 
   await b.reload() // back online with what IndexedDB kept
-  await expect.poll(() => value(a, 'offline-edit').textContent(), { timeout: 60_000 }).toBe('written offline')
+  await expect.poll(() => rowValue(a, 'offline-edit').textContent(), { timeout: 60_000 }).toBe('written offline')
 })
 
 test('concurrent writes to one key show the same winner and the conflict on both tabs, until resolved', async () => {
@@ -50,39 +55,39 @@ test('concurrent writes to one key show the same winner and the conflict on both
   await goOffline(a)
   await put(a, 'colour', 'red from A')
   await put(b, 'colour', 'blue from B')
-  await expect.poll(() => value(a, 'colour').textContent()).toBe('red from A')
+  await expect.poll(() => rowValue(a, 'colour').textContent()).toBe('red from A')
   await a.reload()
 
-  for (const page of [a, b]) {
-    await expect.poll(() => conflicts(page, 'colour').count(), { timeout: 60_000 }).toBe(1)
-  }
-  const winnerA = await value(a, 'colour').textContent()
-  const winnerB = await value(b, 'colour').textContent()
+  for (const page of [a, b]) await expect.poll(() => conflictBadge(page, 'colour').count(), { timeout: 60_000 }).toBe(1)
+  const winnerA = await rowValue(a, 'colour').textContent()
+  const winnerB = await rowValue(b, 'colour').textContent()
   expect(winnerA).toBe(winnerB)
   expect(['red from A', 'blue from B']).toContain(winnerA)
-  const loser = winnerA === 'red from A' ? 'blue from B' : 'red from A'
-  expect(await conflicts(a, 'colour').textContent()).toBe(loser)
-  expect(await conflicts(b, 'colour').textContent()).toBe(loser)
+  // Both versions side by side in the detail view, the shown one first.
+  for (const page of [a, b]) {
+    await page.getByRole('button', { name: 'Open colour' }).click()
+    const values = await detail(page, 'colour').getByLabel(/^Value of version/).allTextContents()
+    expect(values).toEqual(winnerA === 'red from A' ? ['red from A', 'blue from B'] : ['blue from B', 'red from A'])
+    await detail(page, 'colour').getByRole('button', { name: 'Close' }).click()
+  }
 
   await put(b, 'colour', 'green, agreed')
   for (const page of [a, b]) {
-    await expect.poll(() => value(page, 'colour').textContent(), { timeout: 30_000 }).toBe('green, agreed')
-    await expect.poll(() => conflicts(page, 'colour').count()).toBe(0)
+    await expect.poll(() => rowValue(page, 'colour').textContent(), { timeout: 30_000 }).toBe('green, agreed')
+    await expect.poll(() => conflictBadge(page, 'colour').count()).toBe(0)
   }
 })
 
-test('"Keep this" writes exactly the chosen version: an object stays an object, a deletion stays a deletion', async () => {
-  const [a, b] = await twoTabs()
+test('"Keep this" writes exactly the chosen version: an object stays an object, a deletion stays a deletion (SDK and CLI agree)', async () => {
+  const [a, b, link] = await twoTabs()
   const sessionPut = async (page: Page, key: string, v: unknown): Promise<void> => {
     await page.evaluate(async ([k, val]) => { await (globalThis as any).__roomkv.session.put(k, val) }, [key, v] as const)
   }
   const sessionDelete = async (page: Page, key: string): Promise<void> => {
     await page.evaluate(async (k) => { await (globalThis as any).__roomkv.session.delete(k) }, key)
   }
-  const stored = async (page: Page, key: string): Promise<unknown> =>
-    page.evaluate(async (k) => { const e = await (globalThis as any).__roomkv.session.get(k); return e == null ? null : { value: e.value, deleted: e.deleted, conflicts: e.conflicts.length } }, key)
 
-  // Two concurrent versions: an object on A (offline), a number on B.
+  // Two concurrent versions: an object on A (offline), a number on B; a deletion on A, text on B.
   await sessionPut(a, 'shape', 1)
   await sessionPut(b, 'gone', 'here')
   for (const page of [a, b]) await expect.poll(() => stored(page, 'gone'), { timeout: 30_000 }).toMatchObject({ value: 'here' })
@@ -92,19 +97,36 @@ test('"Keep this" writes exactly the chosen version: an object stays an object, 
   await sessionDelete(a, 'gone')
   await sessionPut(b, 'gone', 'still here')
   await a.reload()
-  for (const key of ['shape', 'gone']) await expect.poll(() => conflicts(b, key).count(), { timeout: 60_000 }).toBe(1)
-
-  // Keep every losing version (whichever it is) and check what was written.
-  const before = { shape: await stored(b, 'shape') as any, gone: await stored(b, 'gone') as any }
-  for (const key of ['shape', 'gone']) {
-    await b.locator(`tr[data-conflict-for="${key}"] button`).click()
-    await expect.poll(() => conflicts(b, key).count(), { timeout: 30_000 }).toBe(0)
+  await joined(a)
+  for (const page of [a, b]) {
+    for (const key of ['shape', 'gone']) await expect.poll(() => conflictBadge(page, key).count(), { timeout: 60_000 }).toBe(1)
   }
-  const shape = await stored(b, 'shape') as any
-  const expectedShape = typeof before.shape.value === 'number' ? { sides: 4 } : 3
-  expect(shape).toEqual({ value: expectedShape, deleted: false, conflicts: 0 })
-  const gone = await stored(b, 'gone')
-  // The loser of "gone" was either the deletion (then the key is gone) or "still here".
-  if (before.gone?.value === 'still here') expect(gone).toBeNull()
-  else expect(gone).toEqual({ value: 'still here', deleted: false, conflicts: 0 })
-})
+  await b.getByRole('button', { name: 'Open shape' }).click()
+  await screenshots(b, 'conflict')
+
+  // Keep the object version of "shape" and the deletion of "gone", whichever side each is on.
+  for (const [key, wanted] of [['shape', /"sides": 4/], ['gone', /^Deleted$/]] as const) {
+    if (!await detail(b, key).isVisible()) await b.getByRole('button', { name: `Open ${key}` }).click()
+    const versions = detail(b, key).getByRole('article')
+    const texts = await versions.allTextContents()
+    const index = texts.findIndex(t => wanted.test(t.split('Type')[0].replace(/^Version \d+( \(shown now\))?/, '').trim()))
+    expect(index, texts.join(' / ')).toBeGreaterThanOrEqual(0)
+    await detail(b, key).getByRole('button', { name: `Keep this (version ${index + 1})` }).click()
+    await expect.poll(() => detail(b, key).getByRole('article').count(), { timeout: 30_000 }).toBe(0)
+    await detail(b, key).getByRole('button', { name: 'Close' }).click()
+  }
+
+  for (const page of [b, a]) {
+    await expect.poll(() => stored(page, 'shape'), { timeout: 30_000 }).toEqual({ value: { sides: 4 }, deleted: false, conflicts: 0 })
+    await expect.poll(() => stored(page, 'gone'), { timeout: 30_000 }).toBeNull()
+    await expect.poll(() => row(page, 'gone').count()).toBe(0)
+    await expect.poll(() => rowValue(page, 'shape').textContent()).toBe('{"sides":4}')
+  }
+  const shape = await cli(['get', link, 'shape', '--json'])
+  expect(shape.code, shape.stderr).toBe(0)
+  expect(JSON.parse(shape.stdout.trim().split('\n').at(-1) as string)).toMatchObject({ key: 'shape', value: { sides: 4 } })
+  const list = await cli(['list', link])
+  expect(list.code, list.stderr).toBe(0)
+  expect(list.stdout).toContain('shape')
+  expect(list.stdout).not.toContain('gone')
+}, 300_000)

@@ -9,6 +9,7 @@ import { build } from 'esbuild'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { launchBrowser, startRelayProcess, stopAll } from './harness.ts'
+import { createRoom, joined, rowValue } from './ui-driver.ts'
 
 // Never dialled: every request to it is answered by page.route below.
 const ORIGIN = 'http://127.0.0.1:9'
@@ -129,10 +130,9 @@ test('list yields exactly one room, in key order, across pages, and survives a r
 test('the room page shows 2,000 keys as they are written, without listing the room again, and after a reload', async () => {
   const relay = await startRelayProcess()
   const page = await (await browser.newContext()).newPage()
-  await page.goto(relay.url)
-  await page.getByTestId('create-room').click()
-  await expect.poll(() => page.evaluate(() => (globalThis as any).__roomkv != null), { timeout: 30_000 }).toBe(true)
-  await expect.poll(() => page.getByTestId('status').textContent(), { timeout: 30_000 }).not.toContain('Joining')
+  await createRoom(page, relay.url)
+  await joined(page)
+  await expect.poll(() => page.getByRole('status').filter({ hasText: /^Opening the room/ }).count(), { timeout: 30_000 }).toBe(0)
   // Count lists from here on; stop the network so writes are local only (fast).
   await page.evaluate(async () => {
     const roomkv = (globalThis as any).__roomkv
@@ -150,16 +150,35 @@ test('the room page shows 2,000 keys as they are written, without listing the ro
     for (let i = 0; i < 100; i += 20) await Promise.all(keys.slice(count - 100 + i, count - 80 + i).map(async key => session.delete(key)))
     await session.put('k0500', 'rewritten')
   }, count)
-  const rows = async (): Promise<string[]> => page.locator('tr[data-key]').evaluateAll(trs => trs.map(tr => tr.getAttribute('data-key') ?? ''))
   const expected = Array.from({ length: count - 100 }, (_, i) => `k${String(i + 100).padStart(4, '0')}`)
-  await expect.poll(rows, { timeout: 60_000, interval: 500 }).toEqual(expected)
-  await expect.poll(() => page.locator('tr[data-key="k0500"] td.value').textContent(), { timeout: 10_000 }).toBe('rewritten')
-  expect(await page.locator('tr[data-key="k1999"] td.value').textContent()).toBe('vk1999')
+
+  // The list is virtual: read it the way a person does, by filtering and scrolling.
+  const heading = page.getByRole('heading', { name: /^Keys/ })
+  const list = page.getByRole('list', { name: 'Keys' })
+  const filter = page.getByRole('searchbox', { name: 'Filter keys by prefix' })
+  const shownKeys = async (): Promise<string[]> => list.getByRole('listitem').evaluateAll(items => items.map(item => item.getAttribute('aria-label') ?? ''))
+  const checkRows = async (): Promise<void> => {
+    await expect.poll(() => heading.textContent(), { timeout: 60_000, interval: 500 }).toContain(`${(count - 100).toLocaleString('en')} keys`)
+    await filter.fill('')
+    await list.evaluate(el => { el.scrollTop = 0 })
+    await expect.poll(async () => (await shownKeys()).slice(0, 3)).toEqual(expected.slice(0, 3))
+    await list.evaluate(el => { el.scrollTop = el.scrollHeight })
+    await expect.poll(async () => (await shownKeys()).slice(-3)).toEqual(expected.slice(-3))
+    await filter.fill('k00')
+    await expect.poll(() => heading.textContent()).toMatch(/^Keys\s*0 keys of/)
+    await filter.fill('k050')
+    await expect.poll(shownKeys).toEqual(expected.filter(k => k.startsWith('k050')))
+    await expect.poll(() => rowValue(page, 'k0500').textContent(), { timeout: 10_000 }).toBe('rewritten')
+    expect(await rowValue(page, 'k0501').textContent()).toBe('vk0501')
+    await filter.fill('k1999')
+    await expect.poll(() => rowValue(page, 'k1999').textContent()).toBe('vk1999')
+  }
+  await checkRows()
   expect(await page.evaluate(() => (globalThis as any).__lists)).toBe(0)
 
   await page.reload()
-  await expect.poll(() => page.evaluate(() => (globalThis as any).__roomkv != null), { timeout: 30_000 }).toBe(true)
-  await expect.poll(rows, { timeout: 60_000, interval: 500 }).toEqual(expected)
+  await joined(page)
+  await checkRows()
   const listed = await page.evaluate(async () => (await (globalThis as any).__roomkv.session.list()).map((e: any) => `${e.key}=${e.value}`))
   expect(listed).toEqual(expected.map(key => `${key}=${key === 'k0500' ? 'rewritten' : `v${key}`}`))
   await page.context().close()

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process'
 import { expect, test } from 'vitest'
 import { useRelayAndBrowser } from './harness.ts'
+import { createRoom, joined, put as putInPage, rowValue, statuses } from './ui-driver.ts'
 
 const env = useRelayAndBrowser()
 
@@ -23,19 +24,16 @@ function cli (args: string[]): Promise<{ code: number | null, stdout: string, st
 
 test('a tab and a CLI peer see each other\'s writes', async () => {
   const page = await (await env.browser.newContext()).newPage()
-  await page.goto(env.relay.url)
-  await page.getByTestId('create-room').click()
-  const link = await page.getByTestId('room-link').inputValue()
-  await expect.poll(() => page.getByTestId('relay-phase').textContent(), { timeout: 30_000 }).toBe('reserved')
+  const link = await createRoom(page, env.relay.url)
+  await joined(page)
+  await expect.poll(() => page.evaluate(() => (globalThis as any).__roomkv.relay.status().phase), { timeout: 30_000 }).toBe('reserved')
 
   const put = await cli(['put', link, 'from-cli', '{"n":1}'])
   expect(put.code, put.stderr).toBe(0)
-  await expect.poll(() => page.locator('tr[data-key="from-cli"] td.value').textContent(), { timeout: 30_000 }).toBe('{"n":1}')
+  await expect.poll(() => rowValue(page, 'from-cli').textContent(), { timeout: 30_000 }).toBe('{"n":1}')
 
-  await page.getByTestId('key').fill('from-tab')
-  await page.getByTestId('value').fill('hello CLI')
-  await page.getByTestId('put').click()
-  await expect.poll(() => page.getByTestId('notice').textContent(), { timeout: 30_000 }).toMatch(/Stored "from-tab" on [1-9]/)
+  await putInPage(page, 'from-tab', 'hello CLI')
+  await expect.poll(() => statuses(page), { timeout: 30_000 }).toMatch(/Saved "from-tab": stored on [1-9]/)
 
   const get = await cli(['get', link, 'from-tab', '--json'])
   expect(get.code, get.stderr).toBe(0)

@@ -1,134 +1,54 @@
 /**
- * Reactive state of the joined room for the UI. Components stay thin: they
- * read these fields and call these methods, never the network.
+ * Reactive state of one joined room for the UI. Components read the getters
+ * and call the methods; only this class talks to the SDK (never libp2p).
+ * One instance per room view: join() once, close() once (the view's
+ * $effect owns both, with an abort, so a room closed mid-join still closes
+ * the node that join was starting).
  */
+import { logger } from '@libp2p/logger'
 import { joinTabRoom, type ClientStatus, type RoomClient } from '../node/room-client.ts'
+import { writerId } from '../node/writer-id.ts'
 import type { KeyEntry, PutResult, RoomChange } from '../../shared/room.ts'
+import type { RoomEntry } from '../../shared/record.ts'
 import { describeError } from './messages.ts'
+import { RoomRows } from './room-rows.ts'
+import { statusLine, type StatusLine } from './status-line.ts'
+
+export { RoomRows, shownConflicts } from './room-rows.ts'
+
+const log = logger('roomkv:ui:room')
 
 export interface JoinOptions {
   link: string
   iceServers?: RTCIceServer[]
+  /** Aborting it before join finishes closes whatever join had started. */
+  signal?: AbortSignal
 }
 
-/** Keys in the order `session.list()` sorts them (UTF-16 code units). */
-const byKey = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
+export interface RoomStateInit {
+  /** How long a change from someone else stays highlighted. @default 2500 ms */
+  highlightMs?: number
+}
 
 /** The `setTimeout` limit; a later expiry is checked again then. */
 const MAX_TIMER = 2 ** 31 - 1
+const DEFAULT_HIGHLIGHT_MS = 2500
 
-/**
- * The room's visible rows, patched one change at a time: a change carries
- * the key's whole state (winner and conflicts) after a merge, so applying it
- * replaces the row. Plain data, no runes: RoomState publishes `sorted()`.
- */
-export class RoomRows {
-  readonly #rows = new Map<string, KeyEntry>()
-  /** Keys of the last `sorted()`, in order, and the same keys as a set. */
-  #order: string[] = []
-  readonly #shown = new Set<string>()
-  readonly #added = new Set<string>()
-  #removed = false
-  /** Keys with a version that expires (store reads hide expired versions; so must the rows). */
-  readonly #expiring = new Set<string>()
+export type JoinPhase = 'joining' | 'ready' | 'failed' | 'closed'
 
-  /** Start over from a full list (already sorted by key, as `session.list()` returns it). */
-  reset (entries: KeyEntry[]): void {
-    this.#rows.clear()
-    this.#shown.clear()
-    this.#added.clear()
-    this.#expiring.clear()
-    this.#removed = false
-    this.#order = entries.map(e => e.key)
-    for (const entry of entries) {
-      this.#rows.set(entry.key, entry)
-      this.#shown.add(entry.key)
-      if (expires(entry)) this.#expiring.add(entry.key)
-    }
-  }
-
-  /** Apply one change; a deletion that won, with no conflicting value left, removes the row (as `list()` hides it). */
-  apply (entry: KeyEntry): void {
-    const { key } = entry
-    if (entry.deleted && !entry.conflicts.some(c => !c.deleted)) {
-      if (this.#rows.delete(key)) this.#removed = true
-      this.#expiring.delete(key)
-      return
-    }
-    if (!this.#rows.has(key) || !this.#shown.has(key)) this.#added.add(key)
-    this.#rows.set(key, entry)
-    if (expires(entry)) this.#expiring.add(key)
-    else this.#expiring.delete(key)
-  }
-
-  /**
-   * Drop versions expired at `now`; the best live one left becomes the
-   * winner (heads are ranked, winner first). Returns the next expiry time,
-   * or undefined when nothing expires.
-   */
-  expire (now: number): number | undefined {
-    let next: number | undefined
-    for (const key of this.#expiring) {
-      const entry = this.#rows.get(key)
-      if (entry == null) { this.#expiring.delete(key); continue }
-      const { conflicts, ...winner } = entry
-      const versions = [winner, ...conflicts]
-      const live = versions.filter(v => v.expiresAt === 0 || v.expiresAt > now)
-      if (live.length === 0) {
-        this.#rows.delete(key)
-        this.#expiring.delete(key)
-        this.#removed = true
-        continue
-      }
-      if (live.length < versions.length) this.apply({ ...live[0], conflicts: live.slice(1) })
-      for (const v of live) if (v.expiresAt > 0 && (next == null || v.expiresAt < next)) next = v.expiresAt
-    }
-    return next
-  }
-
-  /** The next expiry among the rows, if any. */
-  nextExpiry (): number | undefined {
-    return this.expire(-Infinity)
-  }
-
-  /**
-   * Every row, sorted by key. Costs O(rows + new keys x log new keys): new
-   * keys are sorted among themselves and merged into the previous order, so
-   * a burst into a large room never re-sorts the whole room.
-   */
-  sorted (): KeyEntry[] {
-    let order = this.#order
-    if (this.#removed) {
-      order = order.filter(key => {
-        if (this.#rows.has(key)) return true
-        this.#shown.delete(key)
-        return false
-      })
-      this.#removed = false
-    }
-    const fresh = [...this.#added].filter(key => this.#rows.has(key) && !this.#shown.has(key)).sort(byKey)
-    this.#added.clear()
-    if (fresh.length > 0) {
-      for (const key of fresh) this.#shown.add(key)
-      order = mergeSorted(order, fresh)
-    }
-    this.#order = order
-    return order.map(key => this.#rows.get(key) as KeyEntry)
-  }
+/** Where the last write stands: the notice line under the editor says this in words. */
+export interface WriteNotice {
+  text: string
+  tone: 'busy' | 'done' | 'local' | 'warn'
+  /** The previous version, when the write can be undone (deletes). */
+  undo?: { key: string, value: unknown, expiresAt: number }
 }
 
-const expires = (entry: KeyEntry): boolean => entry.expiresAt > 0 || entry.conflicts.some(c => c.expiresAt > 0)
+/** A version a user can pick in a conflict: its value with its type, or a deletion. */
+export type KeptVersion = Pick<RoomEntry, 'value' | 'deleted'>
 
-function mergeSorted (a: string[], b: string[]): string[] {
-  const out: string[] = new Array(a.length + b.length)
-  let i = 0
-  let j = 0
-  let k = 0
-  while (i < a.length && j < b.length) out[k++] = byKey(a[i], b[j]) <= 0 ? a[i++] : b[j++]
-  while (i < a.length) out[k++] = a[i++]
-  while (j < b.length) out[k++] = b[j++]
-  return out
-}
+/** Optional SDK extras, used when the client has them (join phases for the status details). */
+type ClientExtras = { phases?: () => Record<string, number> }
 
 /** Run `fn` before the next paint (or in 16 ms where there are no frames); returns a cancel. */
 function nextFrame (fn: () => void): () => void {
@@ -141,12 +61,19 @@ function nextFrame (fn: () => void): () => void {
 }
 
 export class RoomState {
-  status = $state<ClientStatus | undefined>()
+  #status = $state.raw<ClientStatus | undefined>()
   /** Every visible key, sorted; replaced (never mutated) at most once per animation frame. */
-  entries = $state.raw<KeyEntry[]>([])
-  error = $state('')
-  notice = $state('')
-  joining = $state(true)
+  #entries = $state.raw<KeyEntry[]>([])
+  #error = $state('')
+  #notice = $state.raw<WriteNotice | undefined>()
+  #phase = $state<JoinPhase>('joining')
+  #busy = $state(false)
+  /** Keys someone else changed in the last moments (highlighted in the list). */
+  #fresh = $state.raw<ReadonlySet<string>>(new Set())
+  #phases = $state.raw<Record<string, number>>({})
+
+  readonly #self = writerId()
+  readonly #highlightMs: number
   #client?: RoomClient
   #unsubscribe: Array<() => void> = []
   readonly #rows = new RoomRows()
@@ -155,21 +82,67 @@ export class RoomState {
   #cancelFrame?: () => void
   #expiryTimer?: ReturnType<typeof setTimeout>
   #expiryAt?: number
+  readonly #freshUntil = new Map<string, number>()
+  #freshTimer?: ReturnType<typeof setTimeout>
+  /** Settles when join() ends: writes made while joining wait for it instead of being dropped. */
+  readonly #joined: Promise<void>
+  #joinDone!: () => void
+  /** Bumped by every action, so a slow delivery report never overwrites a newer notice. */
+  #action = 0
+
+  constructor (init: RoomStateInit = {}) {
+    this.#highlightMs = init.highlightMs ?? DEFAULT_HIGHLIGHT_MS
+    this.#joined = new Promise(resolve => { this.#joinDone = resolve })
+  }
+
+  get status (): ClientStatus | undefined { return this.#status }
+  get line (): StatusLine { return statusLine(this.#status, this.#phase === 'joining') }
+  get entries (): KeyEntry[] { return this.#entries }
+  get error (): string { return this.#error }
+  get notice (): WriteNotice | undefined { return this.#notice }
+  get phase (): JoinPhase { return this.#phase }
+  get busy (): boolean { return this.#busy }
+  get fresh (): ReadonlySet<string> { return this.#fresh }
+  get self (): string { return this.#self }
+  /** Join steps and when they happened, when the SDK reports them. */
+  get phases (): Record<string, number> { return this.#phases }
+
+  /** The key's current row (undefined when not set). */
+  entry (key: string): KeyEntry | undefined {
+    void this.#entries // re-read when rows are published
+    return this.#rows.get(key)
+  }
+
+  /** Checked after awaits: close() may have run meanwhile. */
+  #isClosed (): boolean { return this.#phase === 'closed' }
 
   async join (options: JoinOptions): Promise<void> {
+    if (this.#phase !== 'joining' || this.#client != null) return
     try {
       const client = await joinTabRoom({ link: options.link, iceServers: options.iceServers })
+      if (options.signal?.aborted === true || this.#isClosed()) {
+        log('room closed during join; closing its node')
+        await client.close()
+        return
+      }
       this.#client = client
-      ;(globalThis as any).__roomkv = client // debugging and end-to-end tests
-      this.status = client.status()
-      this.#unsubscribe.push(client.onStatus(s => { this.status = s }))
+      ;(globalThis as any).__roomkv = client // benchmarks, end-to-end tests and debugging
+      const phases = (client as RoomClient & ClientExtras).phases
+      const readPhases = (): void => { if (typeof phases === 'function') this.#phases = phases.call(client) }
+      this.#status = client.status()
+      readPhases()
+      this.#unsubscribe.push(client.onStatus(s => { this.#status = s; readPhases() }))
       // Watch before listing, so nothing merged during the list is missed.
       this.#unsubscribe.push(client.session.watch(change => { this.#onChange(change) }))
       await this.reload()
+      if (this.#phase === 'joining') this.#phase = 'ready'
     } catch (err) {
-      this.error = describeError(err)
+      if (this.#isClosed()) return
+      log.error('join failed: %e', err)
+      this.#error = describeError(err)
+      this.#phase = 'failed'
     } finally {
-      this.joining = false
+      this.#joinDone()
     }
   }
 
@@ -179,7 +152,8 @@ export class RoomState {
    * n changes into a room of m keys cost n x m). Rows show at the next frame.
    */
   #onChange (change: RoomChange): void {
-    const { source: _, ...entry } = change
+    const { source, ...entry } = change
+    if (source === 'remote') this.#freshUntil.set(entry.key, Date.now() + this.#highlightMs)
     if (this.#loading != null) { this.#loading.push(entry); return }
     this.#rows.apply(entry)
     this.#watchExpiry(entry)
@@ -189,7 +163,23 @@ export class RoomState {
   #publish (): void {
     this.#cancelFrame?.()
     this.#cancelFrame = undefined
-    this.entries = this.#rows.sorted()
+    this.#entries = this.#rows.sorted()
+    this.#publishFresh()
+  }
+
+  /** Highlighted keys: published with the rows, dropped by one timer when the oldest highlight ends. */
+  #publishFresh (): void {
+    clearTimeout(this.#freshTimer)
+    this.#freshTimer = undefined
+    if (this.#freshUntil.size === 0 && this.#fresh.size === 0) return
+    const now = Date.now()
+    let next = Infinity
+    for (const [key, until] of this.#freshUntil) {
+      if (until <= now) this.#freshUntil.delete(key)
+      else next = Math.min(next, until)
+    }
+    this.#fresh = new Set(this.#freshUntil.keys())
+    if (next !== Infinity) this.#freshTimer = setTimeout(() => { this.#publishFresh() }, next - now)
   }
 
   /** One timer for the soonest expiry: an expired version disappears from the rows as it does from `list()`. */
@@ -201,7 +191,7 @@ export class RoomState {
     clearTimeout(this.#expiryTimer)
     this.#expiryTimer = undefined
     this.#expiryAt = soonest
-    if (soonest == null) return
+    if (soonest == null || this.#phase === 'closed') return
     this.#expiryTimer = setTimeout(() => {
       this.#expiryTimer = undefined
       this.#expiryAt = this.#rows.expire(Date.now())
@@ -230,8 +220,12 @@ export class RoomState {
     }
   }
 
-  async put (key: string, value: string): Promise<void> {
-    await this.#run(async (session) => { void this.#report('Stored', await session.put(key, value)) })
+  /** Store `value` (any JSON value, its type kept) under `key`; `ttl` in ms. */
+  async save (key: string, value: unknown, options: { ttl?: number } = {}): Promise<boolean> {
+    return this.#run(`Saving "${key}"…`, async (session) => {
+      const result = await session.put(key, value, options.ttl != null ? { ttl: options.ttl } : {})
+      return { verb: 'Saved', result }
+    })
   }
 
   /**
@@ -239,57 +233,101 @@ export class RoomState {
    * value with its type (a number stays a number, an object an object), or
    * a deletion when the chosen version is one.
    */
-  async keep (key: string, version: { value?: unknown, deleted: boolean }): Promise<void> {
-    await this.#run(async (session) => {
-      if (version.deleted) void this.#report('Deleted', await session.delete(key))
-      else void this.#report('Stored', await session.put(key, version.value))
+  async keep (key: string, version: KeptVersion): Promise<boolean> {
+    return this.#run(`Keeping the chosen version of "${key}"…`, async (session) => {
+      if (version.deleted) return { verb: 'Deleted', result: await session.delete(key) }
+      return { verb: 'Saved', result: await session.put(key, version.value) }
     })
   }
 
-  async remove (key: string): Promise<void> {
-    await this.#run(async (session) => { void this.#report('Deleted', await session.delete(key)) })
+  /** Delete `key`; a key that is not set says so instead of pretending. The deleted value can be undone. */
+  async remove (key: string): Promise<boolean> {
+    return this.#run(`Deleting "${key}"…`, async (session) => {
+      const before = this.#rows.get(key) ?? await session.get(key)
+      if (before == null || (before.deleted && before.conflicts.every(c => c.deleted))) {
+        throw Object.assign(new Error(`"${key}" is not set: nothing to delete`), { code: 'ERR_NOT_SET' })
+      }
+      const result = await session.delete(key)
+      const undo = before.deleted ? undefined : { key, value: before.value, expiresAt: before.expiresAt }
+      return { verb: 'Deleted', result, undo }
+    })
   }
 
-  async get (key: string): Promise<void> {
-    await this.#run(async (session) => {
-      const entry = await session.get(key, { network: true })
-      const conflicts = entry?.conflicts.length ?? 0
-      this.notice = entry == null
-        ? `"${key}" is not set`
-        : `"${key}" = ${entry.deleted ? '(deleted)' : JSON.stringify(entry.value)}${conflicts > 0 ? ` (${conflicts} conflicting value${conflicts === 1 ? '' : 's'})` : ''}`
-    })
+  /** Write back the value a delete removed (with what was left of its time to live). */
+  async undo (): Promise<boolean> {
+    const undo = this.#notice?.undo
+    if (undo == null) return false
+    const ttl = undo.expiresAt > 0 ? undo.expiresAt - Date.now() : undefined
+    if (ttl != null && ttl <= 0) {
+      this.#error = `"${undo.key}" had expired meanwhile: nothing to restore`
+      return false
+    }
+    return this.save(undo.key, undo.value, { ttl })
+  }
+
+  async #run (busyText: string, fn: (session: RoomClient['session']) => Promise<{ verb: string, result: PutResult, undo?: WriteNotice['undo'] }>): Promise<boolean> {
+    const action = ++this.#action
+    this.#error = ''
+    this.#busy = true
+    this.#notice = { text: busyText, tone: 'busy' }
+    try {
+      if (this.#phase === 'joining') await this.#joined
+      const client = this.#client
+      if (client == null) throw new Error('The room is not open')
+      const { verb, result, undo } = await fn(client.session)
+      if (action !== this.#action) return true
+      this.#notice = { text: `${verb} "${result.key}" on this device; sending…`, tone: 'busy', undo }
+      void this.#report(action, verb, result, undo)
+      return true
+    } catch (err) {
+      if (action === this.#action) {
+        this.#error = describeError(err)
+        this.#notice = undefined
+      }
+      return false
+    } finally {
+      if (action === this.#action) this.#busy = false
+    }
   }
 
   /**
    * put() resolves once the record is in this tab's store; the peers'
-   * answers follow. Say "kept on this device" at once, then how many peers
-   * hold it (or why they refused) when they have answered.
+   * answers follow. Say "on this device" at once, then how many peers hold
+   * it (or that it waits on this device) once they have answered.
    */
-  async #report (verb: string, result: PutResult): Promise<void> {
-    this.notice = `${verb} "${result.key}" on this device; sending…`
-    const delivered = await result.delivered
-    if (this.notice !== `${verb} "${result.key}" on this device; sending…`) return // a newer action took over
-    this.notice = delivered.peers === 0
-      ? delivered.refused.length > 0
-        ? `${verb} "${result.key}" on this device only: peers refused it (${delivered.refused[0]})`
-        : `${verb} "${result.key}" on this device only: no peer reachable yet, it will sync when one is`
-      : `${verb} "${result.key}" on ${delivered.peers} peer${delivered.peers === 1 ? '' : 's'}`
+  async #report (action: number, verb: string, result: PutResult, undo?: WriteNotice['undo']): Promise<void> {
+    let delivered: Awaited<PutResult['delivered']>
+    try {
+      delivered = await result.delivered
+    } catch (err) {
+      delivered = { peers: 0, storedOn: [], refused: [describeError(err)] }
+    }
+    if (action !== this.#action || this.#phase === 'closed') return // a newer action took over
+    const peers = delivered.peers
+    this.#notice = peers > 0
+      ? { text: `${verb} "${result.key}": stored on ${peers} peer${peers === 1 ? '' : 's'}`, tone: 'done', undo }
+      : delivered.refused.length > 0
+        ? { text: `${verb} "${result.key}": kept on this device only, peers refused it (${delivered.refused[0]})`, tone: 'warn', undo }
+        : { text: `${verb} "${result.key}": kept on this device; it syncs when someone is reachable`, tone: 'local', undo }
   }
 
-  async #run (fn: (session: RoomClient['session']) => Promise<void>): Promise<void> {
-    if (this.#client == null) return
-    this.error = ''
-    try {
-      await fn(this.#client.session)
-    } catch (err) {
-      this.error = describeError(err)
-    }
+  /** Clear the error and notice (e.g. when the user starts a new action). */
+  dismiss (): void {
+    this.#error = ''
+    if (this.#notice?.tone !== 'busy') this.#notice = undefined
   }
 
   async close (): Promise<void> {
+    if (this.#phase === 'closed') return
+    this.#phase = 'closed'
     this.#cancelFrame?.()
     clearTimeout(this.#expiryTimer)
+    clearTimeout(this.#freshTimer)
     for (const unsubscribe of this.#unsubscribe) unsubscribe()
-    await this.#client?.close()
+    this.#unsubscribe = []
+    const client = this.#client
+    this.#client = undefined
+    if (client != null && (globalThis as any).__roomkv === client) (globalThis as any).__roomkv = undefined
+    await client?.close()
   }
 }

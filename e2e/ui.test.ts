@@ -1,0 +1,174 @@
+/**
+ * The web app as people use it: start screen, sharing, the typed editor,
+ * the key list and detail view, at desktop and phone sizes. Every locator
+ * is a role or a label (rows are list items named by their key).
+ */
+import { expect, test } from 'vitest'
+import { useRelayAndBrowser } from './harness.ts'
+import { alerts, createRoom, horizontalOverflow, joined, put, row, rowValue, screenshots, statuses, stored } from './ui-driver.ts'
+
+const env = useRelayAndBrowser()
+
+test('create, copy the link, a second person opens it and edits, the first sees the edit; recent rooms', async () => {
+  const contextA = await env.browser.newContext()
+  await contextA.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: env.relay.url })
+  const a = await contextA.newPage()
+  await a.goto(env.relay.url)
+  await screenshots(a, 'start-empty')
+  const link = await createRoom(a, env.relay.url, 'Team notes')
+  await expect.poll(() => a.getByRole('heading', { level: 1 }).textContent()).toBe('Team notes')
+
+  await a.getByRole('button', { name: 'Copy link' }).click()
+  await expect.poll(() => statuses(a)).toContain('Link copied')
+  expect(await a.evaluate(() => navigator.clipboard.readText())).toBe(link)
+
+  await joined(a)
+  await put(a, 'greeting', 'hello from A')
+  await expect.poll(() => rowValue(a, 'greeting').textContent(), { timeout: 15_000 }).toBe('hello from A')
+
+  const b = await (await env.browser.newContext()).newPage()
+  await b.goto(link)
+  await expect.poll(() => rowValue(b, 'greeting').textContent(), { timeout: 60_000 }).toBe('hello from A')
+  await b.getByRole('button', { name: 'Edit greeting' }).click()
+  const value = b.getByRole('form').getByLabel('Value', { exact: true })
+  expect(await value.inputValue()).toBe('hello from A')
+  await value.fill('edited by B')
+  await b.getByRole('button', { name: 'Save' }).click()
+  await expect.poll(() => statuses(b)).toMatch(/Saved "greeting"/)
+  await expect.poll(() => rowValue(a, 'greeting').textContent(), { timeout: 60_000 }).toBe('edited by B')
+  await expect.poll(() => statuses(a), { timeout: 30_000 }).toMatch(/Online, \d+ people here/)
+  await screenshots(a, 'room')
+
+  // Home: the room is in the recent list, reopens, and can be forgotten.
+  await a.getByRole('link', { name: 'roomkv: start page' }).click()
+  await expect.poll(() => a.getByRole('link', { name: 'Team notes' }).count()).toBe(1)
+  expect(await a.evaluate(() => (globalThis as any).__roomkv)).toBeUndefined() // the room's node was closed
+  await screenshots(a, 'start')
+  await a.getByRole('link', { name: 'Team notes' }).click()
+  await expect.poll(() => rowValue(a, 'greeting').textContent(), { timeout: 30_000 }).toBe('edited by B')
+  await a.getByRole('link', { name: 'roomkv: start page' }).click()
+  await a.getByRole('button', { name: 'Forget Team notes' }).click()
+  expect(await a.getByRole('link', { name: 'Team notes' }).count()).toBe(0)
+  await contextA.close()
+})
+
+test('typed values: a number stays a number, JSON an object; invalid input is refused before saving', async () => {
+  const page = await (await env.browser.newContext()).newPage()
+  await createRoom(page, env.relay.url)
+  await joined(page)
+
+  await put(page, 'count', '42', 'Number')
+  await put(page, 'done', 'false', 'True / false')
+  await put(page, 'person', '{"name": "Ada", "tags": [1, 2]}', 'JSON')
+  await put(page, 'label', '42')
+  await expect.poll(() => stored(page, 'label'), { timeout: 15_000 }).toMatchObject({ value: '42' })
+  expect(await stored(page, 'count')).toMatchObject({ value: 42 })
+  expect(await stored(page, 'done')).toMatchObject({ value: false })
+  expect(await stored(page, 'person')).toMatchObject({ value: { name: 'Ada', tags: [1, 2] } })
+  await expect.poll(() => rowValue(page, 'person').textContent()).toBe('{"name":"Ada","tags":[1,2]}')
+
+  // Edit keeps the type: the editor opens as a number.
+  await page.getByRole('button', { name: 'Edit count' }).click()
+  expect(await page.getByRole('form').getByLabel('Type').inputValue()).toBe('number')
+  await page.getByRole('form').getByLabel('Value', { exact: true }).fill('forty')
+  await page.getByRole('button', { name: 'Save' }).click()
+  await expect.poll(() => page.getByRole('form').textContent()).toContain('Not a number')
+  await put(page, 'broken', '{"name": ', 'JSON')
+  await expect.poll(() => page.getByRole('form').textContent()).toContain('Not valid JSON')
+  expect(await stored(page, 'broken')).toBeNull()
+  expect(await stored(page, 'count')).toMatchObject({ value: 42 })
+
+  // Deleting a key that was never set says so; a row's delete can be undone.
+  await page.getByRole('button', { name: 'Clear' }).click()
+  await page.getByRole('form').getByLabel('Key', { exact: true }).fill('never-set')
+  await page.getByRole('button', { name: 'Delete key' }).click()
+  await expect.poll(() => alerts(page)).toContain('"never-set" is not set: nothing to delete')
+  await page.getByRole('button', { name: 'Delete person' }).click()
+  await expect.poll(() => row(page, 'person').count()).toBe(0)
+  expect(await alerts(page)).toBe('') // cleared when the next action started
+  await page.getByRole('button', { name: 'Undo' }).click()
+  await expect.poll(() => stored(page, 'person')).toMatchObject({ value: { name: 'Ada', tags: [1, 2] }, deleted: false })
+  await expect.poll(() => row(page, 'person').count()).toBe(1)
+
+  // A key with a time to live leaves the list when it expires.
+  await put(page, 'short-lived', 'soon gone', 'Text', 2)
+  await expect.poll(() => row(page, 'short-lived').textContent()).toMatch(/expires in \d s/)
+  await expect.poll(() => row(page, 'short-lived').count(), { timeout: 10_000 }).toBe(0)
+
+  // The detail view shows the whole value, its type and writer.
+  await page.getByRole('button', { name: 'Open count' }).click()
+  const dialog = page.getByRole('dialog', { name: 'Key count' })
+  expect(await dialog.getByLabel('Value', { exact: true }).textContent()).toBe('42')
+  expect(await dialog.textContent()).toMatch(/Type\s*number/)
+  expect(await dialog.textContent()).toMatch(/Written by\s*you/)
+  await screenshots(page, 'detail')
+  await page.keyboard.press('Escape')
+  await expect.poll(() => dialog.count()).toBe(0)
+})
+
+test('a malformed link explains itself; the join box opens a pasted link', async () => {
+  const page = await (await env.browser.newContext()).newPage()
+  await page.goto(`${env.relay.url}/#v1.dG9vLXNob3J0`)
+  await expect.poll(() => alerts(page), { timeout: 15_000 }).toMatch(/room link is not valid.*truncated/i)
+  expect(await page.evaluate(() => (globalThis as any).__roomkv)).toBeUndefined()
+  await screenshots(page, 'bad-link')
+
+  const join = page.getByRole('textbox', { name: 'Room link' })
+  await join.fill('https://example.org/no-fragment')
+  await page.getByRole('button', { name: 'Join' }).click()
+  await expect.poll(() => page.getByText('has no #fragment').count()).toBe(1)
+  const other = await (await env.browser.newContext()).newPage()
+  const link = await createRoom(other, env.relay.url)
+  await join.fill(link.slice(link.indexOf('#')))
+  await page.getByRole('button', { name: 'Join' }).click()
+  await expect.poll(() => page.getByRole('textbox', { name: 'Room link' }).inputValue(), { timeout: 15_000 }).toBe(link)
+})
+
+test('a 30 KiB value without spaces never widens the page at 390 px, in the list or the detail view', async () => {
+  const context = await env.browser.newContext({ viewport: { width: 390, height: 844 } })
+  const page = await context.newPage()
+  await createRoom(page, env.relay.url)
+  await joined(page)
+  const long = 'x'.repeat(30 * 1024)
+  await put(page, 'long', long)
+  await put(page, 'a-very-long-key-' + 'k'.repeat(300), 'short')
+  await expect.poll(() => row(page, 'long').count(), { timeout: 15_000 }).toBe(1)
+  expect(await horizontalOverflow(page)).toBeLessThanOrEqual(0)
+  await page.getByRole('button', { name: 'Open long' }).click()
+  const dialog = page.getByRole('dialog', { name: 'Key long' })
+  expect((await dialog.getByLabel('Value', { exact: true }).textContent())?.length).toBe(long.length)
+  expect(await horizontalOverflow(page)).toBeLessThanOrEqual(0)
+  const box = await dialog.boundingBox()
+  expect(box != null && box.x >= 0 && box.x + box.width <= 390).toBe(true)
+})
+
+test('a 10,000-key room: the list stays virtual, filters by prefix and scrolls to the end', async () => {
+  const page = await (await env.browser.newContext()).newPage()
+  await createRoom(page, env.relay.url)
+  await joined(page)
+  const count = 10_000
+  // Local writes only (node stopped): the list is what is measured here, not the network.
+  await page.evaluate(async (count) => {
+    const roomkv = (globalThis as any).__roomkv
+    await roomkv.node.stop()
+    const keys = Array.from({ length: count }, (_, i) => `k${String(i).padStart(5, '0')}`)
+    for (let i = 0; i < keys.length; i += 250) await Promise.all(keys.slice(i, i + 250).map(async key => roomkv.session.put(key, `value of ${key}`)))
+  }, count)
+  const heading = page.getByRole('heading', { name: /^Keys/ })
+  await expect.poll(() => heading.textContent(), { timeout: 120_000, interval: 1000 }).toContain('10,000 keys')
+  const list = page.getByRole('list', { name: 'Keys' })
+  expect(await list.getByRole('listitem').count()).toBeLessThan(100) // virtual: only what is on screen
+
+  await page.getByRole('searchbox', { name: 'Filter keys by prefix' }).fill('k098')
+  await expect.poll(() => heading.textContent()).toContain('100 keys of 10,000')
+  await list.evaluate(el => { el.scrollTop = el.scrollHeight })
+  await expect.poll(() => rowValue(page, 'k09899').textContent()).toBe('value of k09899')
+
+  await page.getByRole('searchbox', { name: 'Filter keys by prefix' }).fill('')
+  await page.getByRole('combobox', { name: 'Sort keys' }).selectOption({ label: 'Key Z–A' })
+  await list.evaluate(el => { el.scrollTop = 0 })
+  await expect.poll(() => rowValue(page, 'k09999').textContent()).toBe('value of k09999')
+  await list.evaluate(el => { el.scrollTop = el.scrollHeight })
+  await expect.poll(() => rowValue(page, 'k00000').textContent()).toBe('value of k00000')
+  expect(await list.getByRole('listitem').count()).toBeLessThan(100)
+}, 300_000)

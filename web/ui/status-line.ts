@@ -1,0 +1,38 @@
+/**
+ * The room's connection in one plain-language line (Connecting / Online,
+ * N people here / Offline, N changes waiting); the technical view lives in
+ * the status details. Pure: unit-tested on status objects.
+ */
+import type { ClientStatus } from '../node/room-client.ts'
+
+export type Connection = 'connecting' | 'online' | 'offline'
+
+export interface StatusLine {
+  connection: Connection
+  text: string
+  /** Other people's tabs or peers connected in this room now. */
+  others: number
+  /** Changes written here and not yet acknowledged by a peer. */
+  waiting: number
+}
+
+const plural = (n: number, one: string, many: string): string => `${n.toLocaleString('en')} ${n === 1 ? one : many}`
+
+export function statusLine (status: ClientStatus | undefined, joining: boolean): StatusLine {
+  if (status == null) return { connection: joining ? 'connecting' : 'offline', text: joining ? 'Connecting…' : 'Offline', others: 0, waiting: 0 }
+  const others = status.room.direct + status.room.relayed
+  const waiting = status.room.outbox
+  const { phase, attempts } = status.relay
+  const relayUp = phase === 'connected' || phase === 'reserved'
+  if (relayUp || others > 0) {
+    const here = others === 0 ? 'only you here' : `${plural(others + 1, 'person', 'people')} here`
+    const sending = waiting > 0 ? `, sending ${plural(waiting, 'change', 'changes')}` : ''
+    return { connection: 'online', text: `Online, ${here}${sending}`, others, waiting }
+  }
+  // Only the very first dial reads "Connecting": a retry after a failure
+  // stays "Offline" so the line does not flicker with every backoff round.
+  if (phase === 'connecting' && attempts <= 1 && !joining) return { connection: 'connecting', text: 'Connecting…', others, waiting }
+  if (joining) return { connection: 'connecting', text: 'Connecting…', others, waiting }
+  const kept = waiting > 0 ? `${plural(waiting, 'change', 'changes')} waiting` : 'changes are kept on this device'
+  return { connection: 'offline', text: `Offline, ${kept}`, others, waiting }
+}
