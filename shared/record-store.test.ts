@@ -875,3 +875,60 @@ describe('createRecordStore mergeMany with parsed records', () => {
   })
 })
 
+
+describe('sync index (syncItems, storedHeads)', () => {
+  const itemIds = (items: { count: number, ids: Uint8Array }): string[] =>
+    Array.from({ length: items.count }, (_, i) => hex(items.ids.subarray(i * 16, i * 16 + 16)))
+
+  it('holds one item per live head, sorted by key id then record id, and follows merges, replacements and expiry', async () => {
+    const clock = manualNow()
+    const store = createRecordStore(memoryRecordStorage(), { now: clock.now })
+    const a = seal({ key: 'a' })
+    const b1 = seal({ key: 'b', writer: 'w1' })
+    const b2 = seal({ key: 'b', writer: 'w2', clock: at(NOW, 1) })
+    const expiring = seal({ key: 'c', expiresAt: NOW + 1000 })
+    await store.mergeMany([a, b1, b2, expiring])
+    const expected = (records: Uint8Array[]): string[] => records.map(verified)
+      .sort((x, y) => compare(x.body.keyId, y.body.keyId) || compare(x.id, y.id)).map(r => hex(r.id))
+    expect(itemIds(await store.syncItems(keysA.roomId))).toEqual(expected([a, b1, b2, expiring]))
+    // A write that replaces both heads of b: one item left for b.
+    const b3 = seal({ key: 'b', writer: 'w1', clock: at(NOW, 2), replaces: [idOf(b1), idOf(b2)] })
+    await store.merge(b3)
+    expect(itemIds(await store.syncItems(keysA.roomId))).toEqual(expected([a, b3, expiring]))
+    clock.set(NOW + 1000)
+    expect(itemIds(await store.syncItems(keysA.roomId))).toEqual(expected([a, b3]))
+    // Another room's index is its own.
+    expect((await store.syncItems(keysB.roomId)).count).toBe(0)
+    await store.merge(seal({ key: 'a' }, keysB))
+    expect((await store.syncItems(keysB.roomId)).count).toBe(1)
+    expect(itemIds(await store.syncItems(keysA.roomId))).toEqual(expected([a, b3]))
+  })
+
+  it('is built from storage once, on the first sync of a room, and is dropped past maxIndexedItems', async () => {
+    const storage = memoryRecordStorage()
+    const first = createRecordStore(storage)
+    await first.mergeMany(Array.from({ length: 20 }, (_, i) => seal({ key: `k${i}` })))
+    // A second store over the same storage (a restart) reads the room.
+    let lists = 0
+    const counted: RecordStorage = { ...storage, list: (roomId) => { lists++; return storage.list(roomId) } }
+    const store = createRecordStore(counted, { maxIndexedItems: 25 })
+    expect((await store.syncItems(keysA.roomId)).count).toBe(20)
+    expect((await store.syncItems(keysA.roomId)).count).toBe(20)
+    expect(lists).toBe(1)
+    // A second room of 10 items passes the cap of 25: the least recently synced room is dropped.
+    await store.mergeMany(Array.from({ length: 10 }, (_, i) => seal({ key: `k${i}` }, keysB)))
+    expect((await store.syncItems(keysB.roomId)).count).toBe(10)
+    expect((await store.syncItems(keysA.roomId)).count).toBe(20)
+    expect(lists).toBe(3)
+  })
+
+  it('storedHeads returns the encoded heads of many keys in the order asked, unknown keys empty', async () => {
+    const store = createRecordStore(memoryRecordStorage())
+    const x1 = seal({ key: 'x', writer: 'w1' })
+    const x2 = seal({ key: 'x', writer: 'w2' })
+    const y = seal({ key: 'y' })
+    await store.mergeMany([x1, x2, y])
+    const heads = await store.storedHeads(keysA.roomId, [keyIdFor(keysA, 'y'), keyIdFor(keysA, 'nothing'), keyIdFor(keysA, 'x')])
+    expect(heads.map(h => h.map(hex).sort())).toEqual([[hex(y)], [], [hex(x1), hex(x2)].sort()])
+  })
+})
