@@ -38,6 +38,8 @@ export type JoinPhase = 'joining' | 'ready' | 'failed' | 'closed'
 
 /** Where the last write stands: the notice line under the editor says this in words. */
 export interface WriteNotice {
+  /** The key written. */
+  key: string
   text: string
   tone: 'busy' | 'done' | 'local' | 'warn'
   /** The previous version, when the write can be undone (deletes). */
@@ -222,7 +224,7 @@ export class RoomState {
 
   /** Store `value` (any JSON value, its type kept) under `key`; `ttl` in ms. */
   async save (key: string, value: unknown, options: { ttl?: number } = {}): Promise<boolean> {
-    return this.#run(`Saving "${key}"…`, async (session) => {
+    return this.#run(key, `Saving "${key}"…`, async (session) => {
       const result = await session.put(key, value, options.ttl != null ? { ttl: options.ttl } : {})
       return { verb: 'Saved', result }
     })
@@ -234,7 +236,7 @@ export class RoomState {
    * a deletion when the chosen version is one.
    */
   async keep (key: string, version: KeptVersion): Promise<boolean> {
-    return this.#run(`Keeping the chosen version of "${key}"…`, async (session) => {
+    return this.#run(key, `Keeping the chosen version of "${key}"…`, async (session) => {
       if (version.deleted) return { verb: 'Deleted', result: await session.delete(key) }
       return { verb: 'Saved', result: await session.put(key, version.value) }
     })
@@ -242,7 +244,7 @@ export class RoomState {
 
   /** Delete `key`; a key that is not set says so instead of pretending. The deleted value can be undone. */
   async remove (key: string): Promise<boolean> {
-    return this.#run(`Deleting "${key}"…`, async (session) => {
+    return this.#run(key, `Deleting "${key}"…`, async (session) => {
       const before = this.#rows.get(key) ?? await session.get(key)
       if (before == null || (before.deleted && before.conflicts.every(c => c.deleted))) {
         throw Object.assign(new Error(`"${key}" is not set: nothing to delete`), { code: 'ERR_NOT_SET' })
@@ -265,18 +267,18 @@ export class RoomState {
     return this.save(undo.key, undo.value, { ttl })
   }
 
-  async #run (busyText: string, fn: (session: RoomClient['session']) => Promise<{ verb: string, result: PutResult, undo?: WriteNotice['undo'] }>): Promise<boolean> {
+  async #run (key: string, busyText: string, fn: (session: RoomClient['session']) => Promise<{ verb: string, result: PutResult, undo?: WriteNotice['undo'] }>): Promise<boolean> {
     const action = ++this.#action
     this.#error = ''
     this.#busy = true
-    this.#notice = { text: busyText, tone: 'busy' }
+    this.#notice = { key, text: busyText, tone: 'busy' }
     try {
       if (this.#phase === 'joining') await this.#joined
       const client = this.#client
       if (client == null) throw new Error('The room is not open')
       const { verb, result, undo } = await fn(client.session)
       if (action !== this.#action) return true
-      this.#notice = { text: `${verb} "${result.key}" on this device; sending…`, tone: 'busy', undo }
+      this.#notice = { key, text: `${verb} "${result.key}" on this device; sending…`, tone: 'busy', undo }
       void this.#report(action, verb, result, undo)
       return true
     } catch (err) {
@@ -304,11 +306,12 @@ export class RoomState {
     }
     if (action !== this.#action || this.#phase === 'closed') return // a newer action took over
     const peers = delivered.peers
+    const key = result.key
     this.#notice = peers > 0
-      ? { text: `${verb} "${result.key}": stored on ${peers} peer${peers === 1 ? '' : 's'}`, tone: 'done', undo }
+      ? { key, text: `${verb} "${result.key}": stored on ${peers} peer${peers === 1 ? '' : 's'}`, tone: 'done', undo }
       : delivered.refused.length > 0
-        ? { text: `${verb} "${result.key}": kept on this device only, peers refused it (${delivered.refused[0]})`, tone: 'warn', undo }
-        : { text: `${verb} "${result.key}": kept on this device; it syncs when someone is reachable`, tone: 'local', undo }
+        ? { key, text: `${verb} "${result.key}": kept on this device only, peers refused it (${delivered.refused[0]})`, tone: 'warn', undo }
+        : { key, text: `${verb} "${result.key}": kept on this device; it syncs when someone is reachable`, tone: 'local', undo }
   }
 
   /** Clear the error and notice (e.g. when the user starts a new action). */
