@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util'
 
 export const DEFAULT_RELAY = 'http://127.0.0.1:8080'
 
-export type CommandName = 'new-room' | 'put' | 'get' | 'del' | 'list' | 'provide' | 'providers' | 'repl'
+export type CommandName = 'new-room' | 'put' | 'get' | 'del' | 'list' | 'provide' | 'providers' | 'repl' | 'doctor'
 
 export interface Flags {
   /** Relay URL to use instead of the link's origin (new-room: the link's origin). */
@@ -54,6 +54,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
   list: { args: ['link'], flags: ['relay', 'json', 'prefix', 'allow-partial'], help: 'print every key and its JSON value, tab-separated, sorted by key' },
   provide: { args: ['link', 'key'], flags: ['relay', 'json'], help: 'announce this peer as a provider of a key (DHT provider record)' },
   providers: { args: ['link', 'key'], flags: ['relay', 'json'], help: 'print the peer ids that announced a key, one per line' },
+  doctor: { args: ['link'], flags: ['relay'], help: 'join, then print the connectivity report as JSON (relays, peers, phases, why not connected); exit 1 if no relay was reachable' },
   repl: { args: ['link'], flags: ['relay', 'json'], help: 'interactive session: GET k, PUT k v, DEL k, LIST, GET_PROVIDERS k, PUT_PROVIDER k, HELP, QUIT' }
 }
 

@@ -73,6 +73,46 @@ export async function connect (link: string, flags: Flags, io: Io): Promise<Room
   return client
 }
 
+/** How long the doctor waits for a relay reservation, then for the first sync, before reporting. */
+export const DOCTOR_WAIT = { reservation: 10_000, sync: 5_000 }
+
+/**
+ * `roomkv doctor LINK`: join like any command, but never fail before
+ * reporting: wait (bounded) for a reservation and the first sync, print the
+ * diagnostics report, then exit 1 (ERR_RELAY_UNREACHABLE) if no relay was
+ * reachable so scripts can tell.
+ */
+async function doctor (link: string, flags: Flags, io: Io): Promise<void> {
+  const { openRoom } = await import('./node-peer.ts')
+  let client: RoomClient
+  try {
+    client = await openRoom(link, { relayUrl: flags.relay })
+  } catch (err) {
+    // No relay told us its addresses: there is no node to ask, but the report still says why.
+    if (errorCode(err) === 'ERR_RELAY_UNREACHABLE') {
+      const message = (err as Error).message
+      io.out([JSON.stringify({ at: Date.now(), relays: [], peers: [], direct: 0, reason: message, lastError: { step: 'asking relays for their addresses', code: 'ERR_RELAY_UNREACHABLE', reason: message } }, null, 2)])
+    }
+    throw err
+  }
+  try {
+    const waitFor = async (done: () => boolean, ms: number): Promise<void> => {
+      const deadline = Date.now() + ms
+      while (!done() && Date.now() < deadline) await sleep(50)
+    }
+    // Every relay tried at least once (unreachable after a full round) or one reserved.
+    await waitFor(() => ['reserved', 'unreachable'].includes(client.status().relay.phase), DOCTOR_WAIT.reservation)
+    if (client.status().relay.phase === 'reserved') await waitFor(() => client.status().room.lastSync != null, DOCTOR_WAIT.sync)
+    const report = await client.diagnostics()
+    io.out([JSON.stringify(report, null, 2)])
+    if (!report.relays.some(r => r.state === 'connected' || r.state === 'reserved')) {
+      throw new RelayUnreachableError(`no relay reachable: ${report.relay.detail.replace(/; retrying in \d+ s$/, '')}`)
+    }
+  } finally {
+    await closeQuietly(client)
+  }
+}
+
 const LOST = 'roomkv: warning: no peer took the write and this process keeps no copy after it exits: it is lost'
 
 /**
@@ -109,6 +149,10 @@ export async function runCommand (command: CommandName, positionals: string[], f
   const value = rawValue != null ? parseValue(rawValue) : undefined
   if (rawValue != null) encodeValue(value)
 
+  if (command === 'doctor') {
+    await doctor(link, flags, io)
+    return
+  }
   if (command === 'repl') {
     const { runRepl } = await import('./repl.ts')
     await runRepl(link, flags, io)

@@ -71,7 +71,11 @@ export function createFederation (init: FederationInit): Federation {
       // Session first, so the other relay forwards every later write to us;
       // the sync after it covers everything written before.
       void replication.open(relay, roomId, signal)
-        .then(async (opened) => { if (opened) await init.sync(relay, roomId, signal) })
+        .then(async (opened) => {
+          if (!opened) throw Object.assign(new Error('session refused'), { code: 'ERR_PROTOCOL' })
+          await init.sync(relay, roomId, signal)
+          init.log.debug('room linked with another relay', { relay: relay.toString(), room: key.slice(key.indexOf('/') + 1) })
+        })
         .catch((err) => { init.log.warn('linking a room with another relay failed', { relay: relay.toString(), error: errorCode(err) }) })
         .finally(() => { inFlight.delete(key); running--; next() })
     }

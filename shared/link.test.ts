@@ -84,10 +84,10 @@ describe('parseRoomLink round trip', () => {
 
   it('accepts https, trims whitespace and keeps only the origin of the URL', () => {
     const code = formatRoomCode(SECRET)
-    expect(parseRoomLink(`https://rooms.example.com/#${code}`)).toEqual({ origin: 'https://rooms.example.com', secret: SECRET })
-    expect(parseRoomLink(`  ${ORIGIN}/#${code}\n`)).toEqual({ origin: ORIGIN, secret: SECRET })
-    expect(parseRoomLink(`${ORIGIN}/some/path?x=1#${code}`)).toEqual({ origin: ORIGIN, secret: SECRET })
-    expect(parseRoomLink(`${ORIGIN}#${code}`)).toEqual({ origin: ORIGIN, secret: SECRET })
+    expect(parseRoomLink(`https://rooms.example.com/#${code}`)).toEqual({ origin: 'https://rooms.example.com', secret: SECRET, relays: [] })
+    expect(parseRoomLink(`  ${ORIGIN}/#${code}\n`)).toEqual({ origin: ORIGIN, secret: SECRET, relays: [] })
+    expect(parseRoomLink(`${ORIGIN}/some/path?x=1#${code}`)).toEqual({ origin: ORIGIN, secret: SECRET, relays: [] })
+    expect(parseRoomLink(`${ORIGIN}#${code}`)).toEqual({ origin: ORIGIN, secret: SECRET, relays: [] })
   })
 
   it('one secret has exactly one code', () => {
@@ -179,5 +179,37 @@ describe('parseRoomLink rejects bad links with InvalidLinkError', () => {
   it('a non-canonical last character gives ERR_INVALID_LINK', () => {
     const canonical = formatRoomCode(new Uint8Array(32))
     expectInvalidLink(canonical.slice(0, -1) + 'B', /canonical/)
+  })
+})
+
+describe('fallback relays (?relay=)', () => {
+  const code = formatRoomCode(SECRET)
+
+  it('round-trips a list of relays, in order, as origins', () => {
+    const link = formatRoomLink(ORIGIN, SECRET, { relays: ['https://b.example/app', 'http://10.0.0.2:8080'] })
+    expect(link).toBe(`${ORIGIN}/?relay=${encodeURIComponent('https://b.example')}&relay=${encodeURIComponent('http://10.0.0.2:8080')}#${code}`)
+    const parsed = parseRoomLink(link)
+    expect(parsed.origin).toBe(ORIGIN)
+    expect(parsed.relays).toEqual(['https://b.example', 'http://10.0.0.2:8080'])
+    expect(toString(parsed.secret, 'base16')).toBe(toString(SECRET, 'base16'))
+  })
+
+  it('keeps links without relays exactly as before, and parses them with an empty list', () => {
+    expect(formatRoomLink(ORIGIN, SECRET, { relays: [] })).toBe(`${ORIGIN}/#${code}`)
+    expect(parseRoomLink(`${ORIGIN}/#${code}`).relays).toEqual([])
+    expect(parseRoomLink(code).relays).toEqual([])
+  })
+
+  it('drops duplicates and the link\'s own origin', () => {
+    const parsed = parseRoomLink(`${ORIGIN}/?relay=${encodeURIComponent(ORIGIN)}&relay=https://b.example&relay=https://b.example/#${code}`)
+    expect(parsed.relays).toEqual(['https://b.example'])
+  })
+
+  it('refuses relays that are not http(s) URLs, and too many of them', () => {
+    expectInvalidLink(`${ORIGIN}/?relay=javascript:alert(1)#${code}`, /http\(s\)/)
+    expectInvalidLink(`${ORIGIN}/?relay=not%20a%20url#${code}`, /not a URL/)
+    const many = Array.from({ length: 9 }, (_, i) => `relay=http://10.0.0.${i}:1`).join('&')
+    expectInvalidLink(`${ORIGIN}/?${many}#${code}`, /at most 8/)
+    expect(thrown(() => formatRoomLink(ORIGIN, SECRET, { relays: ['ftp://x'] })).code).toBe('ERR_INVALID_LINK')
   })
 })

@@ -10,11 +10,20 @@ export const LINK_VERSION = 'v1'
 const SECRET_CHARS = Math.ceil(ROOM_SECRET_BYTES * 8 / 6) // 43, unpadded
 const CODE_PATTERN = /^v(\d+)\.([A-Za-z0-9_-]*)$/
 
+/** Most extra relays one link may name (a longer list is refused, not truncated). */
+export const MAX_LINK_RELAYS = 8
+
 export interface RoomLink {
   /** Where the room's relay serves the app, e.g. `http://127.0.0.1:8080`; empty for a bare room code. */
   origin: string
   /** The 32-byte room secret. */
   secret: Uint8Array
+  /**
+   * Fallback relays (origins, in preference order) named by `?relay=` query
+   * parameters, tried when the origin's relay is unreachable. Not secret:
+   * the query string reaches the server, the fragment does not.
+   */
+  relays: string[]
 }
 
 /** The fragment part alone, `v1.<secret>`: enough to join when the relay is known. */
@@ -23,8 +32,24 @@ export function formatRoomCode (secret: Uint8Array): string {
   return `${LINK_VERSION}.${toString(secret, 'base64url')}`
 }
 
-export function formatRoomLink (origin: string, secret: Uint8Array): string {
-  return `${origin.replace(/\/+$/, '')}/#${formatRoomCode(secret)}`
+/** `relays`: fallback relay origins, added as `?relay=` parameters (links without them stay as before). */
+export function formatRoomLink (origin: string, secret: Uint8Array, options: { relays?: string[] } = {}): string {
+  const relays = (options.relays ?? []).map(r => relayOrigin(r))
+  if (relays.length > MAX_LINK_RELAYS) throw new InvalidLinkError(`A link names at most ${MAX_LINK_RELAYS} extra relays`)
+  const query = relays.length === 0 ? '' : `?${relays.map(r => `relay=${encodeURIComponent(r)}`).join('&')}`
+  return `${origin.replace(/\/+$/, '')}/${query}#${formatRoomCode(secret)}`
+}
+
+/** The origin of a relay URL; InvalidLinkError unless it is http(s). */
+function relayOrigin (text: string): string {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    throw new InvalidLinkError(`Relay ${JSON.stringify(text.slice(0, 100))} is not a URL`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidLinkError(`Relay must be http(s), got ${url.protocol}`)
+  return url.origin
 }
 
 /**
@@ -35,6 +60,7 @@ export function parseRoomLink (input: string): RoomLink {
   if (typeof input !== 'string' || input.trim() === '') throw new InvalidLinkError('Room link is empty')
   const text = input.trim()
   let origin = ''
+  let relays: string[] = []
   let code: string
   const hash = text.indexOf('#')
   if (hash >= 0) {
@@ -49,6 +75,9 @@ export function parseRoomLink (input: string): RoomLink {
       }
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidLinkError(`Room link must be http(s), got ${url.protocol}`)
       origin = url.origin
+      const named = url.searchParams.getAll('relay')
+      if (named.length > MAX_LINK_RELAYS) throw new InvalidLinkError(`A link names at most ${MAX_LINK_RELAYS} extra relays`)
+      relays = [...new Set(named.map(r => relayOrigin(r)))].filter(r => r !== origin)
     }
   } else if (/^[a-z]+:\/\//i.test(text)) {
     throw new InvalidLinkError('Room link has no #fragment with the room secret')
@@ -71,5 +100,5 @@ export function parseRoomLink (input: string): RoomLink {
   if (secret.length !== ROOM_SECRET_BYTES || toString(secret, 'base64url') !== match[2]) {
     throw new InvalidLinkError('Room secret is not canonical base64url')
   }
-  return { origin, secret }
+  return { origin, secret, relays }
 }

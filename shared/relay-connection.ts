@@ -32,7 +32,7 @@ export interface RelayStatus {
 
 /** One relay as this peer sees it (for diagnostics). */
 export interface RelayState {
-  /** The relay's peer id. */
+  /** The relay's peer id ('' for a relay whose /roomkv.json did not answer: `addrs` holds its URL). */
   id: string
   /** Its addresses, in dial order. */
   addrs: string[]
@@ -85,6 +85,10 @@ export interface RelayConnection {
   status(): RelayStatus
   /** Every relay with its state, in preference order. */
   relayStates(): RelayState[]
+  /** More relay addresses (e.g. a fallback relay's, fetched later), tried after the known ones. */
+  add(addrs: Multiaddr[]): void
+  /** A relay known only by its URL that could not be asked for its addresses: listed as unreachable. */
+  addUnreachable(url: string, reason: string, code: string): void
   /** Resolves once a relay is connected (or rejects after `timeout`). */
   connected(timeout: number): Promise<void>
   stop(): void
@@ -96,22 +100,33 @@ interface Relay {
   state: RelayState
 }
 
+/** Relays and addresses per relay kept (a hostile /roomkv.json could list thousands). */
+const MAX_RELAYS = 16
+const MAX_ADDRS_PER_RELAY = 8
+
 const idOf = (ma: Multiaddr): string | undefined => ma.getComponents().findLast(c => c.name === 'p2p')?.value
 
 export function connectRelays (init: RelayConnectionInit): RelayConnection {
   const { node } = init
   const relays: Relay[] = []
-  for (const addr of init.addrs) {
-    const id = idOf(addr)
-    if (id == null) continue
-    let relay = relays.find(r => r.id.toString() === id)
-    if (relay == null) {
-      relay = { id: peerIdFromString(id), addrs: [], state: { id, addrs: [], state: 'idle', failures: 0 } }
-      relays.push(relay)
+  /** Relays we know only by URL because their /roomkv.json did not answer. */
+  const unknown: RelayState[] = []
+  const add = (addrs: Multiaddr[]): void => {
+    for (const addr of addrs) {
+      const id = idOf(addr)
+      if (id == null) continue
+      let relay = relays.find(r => r.id.toString() === id)
+      if (relay == null) {
+        if (relays.length >= MAX_RELAYS) continue
+        relay = { id: peerIdFromString(id), addrs: [], state: { id, addrs: [], state: 'idle', failures: 0 } }
+        relays.push(relay)
+      }
+      if (relay.addrs.some(a => a.equals(addr)) || relay.addrs.length >= MAX_ADDRS_PER_RELAY) continue
+      relay.addrs.push(addr)
+      relay.state.addrs.push(addr.toString())
     }
-    relay.addrs.push(addr)
-    relay.state.addrs.push(addr.toString())
   }
+  add(init.addrs)
   const minBackoff = init.minBackoff ?? 250
   const maxBackoff = init.maxBackoff ?? 1.5 * second
   let status: RelayStatus = { phase: 'connecting', attempts: 0, detail: relays.length === 0 ? 'no relay address given' : 'connecting to relay' }
@@ -223,7 +238,7 @@ export function connectRelays (init: RelayConnectionInit): RelayConnection {
       if (connected || stopped) continue
       // Every relay failed this round. Name them all: the first one's
       // reason alone would hide that the others are down too.
-      const reasons = relays.map(r => r.state.error).filter((e): e is string => e != null)
+      const reasons = [...relays.map(r => r.state.error), ...unknown.map(u => u.error)].filter((e): e is string => e != null)
       const wait = Math.round(backoff * (0.5 + Math.random() / 2))
       set({ phase: 'unreachable', detail: `${reasons.join('; ') || 'no relay address given'}; retrying in ${Math.max(1, Math.round(wait / 1000))} s` })
       await new Promise<void>(resolve => { wake = resolve; setTimeout(resolve, wait) })
@@ -235,11 +250,21 @@ export function connectRelays (init: RelayConnectionInit): RelayConnection {
   return {
     relays: () => relays.map(r => r.id),
     status: () => status,
-    relayStates: () => relays.map(r => ({
+    add (addrs) {
+      add(addrs)
+      // A loop waiting out its backoff tries the new relay now.
+      if (current() == null) wake?.()
+    },
+    addUnreachable (url, reason, code) {
+      if (unknown.length < MAX_RELAYS && !unknown.some(u => u.addrs[0] === url)) {
+        unknown.push({ id: '', addrs: [url], state: 'unreachable', error: reason, errorCode: code, failures: 1 })
+      }
+    },
+    relayStates: () => [...relays.map(r => ({
       ...r.state,
       // The live view: a reservation renewed by libp2p, or lost with its connection.
       reservedAt: node.services.reservations?.reservedAt(r.id) ?? (r.state.state === 'reserved' ? r.state.reservedAt : undefined)
-    })),
+    })), ...unknown],
     connected (timeout) {
       if (current() != null) return Promise.resolve()
       return new Promise((resolve, reject) => {

@@ -7,20 +7,22 @@ import { logger } from '@libp2p/logger'
 import { toString } from 'uint8arrays'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
-import { InvalidLinkError } from './errors.ts'
+import { InvalidLinkError, RelayUnreachableError } from './errors.ts'
 import { parseRoomLink } from './link.ts'
 import { createRecordStore, type RecordStorage, type RecordStore } from './record-store.ts'
 import { deriveRoomKeysAsync } from './room-keys.ts'
 import { createRoomSession, type RoomNode, type RoomSession, type RoomStatus } from './room.ts'
 import { connectRelays, type RelayConnection, type RelayStatus } from './relay-connection.ts'
-import { fetchRelayInfo, type RelayJson } from './relay-info.ts'
+import { fetchRelayInfo, type RelayInfo, type RelayJson } from './relay-info.ts'
+import { roomDiagnostics, type RoomDiagnostics } from './room-diagnostics.ts'
+import { errorCode } from './errors.ts'
 import { createJoinTimeline, type JoinPhases } from './join-phases.ts'
 
 const log = logger('roomkv:client')
 
 export interface NodeFactoryInit {
   store: RecordStore
-  /** Relay addresses, in dial order. */
+  /** Relay addresses, in dial order; fallback relays' are appended when they answer (read it at dial time). */
   relayAddrs: Multiaddr[]
   /** ICE servers offered by the relay operator. */
   iceServers: Array<{ urls: string }>
@@ -32,6 +34,11 @@ export interface JoinRoomInit {
   link: string
   /** Relay to ask for addresses. @default the link's origin, else the page's origin */
   relayUrl?: string
+  /**
+   * Fallback relays (HTTP URLs), tried in order when the first is
+   * unreachable, after the link's own `?relay=` list. @default []
+   */
+  relayUrls?: string[]
   /** Where records are kept (IndexedDB in tabs, disk or memory in Node). */
   storage: RecordStorage
   /** This writer's stable id. */
@@ -56,6 +63,12 @@ export interface RoomClient {
   status(): ClientStatus
   /** When each join step happened (ms since navigation start in a tab, process start in Node). */
   phases(): JoinPhases
+  /**
+   * The connectivity doctor's report: relays with state, peers with path
+   * and round-trip time (pinged now unless `ping: false`), own addresses,
+   * phases, and why there is no direct member. JSON-able.
+   */
+  diagnostics(options?: { ping?: boolean }): Promise<RoomDiagnostics>
   onStatus(callback: (status: ClientStatus) => void): () => void
   close(): Promise<void>
 }
@@ -68,13 +81,30 @@ export async function joinRoom (init: JoinRoomInit): Promise<RoomClient> {
   timeline.mark('keysDerived')
   const relayUrl = init.relayUrl ?? (link.origin !== '' ? link.origin : globalThis.location?.origin)
   if (relayUrl == null) throw new InvalidLinkError('The link names no relay and none was given')
-  const info = await fetchRelayInfo(relayUrl, { inline: init.relayInfo })
+  // The first relay's addresses (inlined in the page when it served it) are
+  // all a join waits for; fallback relays are asked at the same time and
+  // added as they answer. Only when the first fails does the join wait for them.
+  const fallbacks = [...new Set([...link.relays, ...(init.relayUrls ?? [])])].filter(url => url !== relayUrl)
+  const asked = fallbacks.map(async url => ({ url, info: await fetchRelayInfo(url) }))
+  const failed: Array<{ url: string, err: unknown }> = []
+  let info: RelayInfo
+  try {
+    info = await fetchRelayInfo(relayUrl, { inline: init.relayInfo })
+  } catch (err) {
+    failed.push({ url: relayUrl, err })
+    const settled = await Promise.allSettled(asked)
+    const first = settled.find(r => r.status === 'fulfilled')
+    if (first == null) throw new RelayUnreachableError(`No relay answered: ${[relayUrl, ...fallbacks].join(', ')} (${(err as Error).message})`)
+    info = first.value.info
+  }
   timeline.mark('relayInfo')
   const store = createRecordStore(init.storage)
   let session: RoomSession | undefined
+  // Grows as fallback relays answer: the node trusts (may dial ws:// to) exactly these.
+  const relayAddrs = [...info.addrs]
   const node = await init.createNode({
     store,
-    relayAddrs: info.addrs,
+    relayAddrs,
     iceServers: info.iceServers,
     onRoomPeer: (peer, roomId) => {
       if (toString(roomId, 'base32') === keys.roomIdText) session?.addMember(peer)
@@ -88,6 +118,15 @@ export async function joinRoom (init: JoinRoomInit): Promise<RoomClient> {
     for (const watcher of watchers) watcher(status)
   }
   const relay = connectRelays({ node, addrs: info.addrs, onStatus: emit, timeline })
+  for (const { url, err } of failed) relay.addUnreachable(url, `relay ${url} did not answer /roomkv.json`, errorCode(err))
+  for (const [i, ask] of asked.entries()) {
+    ask.then(({ info }) => {
+      relayAddrs.push(...info.addrs)
+      relay.add(info.addrs)
+    }, (err) => {
+      relay.addUnreachable(fallbacks[i], `relay ${fallbacks[i]} did not answer /roomkv.json`, errorCode(err))
+    })
+  }
   session = createRoomSession({ node, keys, store, writer: init.writer, relays: () => relay.relays(), timeline })
   const unwatch = session.onStatus(emit)
   const client: RoomClient = {
@@ -95,6 +134,7 @@ export async function joinRoom (init: JoinRoomInit): Promise<RoomClient> {
     node,
     relay,
     phases: () => timeline.phases(),
+    diagnostics: async (options = {}) => roomDiagnostics({ node, session: session as RoomSession, relay, phases: timeline.phases(), ping: options.ping }),
     status: () => ({ peerId: node.peerId.toString(), relay: relay.status(), room: (session as RoomSession).status() }),
     onStatus (callback) {
       watchers.add(callback)

@@ -120,6 +120,8 @@ export interface RoomStatus {
   alone: string
   lastSync?: { at: number, peer: string, received: number, sent: number }
   lastError?: string
+  /** The last failed step with its stable error code (lastError in parts). */
+  lastFailure?: { step: string, code: string, at: number }
   /** Records sent to peers and not yet acknowledged. */
   outbox: number
   /** Keys waiting to be published to the DHT. */
@@ -203,6 +205,7 @@ class Session implements RoomSession {
   readonly #cleanups: Array<() => void> = []
   #lastSync?: RoomStatus['lastSync']
   #lastError?: string
+  #lastFailure?: RoomStatus['lastFailure']
   readonly #publisher: DhtPublisher
   #closed = false
   #discovering?: Promise<void>
@@ -235,7 +238,10 @@ class Session implements RoomSession {
       this.#emitStatus()
     }
     const onDisconnect = (evt: CustomEvent<PeerId>): void => {
-      if (this.#isRelay(evt.detail)) this.#lastError = 'relay connection lost'
+      if (this.#isRelay(evt.detail)) {
+        this.#lastError = 'relay connection lost'
+        this.#lastFailure = { step: `relay ${evt.detail.toString().slice(-6)} connection`, code: 'ERR_CONNECTION_LOST', at: Date.now() }
+      }
       this.#emitStatus()
     }
     const onRelayConnect = (evt: CustomEvent<PeerId>): void => {
@@ -784,6 +790,7 @@ class Session implements RoomSession {
   #fail (step: string, err: unknown): void {
     if (this.#closed) return
     this.#lastError = `${step}: ${errorCode(err)}`
+    this.#lastFailure = { step, code: errorCode(err), at: Date.now() }
     this.#log('%s failed: %e', step, err)
     this.#emitStatus()
   }
@@ -822,6 +829,7 @@ class Session implements RoomSession {
       alone,
       lastSync: this.#lastSync,
       lastError: this.#lastError,
+      lastFailure: this.#lastFailure,
       outbox: this.#node.services.rooms.replication.backlog(this.#keys.roomId),
       dhtPending: this.#publisher.pending()
     }

@@ -45,7 +45,7 @@ async function cli (args: string[]): Promise<{ status: number | null, stdout: st
 beforeAll(async () => {
   relay1 = await startRelayProcess()
   const info = await (await fetch(`${relay1.url}/roomkv.json`)).json()
-  relay2 = await startRelayProcess({ args: ['--bootstrap', info.multiaddrs[0]] })
+  relay2 = await startRelayProcess({ args: ['--bootstrap', info.multiaddrs[0], '--log-level', 'debug'] })
 })
 
 afterAll(async () => {
@@ -87,7 +87,10 @@ describe('two relays joined with --bootstrap', () => {
     await two.session.put('from-two', 2, { quorum: 1 })
     await expect.poll(() => seenByTwo, { timeout: 20_000 }).toContain('from-one')
     await expect.poll(() => seenByOne, { timeout: 20_000 }).toContain('from-two')
-    // A newcomer on relay 2 lists both keys after its catch-up with relay 2 alone.
+    // Relay 2 itself joined the room on relay 1 (peers may also reach relay 1
+    // directly: a relay lists its --bootstrap relays as fallbacks).
+    expect(relay2.output()).toMatch(/room linked with another relay/)
+    // A newcomer on relay 2 lists both keys after its catch-up.
     const late = await enter(link, relay2)
     await expect.poll(async () => (await late.session.list()).map(e => e.key), { timeout: 20_000 }).toEqual(['from-one', 'from-two'])
   })

@@ -31,7 +31,8 @@ export interface BrowserNodeInit {
 }
 
 export async function createBrowserNode (init: BrowserNodeInit): Promise<RoomNode> {
-  const trusted = init.relayAddrs.map(ma => ma.toString().split('/p2p/')[0])
+  // Read at dial time: fallback relays' addresses are appended to the list as they answer.
+  const trusted = (): string[] => init.relayAddrs.map(ma => ma.toString().split('/p2p/')[0])
   const node = await createLibp2p({
     addresses: {
       // /webrtc: accept WebRTC handshakes signalled over a relay circuit. The
@@ -53,7 +54,7 @@ export async function createBrowserNode (init: BrowserNodeInit): Promise<RoomNod
       // every relay in development. Allow exactly the relays we were given.
       denyDialMultiaddr: (ma) => {
         const text = ma.toString()
-        if (trusted.some(prefix => text.startsWith(prefix))) return false
+        if (trusted().some(prefix => text.startsWith(prefix))) return false
         return text.includes('/ws/') || text.endsWith('/ws')
       }
     },
