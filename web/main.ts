@@ -1,4 +1,16 @@
+/// <reference types="vite/client" />
 import { mount } from 'svelte'
 import App from './ui/App.svelte'
 
 mount(App, { target: document.getElementById('app') as HTMLElement })
+
+// The app shell service worker (web/public/sw.js) lets a room open from this
+// device with the relay down. Registered after load, so it never competes
+// with joining the room; only in builds (the dev server serves no sw.js).
+if (import.meta.env.PROD && 'serviceWorker' in navigator && isSecureContext) {
+  addEventListener('load', () => {
+    setTimeout(() => {
+      navigator.serviceWorker.register('/sw.js').catch((err: unknown) => { console.warn('roomkv: no offline app shell:', err) })
+    }, 2000)
+  }, { once: true })
+}
