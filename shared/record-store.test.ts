@@ -715,6 +715,7 @@ describe('createRecordStore prune', () => {
     const storage: RecordStorage = {
       ...inner,
       put: async (roomId, keyId, value) => { roomsSeen.add(roomId); await inner.put(roomId, keyId, value) },
+      write: async (ops) => { for (const op of ops) roomsSeen.add(op.roomId); return inner.write!(ops) },
       async * rooms () { yield * roomsSeen }
     }
     const store = createRecordStore(storage, { now: clock.now })

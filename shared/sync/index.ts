@@ -12,7 +12,7 @@
  * flat arrays, plus the pending delta; bounded across rooms by `maxItems`
  * (least recently used rooms are dropped, and rebuilt on demand).
  */
-import { byteText, compareBytes, EMPTY_ITEMS, ITEM_ID_BYTES, ITEM_KEY_BYTES, type SyncItems } from './items.ts'
+import { byteText, compareAt, compareBytes, EMPTY_ITEMS, ITEM_ID_BYTES, ITEM_KEY_BYTES, sortOrder, type SyncItems } from './items.ts'
 
 export interface IndexedHead {
   recordId: Uint8Array
@@ -129,16 +129,21 @@ function allocSorted (count: number): Sorted {
 }
 
 function sortEntries (entries: Array<{ keyId: Uint8Array } & IndexedHead>): Sorted {
-  const sortable = entries.map(e => ({ sortKey: byteText(e.keyId) + byteText(e.recordId), e }))
-  sortable.sort((a, b) => a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0)
-  const out = allocSorted(sortable.length)
+  const all = allocSorted(entries.length)
+  entries.forEach((e, i) => {
+    all.keys.set(e.keyId, i * ITEM_KEY_BYTES)
+    all.ids.set(e.recordId, i * ITEM_ID_BYTES)
+    all.expires[i] = e.expiresAt
+  })
+  const order = sortOrder(all.keys, all.ids, entries.length)
+  const out = allocSorted(entries.length)
   let n = 0
-  for (let i = 0; i < sortable.length; i++) {
-    if (i > 0 && sortable[i].sortKey === sortable[i - 1].sortKey) continue
-    const { e } = sortable[i]
-    out.keys.set(e.keyId, n * ITEM_KEY_BYTES)
-    out.ids.set(e.recordId, n * ITEM_ID_BYTES)
-    out.expires[n] = e.expiresAt
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k]
+    if (k > 0 && compareAt(all.keys, all.ids, order[k - 1], i) === 0) continue
+    out.keys.set(all.keys.subarray(i * ITEM_KEY_BYTES, (i + 1) * ITEM_KEY_BYTES), n * ITEM_KEY_BYTES)
+    out.ids.set(all.ids.subarray(i * ITEM_ID_BYTES, (i + 1) * ITEM_ID_BYTES), n * ITEM_ID_BYTES)
+    out.expires[n] = all.expires[i]
     n++
   }
   return n === out.count ? out : slice(out, n)
@@ -150,9 +155,13 @@ function slice (s: Sorted, n: number): Sorted {
 
 /** The sorted items with every delta key's items replaced by its new heads: one merge pass. */
 function applyDelta (sorted: Sorted, delta: Map<string, { keyId: Uint8Array, heads: IndexedHead[] }>): Sorted {
-  const changes = [...delta].sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0).map(([, c]) => ({
-    keyId: c.keyId,
-    heads: [...c.heads].sort((x, y) => compareBytes(x.recordId, y.recordId))
+  const list = [...delta.values()]
+  // Sorted like items (numeric prefix sort): after a bulk catch-up the delta holds every key.
+  const flatKeys = new Uint8Array(list.length * ITEM_KEY_BYTES)
+  list.forEach((c, i) => { flatKeys.set(c.keyId, i * ITEM_KEY_BYTES) })
+  const changes = Array.from(sortOrder(flatKeys, new Uint8Array(list.length * ITEM_ID_BYTES), list.length), i => ({
+    keyId: list[i].keyId,
+    heads: [...list[i].heads].sort((x, y) => compareBytes(x.recordId, y.recordId))
   }))
   let extra = 0
   for (const c of changes) extra += c.heads.length

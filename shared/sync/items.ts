@@ -42,24 +42,59 @@ export function compareBytes (a: Uint8Array, b: Uint8Array): number {
 
 /** Items from unsorted (key id, record id) pairs; duplicates are dropped. */
 export function itemsFrom (entries: Iterable<ItemInput>): SyncItems {
-  // Sorted as one-char-per-byte strings: the engine's string order is the
-  // bytewise order, and far faster than a comparator over byte arrays.
-  const list: Array<{ sortKey: string, entry: ItemInput }> = []
+  const list: ItemInput[] = []
   for (const e of entries) {
     if (e.keyId.length !== ITEM_KEY_BYTES || e.recordId.length !== ITEM_ID_BYTES) throw new RangeError('item has the wrong size')
-    list.push({ sortKey: byteText(e.keyId) + byteText(e.recordId), entry: e })
+    list.push(e)
   }
-  list.sort((a, b) => a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0)
   const keys = new Uint8Array(list.length * ITEM_KEY_BYTES)
   const ids = new Uint8Array(list.length * ITEM_ID_BYTES)
+  list.forEach((e, i) => {
+    keys.set(e.keyId, i * ITEM_KEY_BYTES)
+    ids.set(e.recordId, i * ITEM_ID_BYTES)
+  })
+  const order = sortOrder(keys, ids, list.length)
+  const out = { keys: new Uint8Array(list.length * ITEM_KEY_BYTES), ids: new Uint8Array(list.length * ITEM_ID_BYTES) }
   let count = 0
-  for (let i = 0; i < list.length; i++) {
-    if (i > 0 && list[i - 1].sortKey === list[i].sortKey) continue
-    keys.set(list[i].entry.keyId, count * ITEM_KEY_BYTES)
-    ids.set(list[i].entry.recordId, count * ITEM_ID_BYTES)
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k]
+    if (k > 0 && compareAt(keys, ids, order[k - 1], i) === 0) continue
+    out.keys.set(keys.subarray(i * ITEM_KEY_BYTES, (i + 1) * ITEM_KEY_BYTES), count * ITEM_KEY_BYTES)
+    out.ids.set(ids.subarray(i * ITEM_ID_BYTES, (i + 1) * ITEM_ID_BYTES), count * ITEM_ID_BYTES)
     count++
   }
-  return { count, keys: keys.subarray(0, count * ITEM_KEY_BYTES), ids: ids.subarray(0, count * ITEM_ID_BYTES) }
+  return { count, keys: out.keys.subarray(0, count * ITEM_KEY_BYTES), ids: out.ids.subarray(0, count * ITEM_ID_BYTES) }
+}
+
+/** Items a and b (indexes into flat key and id arrays) in item order. */
+export function compareAt (keys: Uint8Array, ids: Uint8Array, a: number, b: number): number {
+  for (let k = 0; k < ITEM_KEY_BYTES; k++) {
+    const d = keys[a * ITEM_KEY_BYTES + k] - keys[b * ITEM_KEY_BYTES + k]
+    if (d !== 0) return d
+  }
+  for (let k = 0; k < ITEM_ID_BYTES; k++) {
+    const d = ids[a * ITEM_ID_BYTES + k] - ids[b * ITEM_ID_BYTES + k]
+    if (d !== 0) return d
+  }
+  return 0
+}
+
+/**
+ * The permutation that sorts `count` items given as flat arrays. Keys are
+ * compared by their first 6 bytes as a number first (key ids are HMAC
+ * outputs: ties are rare and only cost a byte compare), which keeps a sort
+ * of 100,000 items to numeric comparisons.
+ */
+export function sortOrder (keys: Uint8Array, ids: Uint8Array, count: number): Uint32Array {
+  const prefix = new Float64Array(count)
+  for (let i = 0; i < count; i++) {
+    const o = i * ITEM_KEY_BYTES
+    prefix[i] = ((((keys[o] * 256 + keys[o + 1]) * 256 + keys[o + 2]) * 256 + keys[o + 3]) * 256 + keys[o + 4]) * 256 + keys[o + 5]
+  }
+  const order = new Uint32Array(count)
+  for (let i = 0; i < count; i++) order[i] = i
+  order.sort((a, b) => (prefix[a] - prefix[b]) || compareAt(keys, ids, a, b))
+  return order
 }
 
 /** Bytes as a string of one char per byte: equal strings for equal bytes, same order. */
