@@ -22,7 +22,8 @@ import { openRecord, sealRecordAsync, verifyRecord } from '../shared/record.ts'
 import { deriveRoomKeys, keyIdFor } from '../shared/room-keys.ts'
 import { newRoomLink, openTab, waitForProbe, withTimeout, type Tab } from './browser.ts'
 import { killWorkers, mib, RAISED_LIMITS, relayCapacity, type CapacityResult } from './capacity.ts'
-import { prepareCatchup, type CatchupResult, type CatchupRoom } from './catchup.ts'
+import { cliConnect, connectBreakdown, type CliConnect, type ConnectBreakdown } from './connect.ts'
+import { prepareCatchup, resyncAfterMissed, type CatchupResult, type CatchupRoom } from './catchup.ts'
 import { connectRoomsClient, pushThroughput, replication, type ReplicationResult, type ThroughputResult } from './nodes.ts'
 import { measurePrimitives, primitivesTable } from './primitives.ts'
 import { closePeers, relayMetrics } from './seed.ts'
@@ -54,6 +55,9 @@ const STEP_TIMEOUT = 30_000
 const CATCHUP_KEYS = QUICK ? 1000 : 10_000
 /** Catch-up runs (tab + Node each); runs after the first only while they fit in BUDGET. */
 const CATCHUP_RUNS = QUICK ? 1 : 3
+/** A member of a room of RESYNC_KEYS keys that missed RESYNC_MISSED changes re-syncs (bench/catchup.ts). */
+const RESYNC_KEYS = 100_000
+const RESYNC_MISSED = 10
 const CATCHUP_TIMEOUTS = { tab: 120_000, node: 120_000 }
 const REPLICATION_PUTS = QUICK ? 1000 : 5000
 const REPLICATION_CHUNK = 500
@@ -380,6 +384,8 @@ async function nodeSideMetrics (browser: Browser, started: number): Promise<Node
         room = await prepareCatchup(browser, CATCHUP_KEYS, log, CATCHUP_TIMEOUTS, WEB_ARGS)
         out.catchup = room.result
         lastRunMs = await room.run()
+        log(`re-sync: a member of a room of ${RESYNC_KEYS} keys that missed ${RESYNC_MISSED} changes`)
+        room.result.resync = await resyncAfterMissed(RESYNC_KEYS, RESYNC_MISSED, CATCHUP_RUNS, log, WEB_ARGS)
       })
     }
 
@@ -449,6 +455,7 @@ function catchupJson (c: CatchupResult | undefined): Record<string, unknown> | n
     sealMs: c.sealMs,
     seedMs: c.seedMs,
     relaySyncs: c.relaySyncs,
+    resync: c.resync ?? null,
     error: c.error
   }
 }
@@ -472,6 +479,15 @@ function nodeSideTables (n: NodeSideResults): string {
       row('tab: navigation start -> list() complete', c.tab, CATCHUP_TIMEOUTS.tab, i => `${c.tab[i].changes ?? '?'} stored, app list() x${c.tab[i].appListCalls ?? '?'}`),
       row('node: openRoom() -> list() complete', c.node, CATCHUP_TIMEOUTS.node, i => `${c.node[i].entries} listed${c.node[i].error != null ? ` (${c.node[i].error})` : ''}`)
     ]))
+    const rs = c.resync
+    if (rs != null) {
+      const ok = rs.runs.flatMap(r => r.ms != null && r.bytes != null ? [{ ms: r.ms, kib: r.bytes / 1024 }] : [])
+      const [ms, kib] = [summarize(ok.map(r => r.ms)), summarize(ok.map(r => r.kib))]
+      const note = rs.error ?? rs.runs.flatMap(r => r.error != null ? [r.error] : []).join('; ')
+      parts.push(table([[`member missing ${rs.missed} changes in ${rs.keys.toLocaleString('en')} keys re-syncs`, 'n', 'min', 'p50', 'max', 'note'],
+        ['ms (rooms.sync call -> resolved)', `${ok.length}/${rs.runs.length}`, fmt(ms.min), fmt(ms.p50), fmt(ms.max), note],
+        ['KiB exchanged (both ways)', `${ok.length}/${rs.runs.length}`, fmt(kib.min), fmt(kib.p50), fmt(kib.max), `first sync of equal rooms ${fmt(rs.firstSync?.ms, 0)} ms (indexes built)`]]))
+    }
   }
   const cap = n.capacity
   if (cap != null) {
@@ -531,6 +547,8 @@ async function main (): Promise<void> {
   const firstRuns: FirstPeerRun[] = []
   let tab: TabResults | undefined
   let relayPeer = ''
+  let connect: ConnectBreakdown | undefined
+  let cliConnectResult: CliConnect | undefined
   if (runs('firstPeer') || runs('tabs')) {
     log('starting relay')
     const relay = await startRelayProcess({ args: WEB_ARGS })
@@ -543,6 +561,10 @@ async function main (): Promise<void> {
           firstRuns.push(result)
           log(`first direct peer, run ${run}/${FIRST_PEER_RUNS}: ${result.ms != null ? `${round(result.ms)} ms (loaded ${round(result.domContentLoadedMs ?? NaN)}, joined ${round(result.joinedMs ?? NaN)}, relay ${round(result.relayMs ?? NaN)}, member lookups at ${(result.lookupsMs ?? []).map(round).join(', ')} ms)` : `FAILED: ${result.error}`}`)
         }
+        // Where the time goes (bench/connect.ts): join phases of tab B, and a CLI command's connect.
+        connect = await connectBreakdown(browser, relay, { runs: FIRST_PEER_RUNS, log })
+        cliConnectResult = await cliConnect(relay, QUICK ? 2 : 5)
+        log(`CLI doctor: relay connected p50 ${cliConnectResult.relayConnected.p50} ms after process start, wall p50 ${cliConnectResult.wall.p50} ms`)
       }
       if (runs('tabs')) tab = await tabMetrics(browser, relay)
     } finally {
@@ -658,6 +680,10 @@ async function main (): Promise<void> {
             lookupsMs: firstRuns.map(run => (run.lookupsMs ?? []).map(round)),
             errors: firstRuns.flatMap(run => run.error != null ? [run.error] : [])
           },
+      /** Join phases of tab B (bench/connect.ts): ms since navigation (`at`) and since the previous phase (`step`). */
+      connectPhases: connect ?? null,
+      /** A CLI one-shot command (roomkv doctor): ms since process start to relay connected / reserved / synced. */
+      cliConnect: cliConnectResult ?? null,
       putToVisibleMs,
       sustainedPutsPerSecond: sustained,
       dhtGetMs: net == null
@@ -737,6 +763,7 @@ async function main (): Promise<void> {
   process.stdout.write(table([
     ['metric (ms)', 'n', 'min', 'p50', 'p90', 'p99', 'max'],
     line('page open -> first direct peer', firstSummary, `${firstSummary.count}/${firstRuns.length}`),
+    ...Object.entries(connect?.phases ?? {}).map(([phase, v]) => line(`  (phase ${phase}, step)`, v.step, `${v.step.count}`)),
     line('put in A -> visible in B', putSummary, `${putSummary.count}/${p?.rows.length ?? 0}`),
     line('  (A put() call: local write)', putCall, `${putCall.count}`),
     line('  (A put() -> delivered)', putDelivered, `${putDelivered.count}`),

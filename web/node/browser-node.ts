@@ -12,6 +12,10 @@ import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { MemoryDatastore } from 'datastore-core'
 import { createLibp2p } from 'libp2p'
+import { privateKeyFromRaw } from '@libp2p/crypto/keys'
+import { logger } from '@libp2p/logger'
+import { concat } from 'uint8arrays'
+import type { PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import { dhtDatastore } from '../../shared/dht-datastore.ts'
@@ -30,10 +34,35 @@ export interface BrowserNodeInit {
   onRoomPeer(peer: PeerId, roomId: Uint8Array): void
 }
 
+const log = logger('roomkv:browser-node')
+
+/**
+ * A fresh Ed25519 peer key from WebCrypto. libp2p's own generateKeyPair uses
+ * noble in browsers, whose first use builds precomputed tables: ~130 ms of
+ * main thread on the join path (signing already goes through WebCrypto).
+ * Undefined where WebCrypto has no Ed25519: libp2p then makes the key.
+ */
+async function webCryptoPeerKey (): Promise<PrivateKey | undefined> {
+  try {
+    const pair = await crypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify']) as CryptoKeyPair
+    const [pkcs8, publicKey] = await Promise.all([
+      crypto.subtle.exportKey('pkcs8', pair.privateKey),
+      crypto.subtle.exportKey('raw', pair.publicKey)
+    ])
+    // PKCS#8 of an Ed25519 key ends with the 32-byte seed; libp2p keeps seed || public key.
+    const seed = new Uint8Array(pkcs8).subarray(-32)
+    return privateKeyFromRaw(concat([seed, new Uint8Array(publicKey)]))
+  } catch (err) {
+    log('no WebCrypto Ed25519, libp2p generates the peer key: %e', err)
+    return undefined
+  }
+}
+
 export async function createBrowserNode (init: BrowserNodeInit): Promise<RoomNode> {
   // Read at dial time: fallback relays' addresses are appended to the list as they answer.
   const trusted = (): string[] => init.relayAddrs.map(ma => ma.toString().split('/p2p/')[0])
   const node = await createLibp2p({
+    privateKey: await webCryptoPeerKey(),
     addresses: {
       // /webrtc: accept WebRTC handshakes signalled over a relay circuit. The
       // circuit reservation itself is taken on the given relays as soon as
