@@ -1,8 +1,9 @@
 /**
  * Joining a large room: a relay holds a room of `keys` records; a fresh
  * Chromium tab and a fresh Node SDK peer each open the room link, and the
- * time until session.list() returns every key is measured. See
- * bench/README.md.
+ * time until session.list() returns every key is measured. And re-syncing
+ * one: a member of a room of 100,000 keys that missed 10 changes syncs
+ * with the relay (bytes and ms). See bench/README.md.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -12,8 +13,20 @@ import { startRelayProcess, type RelayProcess } from '../e2e/harness.ts'
 import { formatRoomLink } from '../shared/link.ts'
 import { deriveRoomKeys, newRoomSecret } from '../shared/room-keys.ts'
 import { openTab, waitForProbe, withTimeout, type Tab } from './browser.ts'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { createRecordStore, memoryRecordStorage } from '../shared/record-store.ts'
+import { sealRecordAsync } from '../shared/record.ts'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { webSockets } from '@libp2p/websockets'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { roomProtocol, type RoomProtocol } from '../shared/protocol/room-protocol.ts'
+import type { RecordStore } from '../shared/record-store.ts'
 import { nodeCatchup, type CatchupRun } from './nodes.ts'
-import { sealManyAsync, seedRelayDataDir, relayMetrics } from './seed.ts'
+import { relayHealth, relayMetrics, sealManyAsync, seedRelayDataDir, seedStorage } from './seed.ts'
 import { round } from './stats.ts'
 
 export interface TabCatchupRun {
@@ -43,6 +56,8 @@ export interface CatchupResult {
   node: CatchupRun[]
   /** Sync sessions the relay served during the runs. */
   relaySyncs: number
+  /** A member that missed a few changes in a large room re-syncs (resyncAfterMissed). */
+  resync?: ResyncResult
   error?: string
 }
 
@@ -139,4 +154,121 @@ export async function prepareCatchup (browser: Browser, keys: number, log: (line
     return performance.now() - started
   }
   return { result, run, close }
+}
+
+// ------------------------------------------------------------ re-sync after missed changes
+
+export interface ResyncRun {
+  /** rooms.sync() call -> resolved (ms). */
+  ms?: number
+  /** Sync message bytes both ways (queries, headers and record frames; length prefixes included). */
+  bytes?: number
+  bytesSent?: number
+  bytesReceived?: number
+  rounds?: number
+  received?: number
+  stored?: number
+  error?: string
+}
+
+export interface ResyncResult {
+  keys: number
+  missed: number
+  method: string
+  /** The member's first sync with the relay (equal rooms; both sync indexes built). */
+  firstSync?: ResyncRun
+  runs: ResyncRun[]
+  error?: string
+}
+
+/**
+ * A member that missed `missed` changes in a room of `keys` keys re-syncs
+ * with the relay. The relay's database and the member's storage are seeded
+ * with the same room (sealed once, not verified again). The member is a
+ * minimal libp2p client with the room protocols over its own record store
+ * (in memory), connected to the relay over WebSockets. It syncs once (equal
+ * rooms: this builds both sync indexes), then per run a second client
+ * pushes `missed` new versions of random keys to the relay (the member has
+ * no replication session, so nothing forwards them) and the member's
+ * rooms.sync() is timed, with the sync's bytes both ways.
+ */
+export async function resyncAfterMissed (keys: number, missed: number, runs: number, log: (line: string) => void, relayArgs: string[] = []): Promise<ResyncResult> {
+  const result: ResyncResult = {
+    keys,
+    missed,
+    method: `a fresh relay (default limits) and a member (minimal libp2p client with the room protocols over an in-memory record store, WebSockets to the relay) both hold the same room of ${keys} keys (sealed once, written into the relay's database and the member's storage before the clocks start); the member syncs once (equal rooms, both sync indexes built), then in each run another client pushes ${missed} new versions of random keys to the relay and the member's rooms.sync(relay) is timed (call -> resolved, the ${missed} records merged); bytes = sync messages both ways (length prefixes included)`,
+    runs: []
+  }
+  const dataDir = await mkdtemp(join(tmpdir(), 'roomkv-bench-resync-'))
+  let relay: RelayProcess | undefined
+  const nodes: Libp2p[] = []
+  try {
+    const roomKeys = deriveRoomKeys(newRoomSecret())
+    let t0 = performance.now()
+    const records = await sealManyAsync(roomKeys, keys, 'item/')
+    log(`re-sync: sealed ${keys} records in ${Math.round(performance.now() - t0)} ms`)
+    t0 = performance.now()
+    await seedRelayDataDir(dataDir, records)
+    const storage = memoryRecordStorage()
+    await seedStorage(storage, records)
+    log(`re-sync: seeded the relay's database and the member's storage in ${Math.round(performance.now() - t0)} ms`)
+    relay = await startRelayProcess({ dataDir, args: relayArgs })
+    const relayPeer = peerIdFromString(relay.peerId)
+    const member = await roomsClient(relay.url, createRecordStore(storage))
+    nodes.push(member)
+    const writer = await roomsClient(relay.url, createRecordStore(memoryRecordStorage()))
+    nodes.push(writer)
+    const timed = async (): Promise<ResyncRun> => {
+      const started = performance.now()
+      try {
+        const r = await member.services.rooms.sync(relayPeer, roomKeys.roomId, { signal: AbortSignal.timeout(120_000) })
+        const ms = round(performance.now() - started)
+        return { ms, bytes: (r.bytesSent ?? 0) + (r.bytesReceived ?? 0), bytesSent: r.bytesSent, bytesReceived: r.bytesReceived, rounds: r.rounds, received: r.received, stored: r.stored }
+      } catch (err: any) {
+        return { error: err.message }
+      }
+    }
+    result.firstSync = await timed()
+    log(`re-sync: first sync of the equal rooms ${Math.round(result.firstSync.ms ?? NaN)} ms (indexes built), ${result.firstSync.bytes} bytes`)
+    for (let run = 1; run <= runs; run++) {
+      const wall = Date.now()
+      const changes = await Promise.all(Array.from({ length: missed }, async (_, i) => {
+        const n = Math.floor(Math.random() * keys)
+        return (await sealRecordAsync(roomKeys, { key: `item/${String(n).padStart(5, '0')}`, value: { n, run }, clock: { wall, counter: i }, writer: `bench-change-${run}` })).bytes
+      }))
+      const pushed = await writer.services.rooms.push(relayPeer, roomKeys.roomId, changes, { signal: AbortSignal.timeout(30_000) })
+      if (pushed.stored !== missed) throw new Error(`the relay stored ${pushed.stored} of ${missed} changes`)
+      const r = await timed()
+      if (r.error == null && r.stored !== missed) r.error = `merged ${r.stored} of ${missed} changes`
+      result.runs.push(r)
+      log(`re-sync run ${run}: ${r.ms != null ? `${Math.round(r.ms)} ms, ${r.bytes} bytes (${r.bytesSent} sent, ${r.bytesReceived} received), ${r.rounds} queries, ${r.stored} stored` : 'FAILED'}${r.error != null ? `: ${r.error}` : ''}`)
+    }
+  } catch (err: any) {
+    result.error = err.message
+    log(`re-sync failed: ${err.message}`)
+  } finally {
+    await Promise.allSettled(nodes.map(async n => { await n.stop() }))
+    await relay?.stop()
+    await rm(dataDir, { recursive: true, force: true })
+  }
+  return result
+}
+
+/** A minimal libp2p client with only the room protocols over `store` (no DHT, no room session), connected to the relay over WebSockets. */
+async function roomsClient (relayUrl: string, store: RecordStore): Promise<Libp2p<{ rooms: RoomProtocol }>> {
+  const addr = ((await relayHealth(relayUrl)).multiaddrs as string[]).find(ma => ma.includes('/ws/'))
+  if (addr == null) throw new Error('relay announces no ws multiaddr')
+  const node = await createLibp2p({
+    transports: [webSockets()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify(), ping: ping(), rooms: roomProtocol({ store }) }
+  }) as unknown as Libp2p<{ rooms: RoomProtocol }>
+  try {
+    await node.dial(multiaddr(addr), { signal: AbortSignal.timeout(15_000) })
+  } catch (err) {
+    await node.stop()
+    throw err
+  }
+  return node
 }

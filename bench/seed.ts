@@ -10,6 +10,7 @@ import { sqliteRecordStorage } from '../relay/sqlite-storage.ts'
 import { HeadSet } from '../shared/proto/record.ts'
 import { readStoredRecord, sealRecordAsync } from '../shared/record.ts'
 import type { RoomKeys } from '../shared/room-keys.ts'
+import type { RecordStorage } from '../shared/record-store.ts'
 import type { RoomClient } from '../shared/room-client.ts'
 
 /**
@@ -43,17 +44,27 @@ export async function sealManyAsync (keys: RoomKeys, count: number, prefix: stri
 export async function seedRelayDataDir (dataDir: string, records: Uint8Array[]): Promise<void> {
   const storage = await sqliteRecordStorage({ path: join(dataDir, 'records.sqlite') })
   try {
-    for (let i = 0; i < records.length; i += 1000) {
-      const ops = records.slice(i, i + 1000).map((bytes) => {
-        const record = readStoredRecord(bytes)
-        return { roomId: toString(record.roomId, 'base32'), keyId: toString(record.body.keyId, 'base32'), value: HeadSet.encode({ records: [bytes] }) }
-      })
-      const results = await storage.write(ops)
-      const refused = results.find(r => !r.ok)
-      if (refused != null && !refused.ok) throw refused.error
-    }
+    await seedStorage(storage, records)
   } finally {
     await storage.close()
+  }
+}
+
+/**
+ * Write records (one version per key) into any record storage as a record
+ * store keeps them (one HeadSet per key), 1,000 per write: a replica that
+ * already holds a room, without verifying it again.
+ */
+export async function seedStorage (storage: RecordStorage, records: Uint8Array[]): Promise<void> {
+  if (storage.write == null) throw new Error('seedStorage needs a storage with batched writes')
+  for (let i = 0; i < records.length; i += 1000) {
+    const ops = records.slice(i, i + 1000).map((bytes) => {
+      const record = readStoredRecord(bytes)
+      return { roomId: toString(record.roomId, 'base32'), keyId: toString(record.body.keyId, 'base32'), value: HeadSet.encode({ records: [bytes] }) }
+    })
+    const results = await storage.write(ops)
+    const refused = results.find(r => !r.ok)
+    if (refused != null && !refused.ok) throw refused.error
   }
 }
 
