@@ -172,3 +172,42 @@ test('a 10,000-key room: the list stays virtual, filters by prefix and scrolls t
   await expect.poll(() => rowValue(page, 'k00000').textContent()).toBe('value of k00000')
   expect(await list.getByRole('listitem').count()).toBeLessThan(100)
 }, 300_000)
+
+test('export a room as JSON, import it into a new room: identical data, types and all', async () => {
+  const context = await env.browser.newContext({ acceptDownloads: true })
+  const page = await context.newPage()
+  await createRoom(page, env.relay.url, 'Source')
+  await joined(page)
+  await page.evaluate(async () => {
+    const session = (globalThis as any).__roomkv.session
+    await session.put('n', 42)
+    await session.put('o', { name: 'Ada', tags: ['x', 'y'] })
+    await session.put('b', true)
+    await session.put('s', 'text with "quotes"')
+    await session.put('ttl', 'for a while', { ttl: 600_000 })
+  })
+  await expect.poll(() => page.getByRole('heading', { name: /^Keys/ }).textContent(), { timeout: 15_000 }).toContain('5 keys')
+  await page.getByText('Import / export').click()
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: /^Export 5 keys/ }).click()])
+  const file = await download.path()
+  const source = await page.evaluate(async () => (await (globalThis as any).__roomkv.session.list()).map((e: any) => ({ key: e.key, value: e.value, expires: e.expiresAt > 0 })))
+
+  const target = await context.newPage()
+  await createRoom(target, env.relay.url, 'Copy')
+  await joined(target)
+  await target.evaluate(async () => { await (globalThis as any).__roomkv.session.put('n', 1) }) // one key differs before the import
+  await expect.poll(() => rowValue(target, 'n').textContent(), { timeout: 15_000 }).toBe('1')
+  await target.getByText('Import / export').click()
+  await target.getByLabel('Import from a file').setInputFiles(file)
+  const plan = target.getByRole('region', { name: 'Import plan' })
+  await expect.poll(() => plan.textContent()).toMatch(/4 new, 1 changed \(replaced\), 0 unchanged/)
+  await plan.getByRole('button', { name: 'Import 5 keys' }).click()
+  await expect.poll(() => statuses(target), { timeout: 30_000 }).toMatch(/Imported 5 keys/)
+  const copied = await target.evaluate(async () => (await (globalThis as any).__roomkv.session.list()).map((e: any) => ({ key: e.key, value: e.value, expires: e.expiresAt > 0 })))
+  expect(copied).toEqual(source)
+
+  // A file that is not an export is refused, nothing written.
+  await target.getByLabel('Import from a file').setInputFiles({ name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from('{"keys": 1}') })
+  await expect.poll(() => alerts(target)).toContain('This is not a roomkv export file')
+  await context.close()
+})

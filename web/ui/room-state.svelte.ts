@@ -11,6 +11,7 @@ import { writerId } from '../node/writer-id.ts'
 import type { KeyEntry, PutResult, RoomChange } from '../../shared/room.ts'
 import type { RoomEntry } from '../../shared/record.ts'
 import { describeError } from './messages.ts'
+import type { RoomFileKey } from './room-file.ts'
 import { RoomRows } from './room-rows.ts'
 import { statusLine, type StatusLine } from './status-line.ts'
 
@@ -33,6 +34,8 @@ export interface RoomStateInit {
 /** The `setTimeout` limit; a later expiry is checked again then. */
 const MAX_TIMER = 2 ** 31 - 1
 const DEFAULT_HIGHLIGHT_MS = 2500
+/** Puts in flight during an import: enough to batch IndexedDB writes, few enough to keep frames smooth. */
+const IMPORT_BATCH = 100
 
 export type JoinPhase = 'joining' | 'ready' | 'failed' | 'closed'
 
@@ -312,6 +315,33 @@ export class RoomState {
       : delivered.refused.length > 0
         ? { key, text: `${verb} "${result.key}": kept on this device only, peers refused it (${delivered.refused[0]})`, tone: 'warn', undo }
         : { key, text: `${verb} "${result.key}": kept on this device; it syncs when someone is reachable`, tone: 'local', undo }
+  }
+
+  /**
+   * Write many keys (an import), `IMPORT_BATCH` at a time so a big file
+   * neither floods the store nor stalls the page; calls `onProgress` after
+   * each batch and stops at the first refused write (or when aborted).
+   */
+  async writeMany (keys: readonly RoomFileKey[], onProgress: (done: number) => void, signal?: AbortSignal): Promise<{ written: number, error?: string }> {
+    if (this.#phase === 'joining') await this.#joined
+    const session = this.#client?.session
+    if (session == null) return { written: 0, error: 'The room is not open' }
+    let written = 0
+    for (let i = 0; i < keys.length; i += IMPORT_BATCH) {
+      if (signal?.aborted === true || this.#isClosed()) return { written, error: 'Import stopped' }
+      const batch = keys.slice(i, i + IMPORT_BATCH)
+      const now = Date.now()
+      const results = await Promise.allSettled(batch.map(async item => {
+        const ttl = item.expiresAt != null ? item.expiresAt - now : undefined
+        if (ttl != null && ttl <= 0) return // expired while importing: nothing to write
+        await session.put(item.key, item.value, ttl != null ? { ttl } : {})
+      }))
+      const failed = results.findIndex(r => r.status === 'rejected')
+      written += results.filter(r => r.status === 'fulfilled').length
+      onProgress(written)
+      if (failed >= 0) return { written, error: `"${batch[failed].key}": ${describeError((results[failed] as PromiseRejectedResult).reason)}` }
+    }
+    return { written }
   }
 
   /** Clear the error and notice (e.g. when the user starts a new action). */
