@@ -45,6 +45,8 @@ const FRAME_RECORD_BYTES = MAX_SYNC_FRAME_BYTES - 64 * 1024
 const READ_BATCH_KEYS = 256
 /** Reply frames one asker accepts in one sync: 16 GiB of records at most, a bound on a responder that never says `last`. */
 const MAX_REPLY_FRAMES = 16_384
+/** Reply frames received and not yet merged, at most (each up to 1 MiB). */
+const MERGE_BACKLOG = 2
 /** Bytes of records pushed back per replication send. */
 const PUSH_CHUNK_BYTES = 1024 * 1024
 
@@ -197,11 +199,16 @@ export async function askSync (init: AskInit): Promise<AskResult> {
   const result: AskResult = { received: 0, stored: 0, sent: 0, rounds: 0, bytesSent: 0, bytesReceived: 0 }
   let total = 0
 
-  const send = async (ranges: SyncRange[], want: Uint8Array[]): Promise<void> => {
+  // Queries are written without holding up the reads: the responder reads
+  // the next query only after streaming this round's records, so a reader
+  // blocked on a write (a full window) would never drain those records.
+  let writing: Promise<void> = Promise.resolve()
+  let writeError: unknown
+  const send = (ranges: SyncRange[], want: Uint8Array[]): void => {
     if (++result.rounds > MAX_SYNC_ROUNDS) throw new SyncLimitError(`Sync did not end in ${MAX_SYNC_ROUNDS} rounds`)
     const bytes = SyncQuery.encode({ roomId, ranges, want: concatIds(want) })
     result.bytesSent += bytes.length + varintBytes(bytes.length)
-    await messages.write(bytes, { signal })
+    writing = writing.then(async () => { await messages.write(bytes, { signal }) }).catch((err: unknown) => { writeError ??= err })
   }
 
   // Records the responder lacks go back over the replication session, one
@@ -226,17 +233,25 @@ export async function askSync (init: AskInit): Promise<AskResult> {
     }).catch((err: unknown) => { pushError ??= err })
   }
 
-  // Merging frame N runs while frame N+1 is read.
+  // Merging frame N runs while frame N+1 is read; at most MERGE_BACKLOG
+  // frames wait (then reading pauses, and the responder's writes with it).
   let merging: Promise<void> = Promise.resolve()
-  const merge = (records: Uint8Array[]): void => {
+  let backlog = 0
+  const merge = async (records: Uint8Array[]): Promise<void> => {
     if (records.length === 0) return
+    backlog++
     merging = merging.then(async () => {
-      const merged = await store.mergeMany(records, { roomId })
-      for (const m of merged) if (!(m instanceof Error) && m.status === 'stored') result.stored++
+      try {
+        const merged = await store.mergeMany(records, { roomId })
+        for (const m of merged) if (!(m instanceof Error) && m.status === 'stored') result.stored++
+      } finally {
+        backlog--
+      }
     })
+    if (backlog >= MERGE_BACKLOG) await merging
   }
 
-  await send(openingRanges(items), [])
+  send(openingRanges(items), [])
   let outstanding = 1 // rounds whose reply has not ended
   let ended = false // the last (range-less) query was sent
   let header = true // the next frame starts a round
@@ -257,10 +272,10 @@ export async function askSync (init: AskInit): Promise<AskResult> {
         const step = reconcile(items, frame.ranges)
         pushBack(step.theyLack)
         if (step.open) {
-          await send(step.ranges, step.iLack)
+          send(step.ranges, step.iLack)
           outstanding++
         } else {
-          await send([], step.iLack)
+          send([], step.iLack)
           ended = true
           if (step.iLack.length > 0) outstanding++
         }
@@ -270,16 +285,19 @@ export async function askSync (init: AskInit): Promise<AskResult> {
     } else if (frame.ranges.length > 0 || frame.need.length > 0) {
       throw new SyncMalformedError('Ranges in a records frame')
     }
+    if (writeError != null) throw writeError
     result.received += frame.records.length
-    merge(frame.records)
+    await merge(frame.records)
     init.onProgress?.({ received: result.received, total })
     if (frame.last) {
       outstanding--
       header = true
     }
   }
+  await writing
   await merging
   await pushing
+  if (writeError != null) throw writeError
   if (pushError != null) throw pushError
   return result
 }
