@@ -95,6 +95,14 @@ test('typed values: a number stays a number, JSON an object; invalid input is re
   await expect.poll(() => row(page, 'short-lived').textContent()).toMatch(/expires in \d s/)
   await expect.poll(() => row(page, 'short-lived').count(), { timeout: 10_000 }).toBe(0)
 
+  // Keys named like paths group by their first segment; a group is a prefix filter.
+  await put(page, 'settings/theme', 'dark')
+  await put(page, 'settings/lang', 'en')
+  await page.getByRole('navigation', { name: 'Key groups' }).getByRole('button', { name: 'Keys under settings/' }).click()
+  await expect.poll(() => page.getByRole('heading', { name: /^Keys/ }).textContent()).toMatch(/2 keys of 6/)
+  await page.getByRole('button', { name: 'Up to all keys' }).click()
+  await expect.poll(() => page.getByRole('heading', { name: /^Keys/ }).textContent()).toMatch(/6 keys$/)
+
   // The detail view shows the whole value, its type and writer.
   await page.getByRole('button', { name: 'Open count' }).click()
   const dialog = page.getByRole('dialog', { name: 'Key count' })

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import type { KeyEntry } from '../../shared/room.ts'
-import { visibleKeys } from './key-filter.ts'
+import { keyGroups, parentPrefix, visibleKeys } from './key-filter.ts'
 import { writerName } from './writer-names.ts'
 
 const entry = (key: string, wall: number, conflictWall?: number): KeyEntry => ({
@@ -26,5 +26,18 @@ describe('key list view', () => {
     expect(writerName('w-abc')).toBe(writerName('w-abc'))
     expect(writerName('w-abc')).toMatch(/^[a-z]+ [a-z]+$/)
     expect(writerName('w-abc')).not.toBe(writerName('w-abd'))
+  })
+})
+
+describe('key-path groups', () => {
+  const rows = ['a', 'a/b/c', 'a/b/d', 'a/e', 'b/x', 'c'].map(k => entry(k, 1))
+  test('one level below the prefix, with counts, in key order', () => {
+    expect(keyGroups(rows, '')).toEqual([{ prefix: 'a/', count: 3 }, { prefix: 'b/', count: 1 }])
+    expect(keyGroups(rows, 'a/')).toEqual([{ prefix: 'a/b/', count: 2 }])
+    expect(keyGroups(rows, 'a/b/')).toEqual([])
+    expect(keyGroups(rows, '', 1)).toEqual([{ prefix: 'a/', count: 3 }])
+    expect(parentPrefix('a/b/')).toBe('a/')
+    expect(parentPrefix('a/')).toBe('')
+    expect(parentPrefix('a/b')).toBe('a/')
   })
 })

@@ -22,3 +22,38 @@ export function visibleKeys (rows: readonly KeyEntry[], prefix: string, sort: Ke
   else if (sort === 'recent') out = out.slice().sort((a, b) => changedAt(b) - changedAt(a))
   return out
 }
+
+export interface KeyGroup {
+  /** The group's prefix, ending in '/', e.g. `settings/`. */
+  prefix: string
+  count: number
+}
+
+/**
+ * Key-path groups one level below `prefix`: keys `a/b/c` and `a/d` under
+ * '' form the group `a/` (2). Rows are sorted by key, so groups come out
+ * sorted; at most `limit` are returned (the biggest are not singled out:
+ * the first ones in key order, as a file browser would list them).
+ */
+export function keyGroups (rows: readonly KeyEntry[], prefix: string, limit = 24): KeyGroup[] {
+  const groups: KeyGroup[] = []
+  let last: KeyGroup | undefined
+  for (const row of rows) {
+    if (!row.key.startsWith(prefix)) continue
+    const slash = row.key.indexOf('/', prefix.length)
+    if (slash < 0) continue
+    const group = row.key.slice(0, slash + 1)
+    if (last?.prefix === group) { last.count++; continue }
+    if (groups.length === limit) break
+    last = { prefix: group, count: 1 }
+    groups.push(last)
+  }
+  return groups
+}
+
+/** The prefix one level up: `a/b/` -> `a/`, `a/` -> ''. */
+export function parentPrefix (prefix: string): string {
+  const trimmed = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix
+  const slash = trimmed.lastIndexOf('/')
+  return slash < 0 ? '' : trimmed.slice(0, slash + 1)
+}
