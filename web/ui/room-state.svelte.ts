@@ -55,6 +55,9 @@ export type KeptVersion = Pick<RoomEntry, 'value' | 'deleted'>
 /** Optional SDK extras, used when the client has them (join phases for the status details). */
 type ClientExtras = { phases?: () => Record<string, number> }
 
+/** A key in a message: quoted, and cut so a 256-byte key does not fill the screen. */
+const quoted = (key: string): string => `"${key.length > 48 ? `${key.slice(0, 48)}…` : key}"`
+
 /** Run `fn` before the next paint (or in 16 ms where there are no frames); returns a cancel. */
 function nextFrame (fn: () => void): () => void {
   if (typeof requestAnimationFrame === 'function' && globalThis.document?.visibilityState !== 'hidden') {
@@ -227,7 +230,7 @@ export class RoomState {
 
   /** Store `value` (any JSON value, its type kept) under `key`; `ttl` in ms. */
   async save (key: string, value: unknown, options: { ttl?: number } = {}): Promise<boolean> {
-    return this.#run(key, `Saving "${key}"…`, async (session) => {
+    return this.#run(key, `Saving ${quoted(key)}…`, async (session) => {
       const result = await session.put(key, value, options.ttl != null ? { ttl: options.ttl } : {})
       return { verb: 'Saved', result }
     })
@@ -239,7 +242,7 @@ export class RoomState {
    * a deletion when the chosen version is one.
    */
   async keep (key: string, version: KeptVersion): Promise<boolean> {
-    return this.#run(key, `Keeping the chosen version of "${key}"…`, async (session) => {
+    return this.#run(key, `Keeping the chosen version of ${quoted(key)}…`, async (session) => {
       if (version.deleted) return { verb: 'Deleted', result: await session.delete(key) }
       return { verb: 'Saved', result: await session.put(key, version.value) }
     })
@@ -247,10 +250,10 @@ export class RoomState {
 
   /** Delete `key`; a key that is not set says so instead of pretending. The deleted value can be undone. */
   async remove (key: string): Promise<boolean> {
-    return this.#run(key, `Deleting "${key}"…`, async (session) => {
+    return this.#run(key, `Deleting ${quoted(key)}…`, async (session) => {
       const before = this.#rows.get(key) ?? await session.get(key)
       if (before == null || (before.deleted && before.conflicts.every(c => c.deleted))) {
-        throw Object.assign(new Error(`"${key}" is not set: nothing to delete`), { code: 'ERR_NOT_SET' })
+        throw Object.assign(new Error(`${quoted(key)} is not set: nothing to delete`), { code: 'ERR_NOT_SET' })
       }
       const result = await session.delete(key)
       const undo = before.deleted ? undefined : { key, value: before.value, expiresAt: before.expiresAt }
@@ -264,7 +267,7 @@ export class RoomState {
     if (undo == null) return false
     const ttl = undo.expiresAt > 0 ? undo.expiresAt - Date.now() : undefined
     if (ttl != null && ttl <= 0) {
-      this.#error = `"${undo.key}" had expired meanwhile: nothing to restore`
+      this.#error = `${quoted(undo.key)} had expired meanwhile: nothing to restore`
       return false
     }
     return this.save(undo.key, undo.value, { ttl })
@@ -281,7 +284,7 @@ export class RoomState {
       if (client == null) throw new Error('The room is not open')
       const { verb, result, undo } = await fn(client.session)
       if (action !== this.#action) return true
-      this.#notice = { key, text: `${verb} "${result.key}" on this device; sending…`, tone: 'busy', undo }
+      this.#notice = { key, text: `${verb} ${quoted(result.key)} on this device; sending…`, tone: 'busy', undo }
       void this.#report(action, verb, result, undo)
       return true
     } catch (err) {
@@ -311,10 +314,10 @@ export class RoomState {
     const peers = delivered.peers
     const key = result.key
     this.#notice = peers > 0
-      ? { key, text: `${verb} "${result.key}": stored on ${peers} peer${peers === 1 ? '' : 's'}`, tone: 'done', undo }
+      ? { key, text: `${verb} ${quoted(result.key)}: stored on ${peers} peer${peers === 1 ? '' : 's'}`, tone: 'done', undo }
       : delivered.refused.length > 0
-        ? { key, text: `${verb} "${result.key}": kept on this device only, peers refused it (${delivered.refused[0]})`, tone: 'warn', undo }
-        : { key, text: `${verb} "${result.key}": kept on this device; it syncs when someone is reachable`, tone: 'local', undo }
+        ? { key, text: `${verb} ${quoted(result.key)}: kept on this device only, peers refused it (${delivered.refused[0]})`, tone: 'warn', undo }
+        : { key, text: `${verb} ${quoted(result.key)}: kept on this device; it syncs when someone is reachable`, tone: 'local', undo }
   }
 
   /**
@@ -339,7 +342,7 @@ export class RoomState {
       const failed = results.findIndex(r => r.status === 'rejected')
       written += results.filter(r => r.status === 'fulfilled').length
       onProgress(written)
-      if (failed >= 0) return { written, error: `"${batch[failed].key}": ${describeError((results[failed] as PromiseRejectedResult).reason)}` }
+      if (failed >= 0) return { written, error: `${quoted(batch[failed].key)}: ${describeError((results[failed] as PromiseRejectedResult).reason)}` }
     }
     return { written }
   }
