@@ -22,6 +22,7 @@
  * for quotas, acks and fan-out), and this stream stays one-directional for
  * bulk data. The asker merges frame N while frame N+1 is in flight.
  */
+import { logger } from '@libp2p/logger'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { equals } from 'uint8arrays'
 import type { Stream } from '@libp2p/interface'
@@ -36,6 +37,8 @@ import { boundedLengthDecoder } from '../protocol/replication.ts'
 import { SyncLimitError, SyncMalformedError } from './errors.ts'
 import { ITEM_ID_BYTES, ITEM_KEY_BYTES, type SyncItems } from './items.ts'
 import { checkRanges, idText, openingRanges, reconcile } from './reconcile.ts'
+
+const log = logger('roomkv:sync')
 
 /** Records per reply frame: a frame of 1 MiB holds at most ~7,000 minimal records. */
 const MAX_FRAME_RECORDS = 16_384
@@ -193,7 +196,9 @@ async function * recordsOf (store: RecordStore, roomId: Uint8Array, items: SyncI
 export async function askSync (init: AskInit): Promise<AskResult> {
   const { store, roomId } = init
   const signal = AbortSignal.any([init.signal, AbortSignal.timeout(MAX_SYNC_DURATION)])
+  const started = Date.now()
   const items = await store.syncItems(roomId)
+  log('ask: %d items (index ready after %d ms)', items.count, Date.now() - started)
   const byId = idMap(items)
   const messages = lp(init.stream, MAX_SYNC_FRAME_BYTES + 64 * 1024)
   const result: AskResult = { received: 0, stored: 0, sent: 0, rounds: 0, bytesSent: 0, bytesReceived: 0 }
@@ -264,6 +269,7 @@ export async function askSync (init: AskInit): Promise<AskResult> {
     if (header) {
       header = false
       if (result.rounds === 1) total = frame.total
+      log('ask: round header after %d ms: %d ranges, need %d, total %d', Date.now() - started, frame.ranges.length, frame.need.length / ITEM_ID_BYTES, frame.total)
       checkIdList(frame.need, 'need')
       pushBack(indexesOf(items, byId, frame.need))
       if (!ended) {
@@ -294,11 +300,13 @@ export async function askSync (init: AskInit): Promise<AskResult> {
       header = true
     }
   }
+  log('ask: last frame after %d ms, %d received', Date.now() - started, result.received)
   await writing
   await merging
   await pushing
   if (writeError != null) throw writeError
   if (pushError != null) throw pushError
+  log('ask: done after %d ms: %o', Date.now() - started, result)
   return result
 }
 
@@ -326,7 +334,9 @@ export async function serveSync (init: ServeInit): Promise<{ rounds: number, sen
   let rounds = 0
   let sent = 0
   try {
+    const started = Date.now()
     items = await store.syncItems(roomId)
+    log('serve: %d items (index ready after %d ms)', items.count, Date.now() - started)
     byId = idMap(items)
     for (;;) {
       if (++rounds > MAX_SYNC_ROUNDS) throw new SyncLimitError(`Sync did not end in ${MAX_SYNC_ROUNDS} rounds`)
@@ -343,7 +353,11 @@ export async function serveSync (init: ServeInit): Promise<{ rounds: number, sen
         if (step.theyLack.length > 0) toSend = mergeSorted(toSend, step.theyLack)
         await write({ ranges: step.ranges, need: concatIds(step.iLack), total: rounds === 1 ? items.count : 0, last: toSend.length === 0 })
       }
-      if (toSend.length > 0) sent += await streamRecords(init, roomId, items, toSend, write)
+      if (toSend.length > 0) {
+        const t = Date.now()
+        sent += await streamRecords(init, roomId, items, toSend, write)
+        log('serve: round %d sent %d records in %d ms', rounds, toSend.length, Date.now() - t)
+      }
       if (last) break
       query = await read()
     }
