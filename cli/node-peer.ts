@@ -43,6 +43,8 @@ export async function createNodePeer (init: NodeFactoryInit): Promise<RoomNode> 
 export interface OpenRoomOptions {
   /** Relay HTTP URL to use instead of the link's origin. */
   relayUrl?: string
+  /** Fallback relays (HTTP URLs), tried in order after the link's own list. @default [] */
+  relayUrls?: string[]
   /** @default in-memory storage */
   storage?: RecordStorage
   /** @default a random id per process */
@@ -54,6 +56,7 @@ export async function openRoom (link: string, options: OpenRoomOptions = {}): Pr
   return joinRoom({
     link,
     relayUrl: options.relayUrl,
+    relayUrls: options.relayUrls,
     storage: options.storage ?? memoryRecordStorage(),
     writer: options.writer ?? `node-${randomBytes(8).toString('hex')}`,
     createNode: createNodePeer

@@ -92,6 +92,7 @@ export async function joinRoom (init: JoinRoomInit): Promise<RoomClient> {
     info = await fetchRelayInfo(relayUrl, { inline: init.relayInfo })
   } catch (err) {
     failed.push({ url: relayUrl, err })
+    if (fallbacks.length === 0) throw err
     const settled = await Promise.allSettled(asked)
     const first = settled.find(r => r.status === 'fulfilled')
     if (first == null) throw new RelayUnreachableError(`No relay answered: ${[relayUrl, ...fallbacks].join(', ')} (${(err as Error).message})`)

@@ -20,6 +20,8 @@ export interface JoinTabRoomInit {
   link: string
   /** Relay to ask for addresses. @default the link's origin, else the page's origin */
   relayUrl?: string
+  /** Fallback relays (HTTP URLs), tried in order after the link's own `?relay=` list. @default [] */
+  relayUrls?: string[]
   /** @default the relay's `--ice-server` list; [] = same host and LAN peers only */
   iceServers?: RTCIceServer[]
   /** IndexedDB database name. @default 'roomkv' */
@@ -44,6 +46,7 @@ export async function joinTabRoom (init: JoinTabRoomInit): Promise<RoomClient> {
   const client = await joinRoom({
     link: init.link,
     relayUrl: init.relayUrl,
+    relayUrls: init.relayUrls,
     relayInfo: inlineRelayInfo(init.relayUrl, init.link),
     storage: idbRecordStorage({ database: init.database }),
     writer: writerId(),
