@@ -12,7 +12,7 @@
  * flat arrays, plus the pending delta; bounded across rooms by `maxItems`
  * (least recently used rooms are dropped, and rebuilt on demand).
  */
-import { byteText, compareAt, compareBytes, EMPTY_ITEMS, ITEM_ID_BYTES, ITEM_KEY_BYTES, sortOrder, type SyncItems } from './items.ts'
+import { byteText, compareAt, compareBytes, EMPTY_ITEMS, ITEM_ID_BYTES, ITEM_KEY_BYTES, lowerBound, sortOrder, type SyncItems } from './items.ts'
 
 export interface IndexedHead {
   recordId: Uint8Array
@@ -167,18 +167,22 @@ function applyDelta (sorted: Sorted, delta: Map<string, { keyId: Uint8Array, hea
   for (const c of changes) extra += c.heads.length
   const out = allocSorted(sorted.count + extra)
   let n = 0
-  const copy = (i: number): void => {
-    out.keys.set(sorted.keys.subarray(i * ITEM_KEY_BYTES, (i + 1) * ITEM_KEY_BYTES), n * ITEM_KEY_BYTES)
-    out.ids.set(sorted.ids.subarray(i * ITEM_ID_BYTES, (i + 1) * ITEM_ID_BYTES), n * ITEM_ID_BYTES)
-    out.expires[n] = sorted.expires[i]
-    n++
+  // Unchanged runs are copied as blocks: 10 changed keys in 100,000 items are 11 copies.
+  const copy = (from: number, to: number): void => {
+    if (to <= from) return
+    out.keys.set(sorted.keys.subarray(from * ITEM_KEY_BYTES, to * ITEM_KEY_BYTES), n * ITEM_KEY_BYTES)
+    out.ids.set(sorted.ids.subarray(from * ITEM_ID_BYTES, to * ITEM_ID_BYTES), n * ITEM_ID_BYTES)
+    out.expires.set(sorted.expires.subarray(from, to), n)
+    n += to - from
   }
-  const keyAt = (i: number): Uint8Array => sorted.keys.subarray(i * ITEM_KEY_BYTES, (i + 1) * ITEM_KEY_BYTES)
   let i = 0
   for (const change of changes) {
-    // Items of keys before this one are kept, this key's old items dropped.
-    while (i < sorted.count && compareBytes(keyAt(i), change.keyId) < 0) copy(i++)
-    while (i < sorted.count && compareBytes(keyAt(i), change.keyId) === 0) i++
+    // Items of keys before this one are kept, this key's old items dropped
+    // (a 32-byte bound: every item of the key is at or above it).
+    const start = lowerBound(sorted, change.keyId, i)
+    copy(i, start)
+    i = start
+    while (i < sorted.count && compareBytes(sorted.keys.subarray(i * ITEM_KEY_BYTES, (i + 1) * ITEM_KEY_BYTES), change.keyId) === 0) i++
     let previous: Uint8Array | undefined
     for (const head of change.heads) {
       if (previous != null && compareBytes(previous, head.recordId) === 0) continue
@@ -189,7 +193,7 @@ function applyDelta (sorted: Sorted, delta: Map<string, { keyId: Uint8Array, hea
       n++
     }
   }
-  while (i < sorted.count) copy(i++)
+  copy(i, sorted.count)
   return n === out.count ? out : slice(out, n)
 }
 
