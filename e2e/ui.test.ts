@@ -39,6 +39,16 @@ test('create, copy the link, a second person opens it and edits, the first sees 
   await expect.poll(() => statuses(a), { timeout: 30_000 }).toMatch(/Online, \d+ people here/)
   await screenshots(a, 'room')
 
+  // Status details: the technical view and the connection check, copied as a report.
+  await a.getByText('Details', { exact: true }).click()
+  await a.getByRole('button', { name: 'Check connection' }).click()
+  await a.getByRole('button', { name: 'Copy diagnostic report' }).click()
+  await expect.poll(() => statuses(a)).toContain('Report copied')
+  const report = JSON.parse(await a.evaluate(() => navigator.clipboard.readText()))
+  expect(report.peerId).toBe(await a.evaluate(() => (globalThis as any).__roomkv.node.peerId.toString()))
+  await screenshots(a, 'status-details')
+  await a.getByText('Details', { exact: true }).click()
+
   // Home: the room is in the recent list, reopens, and can be forgotten.
   await a.getByRole('link', { name: 'roomkv: start page' }).click()
   await expect.poll(() => a.getByRole('link', { name: 'Team notes' }).count()).toBe(1)

@@ -10,6 +10,7 @@ import { joinTabRoom, type ClientStatus, type RoomClient } from '../node/room-cl
 import { writerId } from '../node/writer-id.ts'
 import type { KeyEntry, PutResult, RoomChange } from '../../shared/room.ts'
 import type { RoomEntry } from '../../shared/record.ts'
+import type { RoomDiagnostics } from '../../shared/room-diagnostics.ts'
 import { describeError } from './messages.ts'
 import type { RoomFileKey } from './room-file.ts'
 import { RoomRows } from './room-rows.ts'
@@ -55,6 +56,8 @@ export type KeptVersion = Pick<RoomEntry, 'value' | 'deleted'>
 /** Optional SDK extras, used when the client has them (join phases for the status details). */
 type ClientExtras = { phases?: () => Record<string, number> }
 
+export type Diagnosis = { state: 'idle' } | { state: 'running' } | { state: 'done', report: RoomDiagnostics } | { state: 'failed', error: string }
+
 /** A key in a message: quoted, and cut so a 256-byte key does not fill the screen. */
 const quoted = (key: string): string => `"${key.length > 48 ? `${key.slice(0, 48)}…` : key}"`
 
@@ -79,6 +82,7 @@ export class RoomState {
   /** Keys someone else changed in the last moments (highlighted in the list). */
   #fresh = $state.raw<ReadonlySet<string>>(new Set())
   #phases = $state.raw<Record<string, number>>({})
+  #diagnosis = $state.raw<Diagnosis>({ state: 'idle' })
 
   readonly #self = writerId()
   readonly #highlightMs: number
@@ -114,6 +118,21 @@ export class RoomState {
   get self (): string { return this.#self }
   /** Join steps and when they happened, when the SDK reports them. */
   get phases (): Record<string, number> { return this.#phases }
+  /** The last connectivity report (client.diagnostics()), for the status details. */
+  get diagnosis (): Diagnosis { return this.#diagnosis }
+
+  /** Ask the SDK's doctor how this tab is connected (pings relays and members). */
+  async diagnose (): Promise<void> {
+    const client = this.#client
+    if (client == null || this.#diagnosis.state === 'running') return
+    this.#diagnosis = { state: 'running' }
+    try {
+      const report = await client.diagnostics({ ping: true })
+      if (!this.#isClosed()) this.#diagnosis = { state: 'done', report }
+    } catch (err) {
+      if (!this.#isClosed()) this.#diagnosis = { state: 'failed', error: describeError(err) }
+    }
+  }
 
   /** The key's current row (undefined when not set). */
   entry (key: string): KeyEntry | undefined {
