@@ -336,22 +336,29 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     return settled.map(r => r.status === 'fulfilled' ? { ok: true } : { ok: false, error: r.reason instanceof Error ? r.reason : new Error(String(r.reason)) })
   }
 
-  /** The next batch: queue order, one record per key (a later record of a key waits for the next batch, so merges of a key keep call order). One pass over the queue. */
+  /**
+   * The next batch: queue order, one record per key (a later record of a
+   * key waits for the next batch, so merges of a key keep call order). Scans
+   * only as far as the batch fills: a backlog of 100,000 records costs
+   * O(batch) per batch, not a pass over the whole queue.
+   */
   function takeBatch (): Pending[] {
     const batch: Pending[] = []
-    const rest: Pending[] = []
+    const waiting: Pending[] = []
     const keys = new Set<string>()
-    for (const p of queue) {
+    let i = 0
+    for (; i < queue.length && batch.length < maxBatch; i++) {
+      const p = queue[i]
       const key = `${p.roomId}/${p.keyId}`
-      if (batch.length >= maxBatch || keys.has(key)) {
-        rest.push(p)
+      if (keys.has(key)) {
+        waiting.push(p)
         continue
       }
       keys.add(key)
       batch.push(p)
     }
-    queue.length = 0
-    for (const p of rest) queue.push(p)
+    // The records that wait keep their place, ahead of the unscanned rest.
+    queue.splice(0, i, ...waiting)
     return batch
   }
 
