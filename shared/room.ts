@@ -242,6 +242,10 @@ class Session implements RoomSession {
         this.#lastError = 'relay connection lost'
         this.#lastFailure = { step: `relay ${evt.detail.toString().slice(-6)} connection`, code: 'ERR_CONNECTION_LOST', at: Date.now() }
       }
+      // Every connection to a member is gone (its tab closed, its network
+      // dropped): it leaves the member list at once. It is added again when
+      // it reconnects or a relay lists it.
+      if (this.#members.delete(evt.detail.toString())) this.#log('member %p left', evt.detail)
       this.#emitStatus()
     }
     const onRelayConnect = (evt: CustomEvent<PeerId>): void => {
