@@ -57,7 +57,7 @@ describe('sync exchange', () => {
     // Two queries: the opening one and the range-less last one (no round trip waits on it).
     expect(result).toMatchObject({ received: 600, stored: 600, sent: 0, rounds: 2 })
     expect(itemsText(await a.syncItems(keys.roomId))).toEqual(itemsText(await b.syncItems(keys.roomId)))
-  })
+  }, 60_000)
 
   it('random differences both ways, conflicts included: both end with the same heads', async () => {
     const random = prng(3)
@@ -77,7 +77,7 @@ describe('sync exchange', () => {
       // A second sync finds nothing to do: one round, nothing moved.
       expect(await run(a, b)).toMatchObject({ received: 0, sent: 0, rounds: 2 })
     }
-  })
+  }, 60_000)
 
   it('an empty responder gets everything pushed back', async () => {
     const a = store()

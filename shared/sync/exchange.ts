@@ -238,22 +238,17 @@ export async function askSync (init: AskInit): Promise<AskResult> {
     }).catch((err: unknown) => { pushError ??= err })
   }
 
-  // Merging frame N runs while frame N+1 is read; at most MERGE_BACKLOG
-  // frames wait (then reading pauses, and the responder's writes with it).
-  let merging: Promise<void> = Promise.resolve()
-  let backlog = 0
+  // Frames go to the store as they arrive: it merges frame N (and checks
+  // the signatures of its next batch ahead) while frame N+1 is read. At
+  // most MERGE_BACKLOG frames are in the store's queue; then reading pauses,
+  // and the responder's writes with it.
+  const merging: Array<Promise<void>> = []
   const merge = async (records: Uint8Array[]): Promise<void> => {
     if (records.length === 0) return
-    backlog++
-    merging = merging.then(async () => {
-      try {
-        const merged = await store.mergeMany(records, { roomId })
-        for (const m of merged) if (!(m instanceof Error) && m.status === 'stored') result.stored++
-      } finally {
-        backlog--
-      }
-    })
-    if (backlog >= MERGE_BACKLOG) await merging
+    merging.push(store.mergeMany(records, { roomId }).then((merged) => {
+      for (const m of merged) if (!(m instanceof Error) && m.status === 'stored') result.stored++
+    }))
+    while (merging.length >= MERGE_BACKLOG) await merging.shift()
   }
 
   send(openingRanges(items), [])
@@ -302,7 +297,7 @@ export async function askSync (init: AskInit): Promise<AskResult> {
   }
   log('ask: last frame after %d ms, %d received', Date.now() - started, result.received)
   await writing
-  await merging
+  await Promise.all(merging)
   await pushing
   if (writeError != null) throw writeError
   if (pushError != null) throw pushError
