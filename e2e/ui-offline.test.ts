@@ -30,6 +30,7 @@ test('relay stopped: a new tab still opens the room from the device', async () =
   await expect.poll(() => statuses(offline), { timeout: 60_000 }).toMatch(/Offline/)
   await put(offline, 'written offline', 'waits here')
   await expect.poll(() => statuses(offline), { timeout: 30_000 }).toMatch(/kept on this device/)
+  await expect.poll(() => statuses(offline)).toMatch(/Offline, 1 change waiting/)
   await screenshots(offline, 'offline')
   await context.close()
 }, 240_000)

@@ -40,14 +40,14 @@ test('create, copy the link, a second person opens it and edits, the first sees 
   await screenshots(a, 'room')
 
   // Status details: the technical view and the connection check, copied as a report.
-  await a.getByText('Details', { exact: true }).click()
+  await a.getByText('Connection details', { exact: true }).click()
   await a.getByRole('button', { name: 'Check connection' }).click()
   await a.getByRole('button', { name: 'Copy diagnostic report' }).click()
   await expect.poll(() => statuses(a)).toContain('Report copied')
   const report = JSON.parse(await a.evaluate(() => navigator.clipboard.readText()))
   expect(report.peerId).toBe(await a.evaluate(() => (globalThis as any).__roomkv.node.peerId.toString()))
   await screenshots(a, 'status-details')
-  await a.getByText('Details', { exact: true }).click()
+  await a.getByText('Connection details', { exact: true }).click()
 
   // Home: the room is in the recent list, reopens, and can be forgotten.
   await a.getByRole('link', { name: 'roomkv: start page' }).click()
@@ -232,5 +232,34 @@ test('export a room as JSON, import it into a new room: identical data, types an
   // A file that is not an export is refused, nothing written.
   await target.getByLabel('Import from a file').setInputFiles({ name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from('{"keys": 1}') })
   await expect.poll(() => alerts(target)).toContain('This is not a roomkv export file')
+  await context.close()
+})
+
+test('leaving a room while it is still joining leaves no node behind (no relay connection stays open)', async () => {
+  const context = await env.browser.newContext()
+  // Count the page's open WebSockets (libp2p's relay connections).
+  await context.addInitScript(() => {
+    const Native = WebSocket
+    const open = new Set<WebSocket>()
+    ;(globalThis as any).__openSockets = () => [...open].filter(s => s.readyState <= 1).length
+    ;(globalThis as any).WebSocket = class extends Native {
+      constructor (...args: ConstructorParameters<typeof WebSocket>) {
+        super(...args)
+        open.add(this)
+        this.addEventListener('close', () => { open.delete(this) })
+      }
+    }
+  })
+  const page = await context.newPage()
+  await page.goto(env.relay.url)
+  await page.getByRole('button', { name: 'Create room' }).click()
+  await page.getByRole('link', { name: 'roomkv: start page' }).click() // at once: the join is under way
+  await expect.poll(() => page.getByRole('button', { name: 'Create room' }).count()).toBe(1)
+  await expect.poll(() => page.evaluate(() => (globalThis as any).__openSockets()), { timeout: 20_000 }).toBe(0)
+  expect(await page.evaluate(() => (globalThis as any).__roomkv)).toBeUndefined()
+  // And a room opened afterwards works as usual.
+  await page.getByRole('link', { name: /^Room / }).first().click()
+  await joined(page)
+  await expect.poll(() => page.evaluate(() => (globalThis as any).__openSockets()), { timeout: 20_000 }).toBeGreaterThan(0)
   await context.close()
 })

@@ -46,8 +46,8 @@ export interface WriteNotice {
   key: string
   text: string
   tone: 'busy' | 'done' | 'local' | 'warn'
-  /** The previous version, when the write can be undone (deletes). */
-  undo?: { key: string, value: unknown, expiresAt: number }
+  /** What undoing the write restores: the previous value, or (`previous` absent) no key at all. */
+  undo?: { key: string, previous?: { value: unknown, expiresAt: number } }
 }
 
 /** A version a user can pick in a conflict: its value with its type, or a deletion. */
@@ -83,6 +83,8 @@ export class RoomState {
   #fresh = $state.raw<ReadonlySet<string>>(new Set())
   #phases = $state.raw<Record<string, number>>({})
   #diagnosis = $state.raw<Diagnosis>({ state: 'idle' })
+  /** Writes that reached no peer since the tab was last online ("N changes waiting"). */
+  #keptHere = $state(0)
 
   readonly #self = writerId()
   readonly #highlightMs: number
@@ -108,7 +110,7 @@ export class RoomState {
   }
 
   get status (): ClientStatus | undefined { return this.#status }
-  get line (): StatusLine { return statusLine(this.#status, this.#phase === 'joining') }
+  get line (): StatusLine { return statusLine(this.#status, this.#phase === 'joining', this.#keptHere) }
   get entries (): KeyEntry[] { return this.#entries }
   get error (): string { return this.#error }
   get notice (): WriteNotice | undefined { return this.#notice }
@@ -158,7 +160,12 @@ export class RoomState {
       const readPhases = (): void => { if (typeof phases === 'function') this.#phases = phases.call(client) }
       this.#status = client.status()
       readPhases()
-      this.#unsubscribe.push(client.onStatus(s => { this.#status = s; readPhases() }))
+      this.#unsubscribe.push(client.onStatus(s => {
+        this.#status = s
+        readPhases()
+        // Back online: the session syncs what was kept here with the relay and members.
+        if (this.#keptHere > 0 && statusLine(s, false).connection === 'online') this.#keptHere = 0
+      }))
       // Watch before listing, so nothing merged during the list is missed.
       this.#unsubscribe.push(client.session.watch(change => { this.#onChange(change) }))
       await this.reload()
@@ -247,11 +254,12 @@ export class RoomState {
     }
   }
 
-  /** Store `value` (any JSON value, its type kept) under `key`; `ttl` in ms. */
+  /** Store `value` (any JSON value, its type kept) under `key`; `ttl` in ms. The previous value can be undone. */
   async save (key: string, value: unknown, options: { ttl?: number } = {}): Promise<boolean> {
     return this.#run(key, `Saving ${quoted(key)}…`, async (session) => {
+      const before = this.#rows.get(key)
       const result = await session.put(key, value, options.ttl != null ? { ttl: options.ttl } : {})
-      return { verb: 'Saved', result }
+      return { verb: 'Saved', result, undo: { key, previous: before == null || before.deleted ? undefined : { value: before.value, expiresAt: before.expiresAt } } }
     })
   }
 
@@ -275,7 +283,7 @@ export class RoomState {
         throw Object.assign(new Error(`${quoted(key)} is not set: nothing to delete`), { code: 'ERR_NOT_SET' })
       }
       const result = await session.delete(key)
-      const undo = before.deleted ? undefined : { key, value: before.value, expiresAt: before.expiresAt }
+      const undo = before.deleted ? undefined : { key, previous: { value: before.value, expiresAt: before.expiresAt } }
       return { verb: 'Deleted', result, undo }
     })
   }
@@ -284,12 +292,17 @@ export class RoomState {
   async undo (): Promise<boolean> {
     const undo = this.#notice?.undo
     if (undo == null) return false
-    const ttl = undo.expiresAt > 0 ? undo.expiresAt - Date.now() : undefined
+    const previous = undo.previous
+    if (previous == null) {
+      // The write created the key: undoing it deletes it (a delete cannot itself be undone here).
+      return this.#run(undo.key, `Undoing ${quoted(undo.key)}…`, async (session) => ({ verb: 'Removed', result: await session.delete(undo.key) }))
+    }
+    const ttl = previous.expiresAt > 0 ? previous.expiresAt - Date.now() : undefined
     if (ttl != null && ttl <= 0) {
       this.#error = `${quoted(undo.key)} had expired meanwhile: nothing to restore`
       return false
     }
-    return this.save(undo.key, undo.value, { ttl })
+    return this.#run(undo.key, `Restoring ${quoted(undo.key)}…`, async (session) => ({ verb: 'Restored', result: await session.put(undo.key, previous.value, ttl != null ? { ttl } : {}) }))
   }
 
   async #run (key: string, busyText: string, fn: (session: RoomClient['session']) => Promise<{ verb: string, result: PutResult, undo?: WriteNotice['undo'] }>): Promise<boolean> {
@@ -329,8 +342,11 @@ export class RoomState {
     } catch (err) {
       delivered = { peers: 0, storedOn: [], refused: [describeError(err)] }
     }
-    if (action !== this.#action || this.#phase === 'closed') return // a newer action took over
+    if (this.#isClosed()) return
     const peers = delivered.peers
+    // Counted for every write, also those whose notice a newer action replaced.
+    if (peers === 0 && delivered.refused.length === 0) this.#keptHere++
+    if (action !== this.#action) return // a newer action took over the notice
     const key = result.key
     this.#notice = peers > 0
       ? { key, text: `${verb} ${quoted(result.key)}: stored on ${peers} peer${peers === 1 ? '' : 's'}`, tone: 'done', undo }

@@ -21,6 +21,11 @@ describe('status line', () => {
     expect(statusLine(status({ phase: 'stopped' }), false).text).toBe('Offline, changes are kept on this device')
   })
 
+  test('writes kept on this device count as waiting while offline', () => {
+    expect(statusLine(status({ phase: 'unreachable', attempts: 2 }), false, 3).text).toBe('Offline, 3 changes waiting')
+    expect(statusLine(status({ phase: 'reserved' }), false, 3).text).toBe('Online, only you here')
+  })
+
   test('a retry after a failure stays "Offline" (no flicker with every backoff round)', () => {
     expect(statusLine(status({ phase: 'connecting', attempts: 4 }), false).connection).toBe('offline')
   })

@@ -18,7 +18,11 @@ export interface StatusLine {
 
 const plural = (n: number, one: string, many: string): string => `${n.toLocaleString('en')} ${n === 1 ? one : many}`
 
-export function statusLine (status: ClientStatus | undefined, joining: boolean): StatusLine {
+/**
+ * `keptHere`: writes this tab made that reached no peer yet (the SDK's
+ * outbox counts only records already sent), shown while offline.
+ */
+export function statusLine (status: ClientStatus | undefined, joining: boolean, keptHere = 0): StatusLine {
   if (status == null) return { connection: joining ? 'connecting' : 'offline', text: joining ? 'Connecting…' : 'Offline', others: 0, waiting: 0 }
   const others = status.room.direct + status.room.relayed
   const waiting = status.room.outbox
@@ -33,6 +37,7 @@ export function statusLine (status: ClientStatus | undefined, joining: boolean):
   // stays "Offline" so the line does not flicker with every backoff round.
   if (phase === 'connecting' && attempts <= 1 && !joining) return { connection: 'connecting', text: 'Connecting…', others, waiting }
   if (joining) return { connection: 'connecting', text: 'Connecting…', others, waiting }
-  const kept = waiting > 0 ? `${plural(waiting, 'change', 'changes')} waiting` : 'changes are kept on this device'
-  return { connection: 'offline', text: `Offline, ${kept}`, others, waiting }
+  const offlineWaiting = Math.max(waiting, keptHere)
+  const kept = offlineWaiting > 0 ? `${plural(offlineWaiting, 'change', 'changes')} waiting` : 'changes are kept on this device'
+  return { connection: 'offline', text: `Offline, ${kept}`, others, waiting: offlineWaiting }
 }
