@@ -50,6 +50,8 @@ const READ_BATCH_KEYS = 256
 const MAX_REPLY_FRAMES = 16_384
 /** Reply frames received and not yet merged, at most (each up to 1 MiB). */
 const MERGE_BACKLOG = 2
+/** The first reply may take this many read timeouts (the responder builds its index first). */
+const FIRST_REPLY_TIMEOUT_FACTOR = 6
 /** Bytes of records pushed back per replication send. */
 const PUSH_CHUNK_BYTES = 1024 * 1024
 
@@ -257,7 +259,9 @@ export async function askSync (init: AskInit): Promise<AskResult> {
   let header = true // the next frame starts a round
   for (let frames = 0; outstanding > 0; frames++) {
     if (frames > MAX_REPLY_FRAMES) throw new SyncLimitError('Sync reply did not end')
-    const raw = await messages.read({ signal: AbortSignal.any([signal, AbortSignal.timeout(init.readTimeout)]) })
+    // The first header may wait for the responder to build its sync index
+    // (a pass over the room in storage: seconds for 100,000 keys on a busy relay).
+    const raw = await messages.read({ signal: AbortSignal.any([signal, AbortSignal.timeout(frames === 0 ? FIRST_REPLY_TIMEOUT_FACTOR * init.readTimeout : init.readTimeout)]) })
     result.bytesReceived += raw.byteLength + varintBytes(raw.byteLength)
     const frame = decodeReply(raw)
     if (frame.error !== '') throw Object.assign(new ProtocolError(`Peer refused sync: ${frame.error}`), { refusal: frame.error })
