@@ -152,6 +152,43 @@ describe('sync exchange, hostile peers', () => {
   })
 })
 
+describe('sync exchange, hostile responders', () => {
+  /** The asker against a responder that answers the first query with `replies`, then goes silent. */
+  async function askRaw (replies: Uint8Array[]): Promise<unknown> {
+    const [outbound, inbound] = await streamPair()
+    const lp = lpStream(inbound)
+    void (async () => {
+      await lp.read()
+      for (const r of replies) await lp.write(r)
+    })().catch(() => {})
+    return askSync({ stream: outbound, store: store(), roomId: keys.roomId, signal: AbortSignal.timeout(10_000), readTimeout: 300, push: async () => 0 })
+      .then(() => undefined, (err: unknown) => err)
+  }
+  const reply = (r: Partial<SyncReply>): Uint8Array => SyncReply.encode({ ranges: [], need: new Uint8Array(0), records: [], last: false, error: '', total: 0, ...r })
+  const end = new Uint8Array(0)
+
+  it('a refusal surfaces as ERR_PROTOCOL with the refusal code', async () => {
+    const err = await askRaw([reply({ error: 'ERR_RATE_LIMITED', last: true })]) as any
+    expect(err?.code).toBe('ERR_PROTOCOL')
+    expect(err?.refusal).toBe('ERR_RATE_LIMITED')
+  })
+
+  it('malformed round headers and frames out of place are refused (ERR_SYNC_MALFORMED)', async () => {
+    const badRanges = reply({ ranges: [{ upper: Uint8Array.of(1), mode: MODE_FINGERPRINT, fingerprint: new Uint8Array(16), ids: end }] })
+    expect((await askRaw([badRanges]) as any)?.code).toBe('ERR_SYNC_MALFORMED')
+    expect((await askRaw([reply({ last: true })]) as any)?.code).toBe('ERR_SYNC_MALFORMED') // a header without ranges
+    const header = reply({ ranges: [{ upper: end, mode: 0, fingerprint: end, ids: end }] })
+    expect((await askRaw([header, reply({ need: new Uint8Array(16) })]) as any)?.code).toBe('ERR_SYNC_MALFORMED') // need in a records frame
+    expect((await askRaw([reply({ ranges: [{ upper: end, mode: 0, fingerprint: end, ids: end }], need: new Uint8Array(15) })]) as any)?.code).toBe('ERR_SYNC_MALFORMED')
+  })
+
+  it('a responder that goes silent mid-round times the asker out', async () => {
+    const header = reply({ ranges: [{ upper: end, mode: 0, fingerprint: end, ids: end }] })
+    const err = await askRaw([header]) as any
+    expect(err).toBeInstanceOf(Error)
+  })
+})
+
 async function collectAll (s: RecordStore): Promise<Uint8Array[]> {
   const out: Uint8Array[] = []
   for await (const r of s.list(keys.roomId)) out.push(r.bytes)
