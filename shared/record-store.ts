@@ -11,6 +11,8 @@ import { DIGEST_ID_BYTES, MAX_HEADS, MAX_RECORD_BYTES, MAX_REPLACES, MAX_SEEN } 
 import { compareClocks, type Clock } from './hlc.ts'
 import { HeadSet } from './proto/record.ts'
 import { compareRecords, readStoredRecord, recordIdOf, verifyRecordAsync, type VerifiedRecord } from './record.ts'
+import { roomIdFromRoomKey } from './room-keys.ts'
+import { byteText } from './sync/items.ts'
 import { createSyncIndex, type SyncIndex } from './sync/index.ts'
 import type { SyncItems } from './sync/items.ts'
 
@@ -189,8 +191,13 @@ export function hasSeen (later: VerifiedRecord, earlier: VerifiedRecord): boolea
 
 interface Pending {
   bytes: Uint8Array
-  /** Parsed, not yet verified (unless `verified`). */
-  parsed: VerifiedRecord
+  /** The record id: all a record already held needs (no parse, no crypto). */
+  id: Uint8Array
+  /**
+   * Fully parsed, when the caller had it (own records, receivers that
+   * checked structure); otherwise verification parses it, once.
+   */
+  parsed?: VerifiedRecord
   verified: boolean
   /** Verification started ahead of the batch (a backlog: see drain). */
   verifying?: Promise<VerifiedRecord | Error>
@@ -218,6 +225,16 @@ function indexedHeadOf (bytes: Uint8Array): { keyId: Uint8Array, recordId: Uint8
   const expiresAt = protoField(body, 8, 0) ?? 0
   if (!(keyId instanceof Uint8Array) || keyId.length !== 32 || typeof expiresAt !== 'number') return undefined
   return { keyId, recordId: recordIdOf(body), expiresAt }
+}
+
+/** Body, room key and key id of an encoded SignedRecord, scanned (not parsed); undefined when they are missing or of the wrong size. */
+function scanRecord (bytes: Uint8Array): { body: Uint8Array, roomKey: Uint8Array, keyId: Uint8Array } | undefined {
+  const body = protoField(bytes, 1, 2)
+  if (!(body instanceof Uint8Array)) return undefined
+  const roomKey = protoField(body, 2, 2)
+  const keyId = protoField(body, 3, 2)
+  if (!(roomKey instanceof Uint8Array) || roomKey.length !== 32 || !(keyId instanceof Uint8Array) || keyId.length !== 32) return undefined
+  return { body, roomKey, keyId }
 }
 
 /** The first field `field` of wire type `type` (0 varint, 2 bytes) of a protobuf message; undefined when absent or the message does not scan. */
@@ -416,13 +433,20 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
         try {
           p.parsed = await p.build(heads)
           p.bytes = p.parsed.bytes
+          p.id = p.parsed.id
           return p.parsed
         } catch (err: any) {
           return err instanceof Error ? err : new Error(String(err))
         }
       }
-      if (heads.some(h => equals(h.id, p.parsed.id))) return p.parsed
-      if (p.verified) return p.parsed
+      if (heads.some(h => equals(h.id, p.id))) {
+        try {
+          return p.parsed ?? readStoredRecord(p.bytes)
+        } catch (err: any) {
+          return err instanceof Error ? err : new Error(String(err))
+        }
+      }
+      if (p.verified && p.parsed != null) return p.parsed
       return await (p.verifying ?? verifyPending(p, t))
     }))
     // 3. New head sets, one write per key, all in one storage transaction.
@@ -483,20 +507,41 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     }
   }
 
+  // Room ids by room key (a SHA-256 each): every record of a room carries the same key.
+  const roomIds = new Map<string, Uint8Array>()
+  const roomIdOf = (roomKey: Uint8Array): Uint8Array => {
+    const k = byteText(roomKey)
+    let id = roomIds.get(k)
+    if (id == null) {
+      if (roomIds.size >= 256) roomIds.clear()
+      id = roomIdFromRoomKey(roomKey)
+      roomIds.set(k, id)
+    }
+    return id
+  }
+
   function enqueue (bytes: Uint8Array, options: MergeOptions, known?: VerifiedRecord, parsedBefore?: VerifiedRecord): Promise<MergeResult> {
-    // Parse before queueing (cheap, no crypto): bytes that do not even parse
-    // get their typed error from the full check right away.
-    let parsed: VerifiedRecord
-    try {
-      if (bytes.length > MAX_RECORD_BYTES) throw new Error('too large')
-      parsed = known ?? parsedBefore ?? readStoredRecord(bytes)
-    } catch {
+    // Only what batching and the "already held" check need, before
+    // queueing: room, key and record id, scanned from the bytes (no crypto,
+    // no full parse: verification parses a new record once). Bytes that do
+    // not even scan get their typed error from the full check right away.
+    let head: { id: Uint8Array, roomId: Uint8Array, keyId: Uint8Array, parsed?: VerifiedRecord } | undefined
+    const given = known ?? parsedBefore
+    if (bytes.length <= MAX_RECORD_BYTES) {
+      if (given != null) head = { id: given.id, roomId: given.roomId, keyId: given.body.keyId, parsed: given }
+      else {
+        const scanned = scanRecord(bytes)
+        if (scanned != null) head = { id: recordIdOf(scanned.body), roomId: roomIdOf(scanned.roomKey), keyId: scanned.keyId }
+      }
+    }
+    if (head == null) {
       return verifyRecordAsync(bytes, { ...options, now: now() }).then(() => {
         throw new Error('unreachable: unparsable record verified')
       })
     }
+    const { id, roomId, keyId, parsed } = head
     return new Promise<MergeResult>((resolve, reject) => {
-      queue.push({ bytes, parsed, verified: known != null, options, roomId: text(parsed.roomId), keyId: text(parsed.body.keyId), resolve, reject })
+      queue.push({ bytes, id, parsed, verified: known != null, options, roomId: text(roomId), keyId: text(keyId), resolve, reject })
       // Let merges of the same tick join this batch.
       draining ??= Promise.resolve().then(drain)
     })
@@ -512,7 +557,7 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     },
     async writeOwn (roomId, keyId, build) {
       return new Promise<MergeResult>((resolve, reject) => {
-        queue.push({ bytes: new Uint8Array(0), parsed: undefined as unknown as VerifiedRecord, verified: true, build, options: {}, roomId: text(roomId), keyId: text(keyId), resolve, reject })
+        queue.push({ bytes: new Uint8Array(0), id: new Uint8Array(0), verified: true, build, options: {}, roomId: text(roomId), keyId: text(keyId), resolve, reject })
         draining ??= Promise.resolve().then(drain)
       })
     },
