@@ -29,6 +29,27 @@ describe('key list view', () => {
   })
 })
 
+describe('prefix runs by binary search', () => {
+  test('match a plain filter on random sorted keys, with odd characters', () => {
+    let seed = 7
+    const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n }
+    const alphabet = ['a', 'b', '/', 'é', '\uffff', '0', 'ab']
+    const keys = [...new Set(Array.from({ length: 400 }, () => Array.from({ length: 1 + rand(4) }, () => alphabet[rand(alphabet.length)]).join('')))]
+      .sort((x, y) => x < y ? -1 : x > y ? 1 : 0)
+    const rows = keys.map(k => entry(k, 1))
+    for (const prefix of ['', 'a', 'ab', 'a/', '/', 'é', '\uffff', 'b\uffff', 'zzz', 'ab/b']) {
+      expect(visibleKeys(rows, prefix, 'key').map(e => e.key), prefix).toEqual(keys.filter(k => k.startsWith(prefix)))
+      const groups = new Map<string, number>()
+      for (const k of keys) {
+        if (!k.startsWith(prefix)) continue
+        const slash = k.indexOf('/', prefix.length)
+        if (slash >= 0) groups.set(k.slice(0, slash + 1), (groups.get(k.slice(0, slash + 1)) ?? 0) + 1)
+      }
+      expect(keyGroups(rows, prefix, 1000).map(g => [g.prefix, g.count]), prefix).toEqual([...groups])
+    }
+  })
+})
+
 describe('key-path groups', () => {
   const rows = ['a', 'a/b/c', 'a/b/d', 'a/e', 'b/x', 'c'].map(k => entry(k, 1))
   test('one level below the prefix, with counts, in key order', () => {
