@@ -25,9 +25,12 @@ export async function joined (page: Page): Promise<void> {
   await expect.poll(() => page.evaluate(() => (globalThis as any).__roomkv != null), { timeout: 30_000 }).toBe(true)
 }
 
+/** The key editor form ("Add a key", or "Edit …" with a row loaded). */
+export const editor = (page: Page): Locator => page.getByRole('form', { name: /^(Add a key|Edit ")/ })
+
 /** Fill the editor and save. */
 export async function put (page: Page, key: string, text: string, kind: Kind = 'Text', ttlSeconds?: number): Promise<void> {
-  const form = page.getByRole('form')
+  const form = editor(page)
   await form.getByLabel('Key', { exact: true }).fill(key)
   await form.getByLabel('Type').selectOption({ label: kind })
   const value = form.getByLabel('Value', { exact: true })

@@ -5,7 +5,7 @@
  */
 import { expect, test } from 'vitest'
 import { useRelayAndBrowser } from './harness.ts'
-import { alerts, createRoom, horizontalOverflow, joined, put, row, rowValue, screenshots, statuses, stored } from './ui-driver.ts'
+import { alerts, createRoom, editor, horizontalOverflow, joined, put, row, rowValue, screenshots, statuses, stored } from './ui-driver.ts'
 
 const env = useRelayAndBrowser()
 
@@ -29,8 +29,13 @@ test('create, copy the link, a second person opens it and edits, the first sees 
   const b = await (await env.browser.newContext()).newPage()
   await b.goto(link)
   await expect.poll(() => rowValue(b, 'greeting').textContent(), { timeout: 60_000 }).toBe('hello from A')
+  // B names the room on its device (A's name stays A's).
+  await b.getByRole('button', { name: 'Name this room' }).click()
+  await b.getByRole('textbox', { name: 'Room name' }).fill('From A')
+  await b.getByRole('button', { name: 'Save name' }).click()
+  await expect.poll(() => b.getByRole('heading', { level: 1 }).textContent()).toBe('From A')
   await b.getByRole('button', { name: 'Edit greeting' }).click()
-  const value = b.getByRole('form').getByLabel('Value', { exact: true })
+  const value = editor(b).getByLabel('Value', { exact: true })
   expect(await value.inputValue()).toBe('hello from A')
   await value.fill('edited by B')
   await b.getByRole('button', { name: 'Save' }).click()
@@ -79,18 +84,18 @@ test('typed values: a number stays a number, JSON an object; invalid input is re
 
   // Edit keeps the type: the editor opens as a number.
   await page.getByRole('button', { name: 'Edit count' }).click()
-  expect(await page.getByRole('form').getByLabel('Type').inputValue()).toBe('number')
-  await page.getByRole('form').getByLabel('Value', { exact: true }).fill('forty')
+  expect(await editor(page).getByLabel('Type').inputValue()).toBe('number')
+  await editor(page).getByLabel('Value', { exact: true }).fill('forty')
   await page.getByRole('button', { name: 'Save' }).click()
-  await expect.poll(() => page.getByRole('form').textContent()).toContain('Not a number')
+  await expect.poll(() => editor(page).textContent()).toContain('Not a number')
   await put(page, 'broken', '{"name": ', 'JSON')
-  await expect.poll(() => page.getByRole('form').textContent()).toContain('Not valid JSON')
+  await expect.poll(() => editor(page).textContent()).toContain('Not valid JSON')
   expect(await stored(page, 'broken')).toBeNull()
   expect(await stored(page, 'count')).toMatchObject({ value: 42 })
 
   // Deleting a key that was never set says so; a row's delete can be undone.
   await page.getByRole('button', { name: 'Clear' }).click()
-  await page.getByRole('form').getByLabel('Key', { exact: true }).fill('never-set')
+  await editor(page).getByLabel('Key', { exact: true }).fill('never-set')
   await page.getByRole('button', { name: 'Delete key' }).click()
   await expect.poll(() => alerts(page)).toContain('"never-set" is not set: nothing to delete')
   await page.getByRole('button', { name: 'Delete person' }).click()

@@ -71,6 +71,12 @@ export class StartState {
     this.#recent = this.#store.forget(room.link)
   }
 
+  /** Name (or rename) a room on this device; returns the name kept. */
+  rename (link: string, name: string): string {
+    this.#recent = this.#store.touch(link, name)
+    return this.#recent[0]?.name ?? ''
+  }
+
   /** Note the room now open (so it is in the recent list next time); returns its local name. */
   opened (link: string): string {
     try {
