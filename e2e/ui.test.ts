@@ -44,6 +44,13 @@ test('create, copy the link, a second person opens it and edits, the first sees 
   await expect.poll(() => statuses(a), { timeout: 30_000 }).toMatch(/Online, \d+ people here/)
   await screenshots(a, 'room')
 
+  // The link as a QR code, for a phone.
+  await a.getByRole('button', { name: 'QR code' }).click()
+  const qr = a.getByRole('figure', { name: 'Scan to open this room on a phone.' })
+  expect(await qr.locator('svg').count()).toBe(1)
+  await screenshots(a, 'share-qr')
+  await a.getByRole('button', { name: 'Hide QR code' }).click()
+
   // Status details: the technical view and the connection check, copied as a report.
   await a.getByText('Connection details', { exact: true }).click()
   await a.getByRole('button', { name: 'Check connection' }).click()
