@@ -41,8 +41,6 @@ const keys = async (page: Page): Promise<string[]> =>
   page.evaluate(async () => ((await (globalThis as any).__roomkv.session.list()) as Array<{ key: string }>).map(e => e.key))
 const relayPhase = async (page: Page): Promise<string> => page.evaluate(() => (globalThis as any).__roomkv.relay.status().phase)
 const directPeers = async (page: Page): Promise<number> => page.evaluate(() => (globalThis as any).__roomkv.session.status().direct)
-const memberIds = async (page: Page): Promise<string[]> =>
-  page.evaluate(() => ((globalThis as any).__roomkv.session.status().members as Array<{ id: string }>).map(m => m.id))
 /** When the tab's reservation on the relay was taken (ms since epoch), from its diagnostics. */
 const reservedAt = async (page: Page): Promise<number> =>
   page.evaluate(() => (globalThis as any).__roomkv.relay.relayStates()[0]?.reservedAt ?? 0)
@@ -81,13 +79,7 @@ describe('relay restart', () => {
     const c = await openTab(link)
     await expect.poll(async () => (await keys(c)).sort(), { timeout: 30_000 }).toEqual(['before', 'during-a', 'during-b'])
     // The outage writes reached the relay too: a tab that only has the relay gets them.
-    // A closed tab leaves the others' member lists as soon as its connections close.
-    await expect.poll(() => directPeers(c), { timeout: 30_000 }).toBeGreaterThanOrEqual(1)
-    const cId = await c.evaluate(() => (globalThis as any).__roomkv.node.peerId.toString())
-    await expect.poll(() => memberIds(a), { timeout: 30_000 }).toContain(cId)
-    await c.context().close()
-    await expect.poll(() => memberIds(a), { timeout: 15_000 }).not.toContain(cId)
-    for (const page of [a, b]) await page.context().close()
+    for (const page of [a, b, c]) await page.context().close()
     const d = await openTab(link)
     await expect.poll(async () => (await keys(d)).sort(), { timeout: 30_000 }).toEqual(['before', 'during-a', 'during-b'])
     expect(relay.output()).not.toMatch(/uncaught|unhandled/i)

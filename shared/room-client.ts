@@ -77,8 +77,10 @@ export async function joinRoom (init: JoinRoomInit): Promise<RoomClient> {
   const timeline = createJoinTimeline(init.phases)
   timeline.mark('joinStarted')
   const link = parseRoomLink(init.link)
-  const keys = await deriveRoomKeysAsync(link.secret)
-  timeline.mark('keysDerived')
+  // Keys are needed only once the session opens: derive them while the relay
+  // info is read and the node starts (WebCrypto works off the main thread).
+  const deriving = deriveRoomKeysAsync(link.secret).then((derived) => { timeline.mark('keysDerived'); return derived })
+  deriving.catch(() => {}) // awaited below; a join that fails first must not leave it unhandled
   const relayUrl = init.relayUrl ?? (link.origin !== '' ? link.origin : globalThis.location?.origin)
   if (relayUrl == null) throw new InvalidLinkError('The link names no relay and none was given')
   // The first relay's addresses (inlined in the page when it served it) are
@@ -107,8 +109,9 @@ export async function joinRoom (init: JoinRoomInit): Promise<RoomClient> {
     store,
     relayAddrs,
     iceServers: info.iceServers,
+    // Before the session exists there is nobody to tell (and no keys to compare with).
     onRoomPeer: (peer, roomId) => {
-      if (toString(roomId, 'base32') === keys.roomIdText) session?.addMember(peer)
+      if (session != null && toString(roomId, 'base32') === session.roomId) session.addMember(peer)
     }
   })
   timeline.mark('nodeStarted')
@@ -128,6 +131,9 @@ export async function joinRoom (init: JoinRoomInit): Promise<RoomClient> {
       relay.addUnreachable(fallbacks[i], `relay ${fallbacks[i]} did not answer /roomkv.json`, errorCode(err))
     })
   }
+  // The relay dial is under way; the session (which needs the keys) opens
+  // its relay sessions in start(), whenever the connection came up.
+  const keys = await deriving
   session = createRoomSession({ node, keys, store, writer: init.writer, relays: () => relay.relays(), timeline })
   const unwatch = session.onStatus(emit)
   const client: RoomClient = {

@@ -477,7 +477,9 @@ class Session implements RoomSession {
 
   async #openSession (peer: PeerId): Promise<void> {
     if (this.#closed) return
-    if (this.#isRelay(peer)) this.#helloAt.set(peer.toString(), Date.now())
+    // The first hello only: after a relay restart every member says hello
+    // again, and none of them is a newcomer then.
+    if (this.#isRelay(peer) && !this.#helloAt.has(peer.toString())) this.#helloAt.set(peer.toString(), Date.now())
     const opened = await this.#node.services.rooms.replication.open(peer, this.#keys.roomId, this.#signal())
     if (!opened) this.#log('no replication session with %p yet', peer)
   }
