@@ -35,8 +35,8 @@ import { readStoredRecord } from '../record.ts'
 import type { RecordStore } from '../record-store.ts'
 import { boundedLengthDecoder } from '../protocol/replication.ts'
 import { SyncLimitError, SyncMalformedError } from './errors.ts'
-import { ITEM_ID_BYTES, ITEM_KEY_BYTES, type SyncItems } from './items.ts'
-import { checkRanges, idText, openingRanges, reconcile } from './reconcile.ts'
+import { ITEM_ID_BYTES, ITEM_KEY_BYTES, lowerBound, type SyncItems } from './items.ts'
+import { checkRanges, idText, MODE_IDS, openingRanges, reconcile } from './reconcile.ts'
 
 const log = logger('roomkv:sync')
 
@@ -131,28 +131,31 @@ function concatIds (ids: Uint8Array[]): Uint8Array {
   return out
 }
 
-/** Indexes of the items with these record ids (ids not held are left out), ascending. */
-function indexesOf (items: SyncItems, byId: () => Map<string, number>, ids: Uint8Array): number[] {
+/** Indexes of the items with these record ids among `listed` (other ids are left out), ascending. */
+function indexesOf (listed: Map<string, number>, ids: Uint8Array): number[] {
   const out: number[] = []
-  if (ids.length === 0) return out
-  const map = byId()
   for (let o = 0; o < ids.length; o += ITEM_ID_BYTES) {
-    const i = map.get(idText(ids, o))
+    const i = listed.get(idText(ids, o))
     if (i != null) out.push(i)
   }
   return out.sort((a, b) => a - b)
 }
 
-/** A lazily built map from record id to item index: only a sync that resolves ids by value pays for it. */
-function idMap (items: SyncItems): () => Map<string, number> {
-  let map: Map<string, number> | undefined
-  return () => {
-    if (map == null) {
-      map = new Map()
-      for (let i = 0; i < items.count; i++) map.set(idText(items.ids, i * ITEM_ID_BYTES), i)
-    }
-    return map
+/**
+ * My items that a message of mine listed in its ids ranges, by record id:
+ * the only ids the peer may name back (`want` answers the responder's
+ * lists, `need` the asker's). At most MAX_SYNC_IDS entries, so naming ids
+ * never costs a map of the whole room.
+ */
+function listedIn (items: SyncItems, ranges: SyncRange[]): Map<string, number> {
+  const listed = new Map<string, number>()
+  let lo = 0
+  for (const range of ranges) {
+    const hi = lowerBound(items, range.upper.length === 0 ? null : range.upper, lo)
+    if (range.mode === MODE_IDS) for (let i = lo; i < hi; i++) listed.set(idText(items.ids, i * ITEM_ID_BYTES), i)
+    lo = hi
   }
+  return listed
 }
 
 /**
@@ -201,7 +204,8 @@ export async function askSync (init: AskInit): Promise<AskResult> {
   const started = Date.now()
   const items = await store.syncItems(roomId)
   log('ask: %d items (index ready after %d ms)', items.count, Date.now() - started)
-  const byId = idMap(items)
+  // What the last query listed: the responder's `need` names ids from it.
+  let listed = new Map<string, number>()
   const messages = lp(init.stream, MAX_SYNC_FRAME_BYTES + 64 * 1024)
   const result: AskResult = { received: 0, stored: 0, sent: 0, rounds: 0, bytesSent: 0, bytesReceived: 0 }
   let total = 0
@@ -213,6 +217,7 @@ export async function askSync (init: AskInit): Promise<AskResult> {
   let writeError: unknown
   const send = (ranges: SyncRange[], want: Uint8Array[]): void => {
     if (++result.rounds > MAX_SYNC_ROUNDS) throw new SyncLimitError(`Sync did not end in ${MAX_SYNC_ROUNDS} rounds`)
+    listed = listedIn(items, ranges)
     const bytes = SyncQuery.encode({ roomId, ranges, want: concatIds(want) })
     result.bytesSent += bytes.length + varintBytes(bytes.length)
     writing = writing.then(async () => { await messages.write(bytes, { signal }) }).catch((err: unknown) => { writeError ??= err })
@@ -270,7 +275,7 @@ export async function askSync (init: AskInit): Promise<AskResult> {
       if (result.rounds === 1) total = frame.total
       log('ask: round header after %d ms: %d ranges, need %d, total %d', Date.now() - started, frame.ranges.length, frame.need.length / ITEM_ID_BYTES, frame.total)
       checkIdList(frame.need, 'need')
-      pushBack(indexesOf(items, byId, frame.need))
+      pushBack(indexesOf(listed, frame.need))
       if (!ended) {
         if (frame.ranges.length === 0) throw new SyncMalformedError('Round header without ranges')
         checkRanges(frame.ranges)
@@ -329,26 +334,27 @@ export async function serveSync (init: ServeInit): Promise<{ rounds: number, sen
   const roomId = query.roomId
   if (roomId.length !== ROOM_ID_BYTES) throw new SyncMalformedError('Room id has the wrong length')
   let items: SyncItems | undefined
-  let byId: () => Map<string, number> = () => new Map()
+  // What the last reply listed: the asker's `want` names ids from it.
+  let listed = new Map<string, number>()
   let rounds = 0
   let sent = 0
   try {
     const started = Date.now()
     items = await store.syncItems(roomId)
     log('serve: %d items (index ready after %d ms)', items.count, Date.now() - started)
-    byId = idMap(items)
     for (;;) {
       if (++rounds > MAX_SYNC_ROUNDS) throw new SyncLimitError(`Sync did not end in ${MAX_SYNC_ROUNDS} rounds`)
       if (!equals(query.roomId, roomId)) throw new SyncMalformedError('Room id changed during the sync')
       checkIdList(query.want, 'want')
       const last = query.ranges.length === 0
-      let toSend = indexesOf(items, byId, query.want)
+      let toSend = indexesOf(listed, query.want)
       if (last) {
         if (toSend.length === 0 && query.want.length === 0) break
         await write({ total: rounds === 1 ? items.count : 0, last: toSend.length === 0 })
       } else {
         checkRanges(query.ranges)
         const step = reconcile(items, query.ranges)
+        listed = listedIn(items, step.ranges)
         if (step.theyLack.length > 0) toSend = mergeSorted(toSend, step.theyLack)
         await write({ ranges: step.ranges, need: concatIds(step.iLack), total: rounds === 1 ? items.count : 0, last: toSend.length === 0 })
       }
