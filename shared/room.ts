@@ -32,8 +32,12 @@ import type { RelayReservations } from './relay-reservations.ts'
  * A relay's member list this soon after our session hello is its answer to
  * it: we are the newcomer and dial. Later lists name newcomers, who dial us.
  */
-const NEWCOMER_WINDOW = 1500
-/** How long an existing member leaves a newcomer to dial it before dialling itself. */
+const NEWCOMER_WINDOW = 1000
+/**
+ * How long an existing member leaves a newcomer to dial it before dialling
+ * itself; the member whose id sorts last waits twice as long, so two members
+ * that both took the other's list for a notification do not dial at once.
+ */
 const NEWCOMER_DIAL_GRACE = 1500
 
 export type RoomNode = Libp2p<{ dht: KadDHT, rooms: RoomProtocol, reservations?: RelayReservations }>
@@ -714,9 +718,10 @@ class Session implements RoomSession {
         // Existing members hold reservations: a refusal is not a wait, so few tries.
         void this.#connectMember(member, [addr], { attempts: 3 })
       } else {
+        const grace = this.#node.peerId.toString() < member.toString() ? NEWCOMER_DIAL_GRACE : 2 * NEWCOMER_DIAL_GRACE
         const timer = setTimeout(() => {
           if (!this.#isDirect(member)) void this.#connectMember(member, [addr], { attempts: 6 })
-        }, NEWCOMER_DIAL_GRACE)
+        }, grace)
         this.#timers.push(timer)
       }
     }
