@@ -381,7 +381,8 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
 
   const verifyPending = async (p: Pending, t: number): Promise<VerifiedRecord | Error> => {
     try {
-      return await verifyRecordAsync(p.bytes, { ...p.options, now: t })
+      // p.id was computed from p.bytes at enqueue (scanRecord): no second SHA-256.
+      return await verifyRecordAsync(p.bytes, { ...p.options, now: t }, p.id.length > 0 ? p.id : undefined)
     } catch (err: any) {
       return err instanceof Error ? err : new Error(String(err))
     }

@@ -296,6 +296,23 @@ describe('verifyRecord rejects forgeries and damage', () => {
     }
   })
 
+  // verifyRecord checks the outer framing in place instead of re-encoding;
+  // it must accept exactly the byte strings equal to their re-encoding.
+  it('the outer framing check accepts exactly the canonical encoding', () => {
+    const { body: inner, signature } = SignedRecord.decode(bytes)
+    const lengthBytes = bytes.subarray(1, bytes.length - inner.length - 66)
+    const nonMinimal = concat([new Uint8Array([0x0a]), lengthBytes.map((b, i) => i === lengthBytes.length - 1 ? b | 0x80 : b), new Uint8Array([0]), inner, bytes.subarray(bytes.length - 66)])
+    const swapped = concat([bytes.subarray(bytes.length - 66), bytes.subarray(0, bytes.length - 66)]) // signature first
+    const shortSignature = SignedRecord.encode({ body: inner, signature: signature.subarray(0, 63) })
+    for (const variant of [nonMinimal, swapped, shortSignature]) {
+      const decoded = SignedRecord.decode(variant)
+      expect(hex(SignedRecord.encode(decoded)) === hex(variant)).toBe(variant === shortSignature)
+      expect(codeOf(() => verify(variant))).toBe('ERR_INVALID_RECORD')
+    }
+    expect(hex(SignedRecord.encode({ body: inner, signature }))).toBe(hex(bytes))
+    expect(hex(verify(bytes).bytes)).toBe(hex(bytes))
+  })
+
   it('a body changed and re-signed by another room, claimed for this room: ERR_WRONG_ROOM', () => {
     const forged = resign({ ...body, roomKey: keysB.roomKey, hlcWall: NOW + 1 }, keysB)
     // It is a perfectly good record of room B...

@@ -77,8 +77,19 @@ function keysWith (secret: Uint8Array, signingSeed: Uint8Array, roomKey: Uint8Ar
   }
 }
 
+/**
+ * The last room key hashed and its id: every record of a room carries the
+ * same room key, and verifying a catch-up hashed it once per record.
+ */
+let lastRoom: { roomKey: Uint8Array, roomId: Uint8Array } | undefined
+
 export function roomIdFromRoomKey (roomKey: Uint8Array): Uint8Array {
-  return sha256(roomKey).subarray(0, ROOM_ID_BYTES)
+  const last = lastRoom
+  if (last != null && last.roomKey.length === roomKey.length && last.roomKey.every((b, i) => b === roomKey[i])) return last.roomId.slice()
+  const roomId = sha256(roomKey).subarray(0, ROOM_ID_BYTES)
+  // Copies kept: callers may keep or change both the key they passed and the id they got.
+  lastRoom = { roomKey: roomKey.slice(), roomId: roomId.slice() }
+  return roomId
 }
 
 /** Recent key ids per room name key: an HMAC costs ~150 us in a tab, and a burst of puts repeats names. */

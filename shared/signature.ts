@@ -61,7 +61,23 @@ export function verifySignatureSync (signature: Uint8Array, message: Uint8Array,
   }
 }
 
+/**
+ * The key of the last verify, matched by identity then by bytes: a room's
+ * records all carry the room key, so a catch-up of 10,000 records asks for
+ * the same key 10,000 times, and hex-encoding it for the map each time cost
+ * more than the lookup saved.
+ */
+let lastKey: { bytes: Uint8Array, key: Promise<CryptoKey | undefined> } | undefined
+
+function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
 function importKey (publicKey: Uint8Array): Promise<CryptoKey | undefined> {
+  if (lastKey != null && sameBytes(lastKey.bytes, publicKey)) return lastKey.key
   const id = hexOf(publicKey)
   let key = keys.get(id)
   if (key == null) {
@@ -70,6 +86,8 @@ function importKey (publicKey: Uint8Array): Promise<CryptoKey | undefined> {
       .catch(() => undefined)
     keys.set(id, key)
   }
+  // A copy: the caller's bytes may be a view into a buffer that is reused.
+  lastKey = { bytes: publicKey.slice(), key }
   return key
 }
 
@@ -79,7 +97,10 @@ export async function verifySignature (signature: Uint8Array, message: Uint8Arra
       const key = await importKey(publicKey)
       if (key != null) {
         webCrypto = true
-        return await globalThis.crypto.subtle.verify('Ed25519', key, signature.slice(), message.slice())
+        // No copies: WebCrypto copies its inputs before it returns (a view
+        // into a larger buffer is read as the view). BufferSource's typing
+        // wants an ArrayBuffer-backed view; these are.
+        return await globalThis.crypto.subtle.verify('Ed25519', key, signature as Uint8Array<ArrayBuffer>, message as Uint8Array<ArrayBuffer>)
       }
     } catch {}
     if (webCrypto !== true) webCrypto = false // not supported here: stop trying
