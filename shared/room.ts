@@ -54,6 +54,8 @@ export interface RoomSessionInit {
   stepTimeout?: number
   /** How often members are looked up while none is connected. @default 2 s */
   discoverFastInterval?: number
+  /** When the first DHT member lookup runs after start (the relay lists members before). @default 2 s */
+  firstLookupDelay?: number
   /** How often members are looked up otherwise. @default 30 s */
   discoverInterval?: number
   /** How often a full sync with a relay and one member runs. @default 30 s */
@@ -212,6 +214,7 @@ class Session implements RoomSession {
   #lastFailure?: RoomStatus['lastFailure']
   readonly #publisher: DhtPublisher
   #closed = false
+  #startedAt = 0
   #discovering?: Promise<void>
 
   constructor (init: RoomSessionInit) {
@@ -234,7 +237,10 @@ class Session implements RoomSession {
     return AbortSignal.any([this.#abort.signal, AbortSignal.timeout(ms)])
   }
 
+  get #firstLookupDelay (): number { return this.#init.firstLookupDelay ?? 2 * second }
+
   async start (): Promise<void> {
+    this.#startedAt = Date.now()
     this.#cleanups.push(this.#store.onRecord((record, heads) => { this.#onStored(record, heads) }))
     const onConnection = (): void => {
       if (this.#init.timeline != null && this.#directMembers().length > 0) this.#init.timeline.mark('direct')
@@ -253,14 +259,14 @@ class Session implements RoomSession {
       this.#emitStatus()
     }
     const onRelayConnect = (evt: CustomEvent<PeerId>): void => {
-      // A relay (re)connected: catch up with it, push what we wrote while it
-      // was away, and look for members now rather than at the next tick.
+      // A relay (re)connected: catch up with it and push what we wrote while
+      // it was away. Its answer to our hello lists the members; the DHT
+      // lookup (for members on other relays) follows on its own schedule.
       if (this.#isRelay(evt.detail)) {
         // Session first: once the relay counts us as a member it forwards
         // every later write, and the sync after it covers everything before.
         const relay = evt.detail
         void this.#openSession(relay).then(async () => { await this.#syncWith(relay) })
-        void this.refresh()
       }
     }
     this.#node.addEventListener('connection:open', onConnection)
@@ -269,8 +275,9 @@ class Session implements RoomSession {
     this.#node.addEventListener('peer:connect', onRelayConnect)
     const onSelfUpdate = (): void => {
       this.#announceSoon()
-      // A new reservation makes us reachable: look for members at once.
-      if (this.status().direct === 0) void this.refresh()
+      // A new reservation makes us reachable: look for members now, unless
+      // the join is still under way (the relay's member list covers it).
+      if (this.status().direct === 0 && Date.now() - this.#startedAt >= this.#firstLookupDelay) void this.refresh()
     }
     this.#node.addEventListener('self:peer:update', onSelfUpdate)
     this.#cleanups.push(() => {
@@ -291,7 +298,10 @@ class Session implements RoomSession {
       void this.#openSession(relay).then(async () => { await this.#syncWith(relay) })
     }
     this.#announceSoon()
-    this.#scheduleDiscovery(0)
+    // Nothing in the join waits for the DHT: its first member lookup (for
+    // members the relays did not list, e.g. on another relay) comes after
+    // the join's own network work, not competing with it.
+    this.#scheduleDiscovery(this.#firstLookupDelay)
     this.#every(this.#init.antiEntropyInterval ?? 30 * second, () => { void this.#antiEntropy() })
     this.#every(5 * minute, () => { void this.#announce() })
   }
