@@ -32,6 +32,7 @@ try {
     const profiling = process.env.PROFILE != null && run === runs
     if (profiling) { await inspector.post('Profiler.enable'); await inspector.post('Profiler.start') }
     const t0 = performance.now()
+    const cpu0 = process.cpuUsage()
     const client = await openPeer(link, relay.url, 60_000)
     const connected = performance.now() - t0
     let stored = 0
@@ -50,13 +51,14 @@ try {
     }
     const entries = (await client.session.list()).length
     const listed = performance.now() - t0
+    const cpu = process.cpuUsage(cpu0)
     if (profiling) {
       const { profile } = await inspector.post('Profiler.stop')
       await writeFile(process.env.PROFILE as string, JSON.stringify(profile))
     }
     const phases = client.phases()
     const rel = Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round((v as number) - (phases.joinStarted ?? 0))]))
-    console.log(`run ${run}: connected ${Math.round(connected)} ms, first record ${Math.round(first)} ms, all ${stored} stored ${Math.round(storedAt)} ms, list() ${entries} entries ${Math.round(listed)} ms; phases ${JSON.stringify(rel)}`)
+    console.log(`run ${run}: connected ${Math.round(connected)} ms, first record ${Math.round(first)} ms, all ${stored} stored ${Math.round(storedAt)} ms, list() ${entries} entries ${Math.round(listed)} ms, peer CPU ${Math.round((cpu.user + cpu.system) / 1000)} ms (a loaded machine stretches wall times, CPU less); phases ${JSON.stringify(rel)}`)
     await closePeer(client)
   }
 } finally {

@@ -10,7 +10,7 @@ import { compareClocks, type Clock } from './hlc.ts'
 import { Payload, RecordBody, SignedRecord } from './proto/record.ts'
 import {
   compareRecords, encodeValue, openRecord, recordIdOf, sealRecord, sealRecordAsync, selectRecord, validateKeyName, verifyRecord,
-  type SealInit, type VerifiedRecord
+  verifyRecordAsync, type SealInit, type VerifiedRecord
 } from './record.ts'
 import { deriveRoomKeys, keyIdFor, type RoomKeys } from './room-keys.ts'
 import { prng } from './test-support.ts'
@@ -750,5 +750,48 @@ describe('sealRecordAsync', () => {
     const checked = verifyRecord(record.bytes, { now: 1_767_225_600_000 })
     expect(toString(record.id, 'base16')).toBe(toString(checked.id, 'base16'))
     expect(openRecord(keysA, record).value).toEqual({ n: 1 })
+  })
+})
+
+describe('verifyRecordAsync', () => {
+  // The native path keeps the last room key's CryptoKey and skips work for
+  // it; it must still reject exactly what verifyRecord rejects, in any order
+  // of rooms and damage (a cached key must not leak into another room's check).
+  it('agrees with verifyRecord on valid, damaged and foreign records, interleaved', async () => {
+    const random = prng(7)
+    const good = [seal({ key: 'a' }), seal({ key: 'b' }), seal({ key: 'c' }, keysB)]
+    const variants: Uint8Array[] = []
+    for (const bytes of good) {
+      variants.push(bytes)
+      for (const i of [bytes.length - 1, bytes.length - 40, 10, 40]) {
+        const copy = Uint8Array.from(bytes)
+        copy[i] ^= 1 << Math.floor(random() * 8)
+        variants.push(copy)
+      }
+    }
+    // A's body signed with B's key: only the signature check catches it.
+    const { body } = SignedRecord.decode(good[0])
+    variants.push(SignedRecord.encode({ body, signature: ed25519.sign(concat([SIGNATURE_PREFIX, body]), keysB.signingSeed) }))
+    for (const bytes of shuffle([...variants, ...variants, ...variants], random)) {
+      const expected = codeOf(() => verify(bytes))
+      let got = 'NO_ERROR'
+      try {
+        const record = await verifyRecordAsync(bytes, { now: NOW })
+        expect(hex(record.id)).toBe(hex(verify(bytes).id))
+      } catch (err) {
+        got = err instanceof RoomkvError ? err.code : String(err)
+      }
+      expect(got).toBe(expected)
+    }
+    expect(variants.filter(v => codeOf(() => verify(v)) === 'ERR_BAD_SIGNATURE').length).toBeGreaterThan(3)
+  })
+
+  it('uses a given record id only as the id (every check still runs)', async () => {
+    const bytes = seal()
+    const id = recordIdOf(SignedRecord.decode(bytes).body)
+    expect(hex((await verifyRecordAsync(bytes, { now: NOW }, id)).id)).toBe(hex(id))
+    const damaged = Uint8Array.from(bytes)
+    damaged[damaged.length - 1] ^= 1
+    await expect(verifyRecordAsync(damaged, { now: NOW }, id)).rejects.toMatchObject({ code: 'ERR_BAD_SIGNATURE' })
   })
 })
