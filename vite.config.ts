@@ -1,11 +1,34 @@
 import { svelte } from '@sveltejs/vite-plugin-svelte'
-import { defineConfig } from 'vite'
+import { defineConfig, type Plugin } from 'vite'
+
+/**
+ * The libp2p node is a lazy chunk (web/ui/node-loader.ts), so the start
+ * screen runs without it. The page still names it with a modulepreload
+ * link: a tab opened on a room link fetches it in parallel with the UI, and
+ * the service worker (web/public/sw.js), which keeps the assets the page
+ * names, keeps it for opening rooms offline.
+ */
+function preloadLazyChunks (): Plugin {
+  return {
+    name: 'roomkv-preload-lazy-chunks',
+    apply: 'build',
+    transformIndexHtml: {
+      order: 'post',
+      handler (html, ctx) {
+        const lazy = Object.values(ctx.bundle ?? {})
+          .filter(chunk => chunk.type === 'chunk' && chunk.isDynamicEntry)
+          .map(chunk => ({ tag: 'link', attrs: { rel: 'modulepreload', crossorigin: true, href: `/${chunk.fileName}` }, injectTo: 'head' as const }))
+        return { html, tags: lazy }
+      }
+    }
+  }
+}
 
 // The app lives in web/; the relay serves the build from dist/.
 // `npm run dev` proxies /roomkv.json to a relay started with `npm run relay`.
 export default defineConfig({
   root: 'web',
-  plugins: [svelte()],
+  plugins: [svelte(), preloadLazyChunks()],
   build: {
     outDir: '../dist',
     emptyOutDir: true,

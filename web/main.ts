@@ -1,6 +1,10 @@
 /// <reference types="vite/client" />
 import { mount } from 'svelte'
 import App from './ui/App.svelte'
+import { loadNode } from './ui/node-loader.ts'
+
+// A room link: fetch the node chunk while the UI mounts, not after.
+if (/^#v\d+\./.test(location.hash)) void loadNode()
 
 mount(App, { target: document.getElementById('app') as HTMLElement })
 

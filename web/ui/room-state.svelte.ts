@@ -6,7 +6,8 @@
  * the node that join was starting).
  */
 import { logger } from '@libp2p/logger'
-import { joinTabRoom, type ClientStatus, type RoomClient } from '../node/room-client.ts'
+import type { ClientStatus, RoomClient } from '../node/room-client.ts'
+import { loadNode } from './node-loader.ts'
 import { writerId } from '../node/writer-id.ts'
 import type { KeyEntry, PutResult, RoomChange } from '../../shared/room.ts'
 import type { RoomEntry } from '../../shared/record.ts'
@@ -148,6 +149,7 @@ export class RoomState {
   async join (options: JoinOptions): Promise<void> {
     if (this.#phase !== 'joining' || this.#client != null) return
     try {
+      const { joinTabRoom } = await loadNode()
       const client = await joinTabRoom({ link: options.link, iceServers: options.iceServers })
       if (options.signal?.aborted === true || this.#isClosed()) {
         log('room closed during join; closing its node')
