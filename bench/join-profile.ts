@@ -10,6 +10,8 @@
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { Session } from 'node:inspector/promises'
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startRelayProcess } from '../e2e/harness.ts'
@@ -26,6 +28,26 @@ const dataDir = await mkdtemp(join(tmpdir(), 'roomkv-join-profile-'))
 const secret = newRoomSecret()
 await seedRelayDataDir(dataDir, await sealManyAsync(deriveRoomKeys(secret), keys, 'item/'))
 const relay = await startRelayProcess({ dataDir })
+/** CPU ms (user + system) of this process's children: the relay (Linux /proc; NaN elsewhere). */
+function relayCpuMs (): number {
+  try {
+    const pids = execFileSync('ps', ['-o', 'pid=', '--ppid', String(process.pid)]).toString().trim().split(/\s+/)
+    let ticks = 0
+    for (const pid of pids) {
+      let stat: string
+      try {
+        stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      } catch {
+        continue // ps itself, gone by now
+      }
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      ticks += Number(fields[11]) + Number(fields[12])
+    }
+    return ticks * 10 // USER_HZ 100
+  } catch {
+    return Number.NaN
+  }
+}
 try {
   const link = formatRoomLink(relay.url, secret)
   for (let run = 1; run <= runs; run++) {
@@ -33,6 +55,7 @@ try {
     if (profiling) { await inspector.post('Profiler.enable'); await inspector.post('Profiler.start') }
     const t0 = performance.now()
     const cpu0 = process.cpuUsage()
+    const relayCpu0 = relayCpuMs()
     const client = await openPeer(link, relay.url, 60_000)
     const connected = performance.now() - t0
     let stored = 0
@@ -52,13 +75,14 @@ try {
     const entries = (await client.session.list()).length
     const listed = performance.now() - t0
     const cpu = process.cpuUsage(cpu0)
+    const relayCpu = relayCpuMs() - relayCpu0
     if (profiling) {
       const { profile } = await inspector.post('Profiler.stop')
       await writeFile(process.env.PROFILE as string, JSON.stringify(profile))
     }
     const phases = client.phases()
     const rel = Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round((v as number) - (phases.joinStarted ?? 0))]))
-    console.log(`run ${run}: connected ${Math.round(connected)} ms, first record ${Math.round(first)} ms, all ${stored} stored ${Math.round(storedAt)} ms, list() ${entries} entries ${Math.round(listed)} ms, peer CPU ${Math.round((cpu.user + cpu.system) / 1000)} ms (a loaded machine stretches wall times, CPU less); phases ${JSON.stringify(rel)}`)
+    console.log(`run ${run}: connected ${Math.round(connected)} ms, first record ${Math.round(first)} ms, all ${stored} stored ${Math.round(storedAt)} ms, list() ${entries} entries ${Math.round(listed)} ms, peer CPU ${Math.round((cpu.user + cpu.system) / 1000)} ms, relay CPU ${relayCpu} ms (a loaded machine stretches wall times, CPU less); phases ${JSON.stringify(rel)}`)
     await closePeer(client)
   }
 } finally {

@@ -12,7 +12,6 @@ import { compareClocks, type Clock } from './hlc.ts'
 import { HeadSet } from './proto/record.ts'
 import { compareRecords, readStoredRecord, recordIdOf, verifyRecordAsync, type VerifiedRecord } from './record.ts'
 import { roomIdFromRoomKey } from './room-keys.ts'
-import { byteText } from './sync/items.ts'
 import { createSyncIndex, type SyncIndex } from './sync/index.ts'
 import type { SyncItems } from './sync/items.ts'
 
@@ -508,17 +507,18 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     }
   }
 
-  // Room ids by room key (a SHA-256 each): every record of a room carries the same key.
-  const roomIds = new Map<string, Uint8Array>()
-  const roomIdOf = (roomKey: Uint8Array): Uint8Array => {
-    const k = byteText(roomKey)
-    let id = roomIds.get(k)
-    if (id == null) {
-      if (roomIds.size >= 256) roomIds.clear()
-      id = roomIdFromRoomKey(roomKey)
-      roomIds.set(k, id)
-    }
-    return id
+  // The room of the last record enqueued, by its room key: every record of
+  // a room carries the same key, so a catch-up asks for the same room
+  // 10,000 times. Matching the key's bytes is cheaper than what it replaced
+  // (a text key per record, and the room id's base32 per record).
+  let lastRoom: { roomKey: Uint8Array, roomId: Uint8Array, text: string } | undefined
+  const roomOf = (roomKey: Uint8Array): { roomId: Uint8Array, text: string } => {
+    const last = lastRoom
+    if (last != null && equals(last.roomKey, roomKey)) return last
+    const roomId = roomIdFromRoomKey(roomKey)
+    // A copy: roomKey is a view into the caller's bytes.
+    lastRoom = { roomKey: roomKey.slice(), roomId, text: text(roomId) }
+    return lastRoom
   }
 
   function enqueue (bytes: Uint8Array, options: MergeOptions, known?: VerifiedRecord, parsedBefore?: VerifiedRecord): Promise<MergeResult> {
@@ -526,13 +526,13 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     // queueing: room, key and record id, scanned from the bytes (no crypto,
     // no full parse: verification parses a new record once). Bytes that do
     // not even scan get their typed error from the full check right away.
-    let head: { id: Uint8Array, roomId: Uint8Array, keyId: Uint8Array, parsed?: VerifiedRecord } | undefined
+    let head: { id: Uint8Array, roomText: string, keyId: Uint8Array, parsed?: VerifiedRecord } | undefined
     const given = known ?? parsedBefore
     if (bytes.length <= MAX_RECORD_BYTES) {
-      if (given != null) head = { id: given.id, roomId: given.roomId, keyId: given.body.keyId, parsed: given }
+      if (given != null) head = { id: given.id, roomText: text(given.roomId), keyId: given.body.keyId, parsed: given }
       else {
         const scanned = scanRecord(bytes)
-        if (scanned != null) head = { id: recordIdOf(scanned.body), roomId: roomIdOf(scanned.roomKey), keyId: scanned.keyId }
+        if (scanned != null) head = { id: recordIdOf(scanned.body), roomText: roomOf(scanned.roomKey).text, keyId: scanned.keyId }
       }
     }
     if (head == null) {
@@ -540,9 +540,9 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
         throw new Error('unreachable: unparsable record verified')
       })
     }
-    const { id, roomId, keyId, parsed } = head
+    const { id, roomText, keyId, parsed } = head
     return new Promise<MergeResult>((resolve, reject) => {
-      queue.push({ bytes, id, parsed, verified: known != null, options, roomId: text(roomId), keyId: text(keyId), resolve, reject })
+      queue.push({ bytes, id, parsed, verified: known != null, options, roomId: roomText, keyId: text(keyId), resolve, reject })
       // Let merges of the same tick join this batch.
       draining ??= Promise.resolve().then(drain)
     })
