@@ -1,3 +1,6 @@
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { brotliCompressSync, gzipSync } from 'node:zlib'
 import { svelte } from '@sveltejs/vite-plugin-svelte'
 import { defineConfig, type Plugin } from 'vite'
 
@@ -26,9 +29,33 @@ function preloadLazyChunks (): Plugin {
 
 // The app lives in web/; the relay serves the build from dist/.
 // `npm run dev` proxies /roomkv.json to a relay started with `npm run relay`.
+/**
+ * Brotli and gzip copies of every asset, written once at build time: the
+ * relay serves them (sirv) to browsers that accept them, without
+ * compressing per request.
+ */
+function precompress (): Plugin {
+  let outDir = ''
+  return {
+    name: 'roomkv-precompress',
+    apply: 'build',
+    configResolved (config) { outDir = resolve(config.root, config.build.outDir) },
+    closeBundle () {
+      const dir = join(outDir, 'assets')
+      for (const name of readdirSync(dir)) {
+        const file = join(dir, name)
+        if (!/\.(js|css|svg)$/.test(name) || statSync(file).size < 1024) continue
+        const bytes = readFileSync(file)
+        writeFileSync(`${file}.gz`, gzipSync(bytes, { level: 9 }))
+        writeFileSync(`${file}.br`, brotliCompressSync(bytes))
+      }
+    }
+  }
+}
+
 export default defineConfig({
   root: 'web',
-  plugins: [svelte(), preloadLazyChunks()],
+  plugins: [svelte(), preloadLazyChunks(), precompress()],
   build: {
     outDir: '../dist',
     emptyOutDir: true,

@@ -25,7 +25,17 @@ export interface RelayHttpInit {
 
 export async function startRelayHttp (init: RelayHttpInit): Promise<{ server: Server, port: number }> {
   const serveApp = existsSync(init.webDir)
-    ? sirv(init.webDir, { single: true, etag: true, gzip: false })
+    ? sirv(init.webDir, {
+      single: true,
+      etag: true,
+      // The build writes .br and .gz beside every asset (vite.config.ts).
+      gzip: true,
+      brotli: true,
+      setHeaders: (res, pathname) => {
+        // File names under /assets/ carry a content hash: they never change.
+        if (pathname.startsWith('/assets/')) res.setHeader('cache-control', 'public, max-age=31536000, immutable')
+      }
+    })
     : undefined
   const indexPath = join(init.webDir, 'index.html')
   const indexHtml = existsSync(indexPath) ? readFileSync(indexPath, 'utf8') : undefined
