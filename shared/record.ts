@@ -21,6 +21,7 @@ import { Payload, RecordBody, SignedRecord } from './proto/record.ts'
 import { keyIdFor, roomIdFromRoomKey, type RoomKeys } from './room-keys.ts'
 import { aesGcmDecrypt, aesGcmEncrypt } from './aead.ts'
 import { sign, verifySignature, verifySignatureSync } from './signature.ts'
+import type { OpenedCache } from './opened-cache.ts'
 
 const SIGNATURE_PREFIX = new TextEncoder().encode('roomkv/v1/record\0')
 const AAD_PREFIX = new TextEncoder().encode('roomkv/v1/payload\0')
@@ -311,17 +312,26 @@ export function openRecord (keys: RoomKeys, record: VerifiedRecord): RoomEntry {
   return entryOf(keys, record, payload)
 }
 
-/** openRecord with the platform's native AES-GCM: use it on bulk paths (listing, live changes). */
-export async function openRecordAsync (keys: RoomKeys, record: VerifiedRecord): Promise<RoomEntry> {
+/**
+ * openRecord with the platform's native AES-GCM: use it on bulk paths
+ * (listing, live changes). With `cache`, a record opened before is not
+ * decrypted or checked again (its id commits to everything that was
+ * checked), and one opened now is remembered.
+ */
+export async function openRecordAsync (keys: RoomKeys, record: VerifiedRecord, cache?: OpenedCache): Promise<RoomEntry> {
   const { body } = record
   if (!equals(record.roomId, keys.roomId)) throw new WrongRoomError('Record belongs to another room')
+  const known = cache?.get(record.id)
+  if (known != null) return entryFields(record, known, body.tombstone ? undefined : JSON.parse(known.value))
   let payload: Payload
   try {
     payload = Payload.decode(await aesGcmDecrypt(keys.encryptionKey, body.sealed.subarray(0, NONCE_BYTES), aad(keys.roomId, body.keyId), body.sealed.subarray(NONCE_BYTES)))
   } catch {
     throw new DecryptError()
   }
-  return entryOf(keys, record, payload)
+  const entry = entryOf(keys, record, payload)
+  cache?.set(record.id, { name: payload.name, value: payload.value })
+  return entry
 }
 
 /** The checks after decryption, and the entry. */
@@ -343,6 +353,11 @@ function entryOf (keys: RoomKeys, record: VerifiedRecord, payload: Payload): Roo
       throw new InvalidRecordError('Value is not JSON')
     }
   }
+  return entryFields(record, payload, value)
+}
+
+function entryFields (record: VerifiedRecord, payload: { name: string }, value: unknown): RoomEntry {
+  const { body } = record
   return {
     key: payload.name,
     value,

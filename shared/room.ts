@@ -22,6 +22,7 @@ import { createHybridClock, type HybridClock } from './hlc.ts'
 import { openRecordAsync, sealRecordAsync, selectRecord, validateKeyName, type RoomEntry, type VerifiedRecord } from './record.ts'
 import { writeContext, type RecordStore } from './record-store.ts'
 import { keyCid, roomMembersCid } from './room-cid.ts'
+import { createOpenedCache, type OpenedCache } from './opened-cache.ts'
 import { keyIdFor, type RoomKeys } from './room-keys.ts'
 import type { JoinTimeline } from './join-phases.ts'
 import type { RoomProtocol } from './protocol/room-protocol.ts'
@@ -193,6 +194,8 @@ class Session implements RoomSession {
   readonly #init: RoomSessionInit
   readonly #node: RoomNode
   readonly #keys: RoomKeys
+  /** Plaintexts already opened: a record is decrypted once, not on every read. */
+  readonly #opened: OpenedCache = createOpenedCache()
   readonly #store: RecordStore
   readonly #clock: HybridClock
   readonly #log
@@ -352,7 +355,7 @@ class Session implements RoomSession {
   async #entry (heads: VerifiedRecord[]): Promise<KeyEntry | undefined> {
     const opened = (await Promise.all(heads.map(async (head) => {
       try {
-        return await openRecordAsync(this.#keys, head)
+        return await openRecordAsync(this.#keys, head, this.#opened)
       } catch (err) {
         this.#log.error('record %s does not open: %e', hex(head.id), err)
         return undefined
