@@ -1,3 +1,4 @@
+import { svelte } from '@sveltejs/vite-plugin-svelte'
 import { defineConfig } from 'vitest/config'
 
 // Three projects, run in this order by `npm test`: pure unit tests, Node
@@ -7,6 +8,15 @@ export default defineConfig({
   test: {
     projects: [
       {
+        // web/ui's rune classes (*.svelte.ts) and their *.svelte.test.ts
+        // tests go through the Svelte compiler (svelte.dev/docs/svelte/testing).
+        // In Node, Vitest transforms as `ssr`, for which the plugin would emit
+        // server code (each $derived computed once, no effects): compile for
+        // the client instead, and resolve `svelte` (and flushSync) to its
+        // client runtime through the `browser` condition. Only this project:
+        // `node` and `e2e` run real peers and the built app.
+        plugins: [svelte({ dynamicCompileOptions: () => ({ generate: 'client' }) })],
+        ssr: { resolve: { conditions: ['browser'] } },
         test: {
           name: 'unit',
           include: ['shared/**/*.test.ts', 'web/**/*.test.ts', 'relay/**/*.test.ts'],
