@@ -28,9 +28,27 @@ export interface JoinOptions {
   signal?: AbortSignal
 }
 
+/** Optional SDK extras, used when the client has them (join phases for the status details). */
+type ClientExtras = { phases?: () => Record<string, number> }
+
+/** The part of the SDK's RoomClient this class uses (all a test's fake client needs). */
+export type RoomStateClient = Pick<RoomClient, 'status' | 'onStatus' | 'diagnostics' | 'close'> & ClientExtras & {
+  session: Pick<RoomClient['session'], 'watch' | 'list' | 'put' | 'get' | 'delete'>
+}
+
+export type JoinRoomFn = (init: { link: string, iceServers?: RTCIceServer[] }) => Promise<RoomStateClient>
+
 export interface RoomStateInit {
   /** How long a change from someone else stays highlighted. @default 2500 ms */
   highlightMs?: number
+  /** Opens the room. @default the tab's libp2p node (joinTabRoom, loaded lazily) */
+  join?: JoinRoomFn
+}
+
+/** The app's join: the libp2p node's chunk is fetched on the first room opened. */
+const joinTab: JoinRoomFn = async (init) => {
+  const { joinTabRoom } = await loadNode()
+  return await joinTabRoom(init)
 }
 
 /** The `setTimeout` limit; a later expiry is checked again then. */
@@ -53,9 +71,6 @@ export interface WriteNotice {
 
 /** A version a user can pick in a conflict: its value with its type, or a deletion. */
 export type KeptVersion = Pick<RoomEntry, 'value' | 'deleted'>
-
-/** Optional SDK extras, used when the client has them (join phases for the status details). */
-type ClientExtras = { phases?: () => Record<string, number> }
 
 export type Diagnosis = { state: 'idle' } | { state: 'running' } | { state: 'done', report: RoomDiagnostics } | { state: 'failed', error: string }
 
@@ -89,7 +104,8 @@ export class RoomState {
 
   readonly #self = writerId()
   readonly #highlightMs: number
-  #client?: RoomClient
+  readonly #joinRoom: JoinRoomFn
+  #client?: RoomStateClient
   #unsubscribe: Array<() => void> = []
   readonly #rows = new RoomRows()
   /** Changes heard while a list is being read; applied on top of it. */
@@ -107,6 +123,7 @@ export class RoomState {
 
   constructor (init: RoomStateInit = {}) {
     this.#highlightMs = init.highlightMs ?? DEFAULT_HIGHLIGHT_MS
+    this.#joinRoom = init.join ?? joinTab
     this.#joined = new Promise(resolve => { this.#joinDone = resolve })
   }
 
@@ -149,8 +166,7 @@ export class RoomState {
   async join (options: JoinOptions): Promise<void> {
     if (this.#phase !== 'joining' || this.#client != null) return
     try {
-      const { joinTabRoom } = await loadNode()
-      const client = await joinTabRoom({ link: options.link, iceServers: options.iceServers })
+      const client = await this.#joinRoom({ link: options.link, iceServers: options.iceServers })
       if (options.signal?.aborted === true || this.#isClosed()) {
         log('room closed during join; closing its node')
         await client.close()
@@ -158,7 +174,7 @@ export class RoomState {
       }
       this.#client = client
       ;(globalThis as any).__roomkv = client // benchmarks, end-to-end tests and debugging
-      const phases = (client as RoomClient & ClientExtras).phases
+      const phases = client.phases
       const readPhases = (): void => { if (typeof phases === 'function') this.#phases = phases.call(client) }
       this.#status = client.status()
       readPhases()
@@ -307,7 +323,7 @@ export class RoomState {
     return this.#run(undo.key, `Restoring ${quoted(undo.key)}…`, async (session) => ({ verb: 'Restored', result: await session.put(undo.key, previous.value, ttl != null ? { ttl } : {}) }))
   }
 
-  async #run (key: string, busyText: string, fn: (session: RoomClient['session']) => Promise<{ verb: string, result: PutResult, undo?: WriteNotice['undo'] }>): Promise<boolean> {
+  async #run (key: string, busyText: string, fn: (session: RoomStateClient['session']) => Promise<{ verb: string, result: PutResult, undo?: WriteNotice['undo'] }>): Promise<boolean> {
     const action = ++this.#action
     this.#error = ''
     this.#busy = true
