@@ -24,6 +24,7 @@ import { newRoomLink, openTab, waitForProbe, withTimeout, type Tab } from './bro
 import { killWorkers, mib, RAISED_LIMITS, relayCapacity, type CapacityResult } from './capacity.ts'
 import { cliConnect, connectBreakdown, type CliConnect, type ConnectBreakdown } from './connect.ts'
 import { prepareCatchup, resyncAfterMissed, type CatchupResult, type CatchupRoom } from './catchup.ts'
+import { listScroll, type FrameStats, type ListScrollResult } from './list-scroll.ts'
 import { connectRoomsClient, pushThroughput, replication, type ReplicationResult, type ThroughputResult } from './nodes.ts'
 import { measurePrimitives, primitivesTable } from './primitives.ts'
 import { closePeers, relayMetrics } from './seed.ts'
@@ -36,7 +37,7 @@ import { round, summarize, table } from './stats.ts'
  * from that folder instead of dist/ (a build made elsewhere).
  */
 const QUICK = process.env.BENCH_QUICK === '1'
-const SECTIONS = ['primitives', 'firstPeer', 'tabs', 'catchup', 'replication', 'throughput', 'capacity'] as const
+const SECTIONS = ['primitives', 'firstPeer', 'tabs', 'catchup', 'list', 'replication', 'throughput', 'capacity'] as const
 type Section = typeof SECTIONS[number]
 const ONLY = (process.env.BENCH_ONLY ?? '').split(',').map(s => s.trim()).filter(s => s !== '')
 for (const name of ONLY) if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`BENCH_ONLY: unknown section ${name} (known: ${SECTIONS.join(', ')})`)
@@ -354,6 +355,7 @@ const lastNodeMs = (c: CatchupResult): number => Math.max(...c.node.map(r => r.m
 
 interface NodeSideResults {
   catchup?: CatchupResult
+  list?: ListScrollResult
   replication?: ReplicationResult
   throughput?: ThroughputResult
   capacity?: CapacityResult
@@ -386,6 +388,13 @@ async function nodeSideMetrics (browser: Browser, started: number): Promise<Node
         lastRunMs = await room.run()
         log(`re-sync: a member of a room of ${RESYNC_KEYS} keys that missed ${RESYNC_MISSED} changes`)
         room.result.resync = await resyncAfterMissed(RESYNC_KEYS, RESYNC_MISSED, CATCHUP_RUNS, log, WEB_ARGS)
+      })
+    }
+
+    if (runs('list')) {
+      await section('key list of a big room', async () => {
+        log(`key list: scrolling and filtering a room of ${CATCHUP_KEYS} keys in a tab`)
+        out.list = await listScroll(browser, CATCHUP_KEYS, log)
       })
     }
 
@@ -488,6 +497,18 @@ function nodeSideTables (n: NodeSideResults): string {
         ['ms (rooms.sync call -> resolved)', `${ok.length}/${rs.runs.length}`, fmt(ms.min), fmt(ms.p50), fmt(ms.max), note],
         ['KiB exchanged (both ways)', `${ok.length}/${rs.runs.length}`, fmt(kib.min), fmt(kib.p50), fmt(kib.max), `first sync of equal rooms ${fmt(rs.firstSync?.ms, 0)} ms (indexes built)`]]))
     }
+  }
+  const l = n.list
+  if (l != null) {
+    const frames = (name: string, f?: FrameStats): string[] => f == null
+      ? [name, '-', '-', '-', '-', l.error ?? 'not run']
+      : [name, String(f.frames), fmt(f.p50), fmt(f.p95), fmt(f.max), `${f.longTasks} tasks > 50 ms in ${fmt(f.ms, 0)} ms`]
+    parts.push(table([
+      [`key list of a ${l.keys.toLocaleString('en')}-key room in a tab, frame time (ms)`, 'frames', 'p50', 'p95', 'max', 'note'],
+      frames(`scroll (wheel, ${l.scrolledPx ?? '?'} px)`, l.scroll),
+      frames('filter (typing a prefix)', l.filter),
+      ['navigation start -> every key counted in the list (ms)', '1', fmt(l.listedMs, 0), '', '', '']
+    ]))
   }
   const cap = n.capacity
   if (cap != null) {
@@ -733,6 +754,7 @@ async function main (): Promise<void> {
   }
   Object.assign(results.results, {
     largeRoomCatchupMs: catchupJson(nodeSide.catchup),
+    keyListFrames: nodeSide.list ?? null,
     replicationPutsPerSecond: r == null ? null : { value: r.putsPerSecond, ...r },
     relayPushThroughput: t ?? null,
     relayCapacity: nodeSide.capacity ?? null,
