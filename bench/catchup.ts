@@ -16,17 +16,9 @@ import { openTab, waitForProbe, withTimeout, type Tab } from './browser.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createRecordStore, memoryRecordStorage } from '../shared/record-store.ts'
 import { sealRecordAsync } from '../shared/record.ts'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import { ping } from '@libp2p/ping'
-import { webSockets } from '@libp2p/websockets'
-import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p, type Libp2p } from 'libp2p'
-import { roomProtocol, type RoomProtocol } from '../shared/protocol/room-protocol.ts'
-import type { RecordStore } from '../shared/record-store.ts'
-import { nodeCatchup, type CatchupRun } from './nodes.ts'
-import { relayHealth, relayMetrics, sealManyAsync, seedRelayDataDir, seedStorage } from './seed.ts'
+import type { Libp2p } from 'libp2p'
+import { connectRoomsClient, nodeCatchup, type CatchupRun } from './nodes.ts'
+import { relayMetrics, sealManyAsync, seedRelayDataDir, seedStorage } from './seed.ts'
 import { round } from './stats.ts'
 
 export interface TabCatchupRun {
@@ -214,9 +206,9 @@ export async function resyncAfterMissed (keys: number, missed: number, runs: num
     log(`re-sync: seeded the relay's database and the member's storage in ${Math.round(performance.now() - t0)} ms`)
     relay = await startRelayProcess({ dataDir, args: relayArgs })
     const relayPeer = peerIdFromString(relay.peerId)
-    const member = await roomsClient(relay.url, createRecordStore(storage))
+    const member = await connectRoomsClient(relay.url, createRecordStore(storage))
     nodes.push(member)
-    const writer = await roomsClient(relay.url, createRecordStore(memoryRecordStorage()))
+    const writer = await connectRoomsClient(relay.url)
     nodes.push(writer)
     const timed = async (): Promise<ResyncRun> => {
       const started = performance.now()
@@ -254,21 +246,3 @@ export async function resyncAfterMissed (keys: number, missed: number, runs: num
   return result
 }
 
-/** A minimal libp2p client with only the room protocols over `store` (no DHT, no room session), connected to the relay over WebSockets. */
-async function roomsClient (relayUrl: string, store: RecordStore): Promise<Libp2p<{ rooms: RoomProtocol }>> {
-  const addr = ((await relayHealth(relayUrl)).multiaddrs as string[]).find(ma => ma.includes('/ws/'))
-  if (addr == null) throw new Error('relay announces no ws multiaddr')
-  const node = await createLibp2p({
-    transports: [webSockets()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify(), ping: ping(), rooms: roomProtocol({ store }) }
-  }) as unknown as Libp2p<{ rooms: RoomProtocol }>
-  try {
-    await node.dial(multiaddr(addr), { signal: AbortSignal.timeout(15_000) })
-  } catch (err) {
-    await node.stop()
-    throw err
-  }
-  return node
-}

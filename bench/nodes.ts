@@ -13,7 +13,7 @@ import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { roomProtocol, type RoomProtocol } from '../shared/protocol/room-protocol.ts'
-import { createRecordStore, memoryRecordStorage } from '../shared/record-store.ts'
+import { createRecordStore, memoryRecordStorage, type RecordStore } from '../shared/record-store.ts'
 import { deriveRoomKeys, newRoomSecret } from '../shared/room-keys.ts'
 import { formatRoomLink } from '../shared/link.ts'
 import type { RoomClient } from '../shared/room-client.ts'
@@ -267,7 +267,7 @@ export async function replication (relayUrl: string, relayPeerId: string, puts: 
 // ------------------------------------------------------------ relay throughput
 
 /** A minimal libp2p client that speaks only the roomkv room protocols (no DHT, no room session). */
-export async function roomsClient (): Promise<Libp2p<{ rooms: RoomProtocol }>> {
+export async function roomsClient (store: RecordStore = createRecordStore(memoryRecordStorage())): Promise<Libp2p<{ rooms: RoomProtocol }>> {
   return await createLibp2p({
     transports: [webSockets()],
     connectionEncrypters: [noise()],
@@ -275,17 +275,17 @@ export async function roomsClient (): Promise<Libp2p<{ rooms: RoomProtocol }>> {
     services: {
       identify: identify(),
       ping: ping(),
-      rooms: roomProtocol({ store: createRecordStore(memoryRecordStorage()) })
+      rooms: roomProtocol({ store })
     }
   }) as unknown as Libp2p<{ rooms: RoomProtocol }>
 }
 
-/** A roomsClient connected to the relay's WebSockets address. */
-export async function connectRoomsClient (relayUrl: string): Promise<Libp2p<{ rooms: RoomProtocol }>> {
+/** A roomsClient (over `store`, default a fresh in-memory one) connected to the relay's WebSockets address. */
+export async function connectRoomsClient (relayUrl: string, store?: RecordStore): Promise<Libp2p<{ rooms: RoomProtocol }>> {
   const health = await relayHealth(relayUrl)
   const addr = (health.multiaddrs as string[]).find(ma => ma.includes('/ws/'))
   if (addr == null) throw new Error('relay announces no ws multiaddr')
-  const node = await roomsClient()
+  const node = await roomsClient(store)
   try {
     await node.dial(multiaddr(addr), { signal: AbortSignal.timeout(15_000) })
   } catch (err) {

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { launchBrowser, startRelayProcess, stopAll, type RelayProcess } from './harness.ts'
+import { openSdkTab, sdkKeys as keys, sdkPut as put } from './sdk-driver.ts'
 
 let browser: Browser
 let relay1: RelayProcess
@@ -20,17 +21,7 @@ beforeAll(async () => {
 })
 afterAll(async () => { await stopAll() })
 
-async function openTab (url: string): Promise<Page> {
-  const page = await (await browser.newContext()).newPage()
-  await page.goto(url)
-  await page.waitForFunction(() => (globalThis as any).__roomkv != null, null, { timeout: 30_000 })
-  return page
-}
-const put = async (page: Page, key: string, value: string): Promise<void> => {
-  await page.evaluate(async ([k, v]) => { await (globalThis as any).__roomkv.session.put(k, v) }, [key, value])
-}
-const keys = async (page: Page): Promise<string[]> =>
-  page.evaluate(async () => ((await (globalThis as any).__roomkv.session.list()) as Array<{ key: string }>).map(e => e.key).sort())
+const openTab = async (url: string): Promise<Page> => openSdkTab(browser, url)
 const relayOf = async (page: Page): Promise<string | undefined> =>
   page.evaluate(() => ((globalThis as any).__roomkv.relay.relayStates() as Array<{ id: string, state: string }>).find(r => r.state === 'reserved')?.id)
 

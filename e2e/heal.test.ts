@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { freePort, launchBrowser, startRelayProcess, stopAll, type RelayProcess } from './harness.ts'
+import { openSdkTab, sdkKeys as keys, sdkPut as put } from './sdk-driver.ts'
 
 let browser: Browser
 let dataDir: string
@@ -27,18 +28,8 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true })
 })
 
-async function openTab (link: string): Promise<Page> {
-  const page = await (await browser.newContext()).newPage()
-  await page.goto(link)
-  await page.waitForFunction(() => (globalThis as any).__roomkv != null, null, { timeout: 30_000 })
-  return page
-}
+const openTab = async (url: string): Promise<Page> => openSdkTab(browser, url)
 
-const put = async (page: Page, key: string, value: string): Promise<void> => {
-  await page.evaluate(async ([k, v]) => { await (globalThis as any).__roomkv.session.put(k, v) }, [key, value])
-}
-const keys = async (page: Page): Promise<string[]> =>
-  page.evaluate(async () => ((await (globalThis as any).__roomkv.session.list()) as Array<{ key: string }>).map(e => e.key))
 const relayPhase = async (page: Page): Promise<string> => page.evaluate(() => (globalThis as any).__roomkv.relay.status().phase)
 const directPeers = async (page: Page): Promise<number> => page.evaluate(() => (globalThis as any).__roomkv.session.status().direct)
 /** When the tab's reservation on the relay was taken (ms since epoch), from its diagnostics. */

@@ -8,7 +8,7 @@ import { hkdf } from '@noble/hashes/hkdf.js'
 import { hmac } from '@noble/hashes/hmac.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { randomBytes } from '@noble/hashes/utils.js'
-import { fromString, toString } from 'uint8arrays'
+import { equals, fromString, toString } from 'uint8arrays'
 import { ROOM_ID_BYTES, ROOM_SECRET_BYTES } from './constants.ts'
 import { InvalidLinkError } from './errors.ts'
 
@@ -85,7 +85,7 @@ let lastRoom: { roomKey: Uint8Array, roomId: Uint8Array } | undefined
 
 export function roomIdFromRoomKey (roomKey: Uint8Array): Uint8Array {
   const last = lastRoom
-  if (last != null && last.roomKey.length === roomKey.length && last.roomKey.every((b, i) => b === roomKey[i])) return last.roomId.slice()
+  if (last != null && equals(last.roomKey, roomKey)) return last.roomId.slice()
   const roomId = sha256(roomKey).subarray(0, ROOM_ID_BYTES)
   // Copies kept: callers may keep or change both the key they passed and the id they got.
   lastRoom = { roomKey: roomKey.slice(), roomId: roomId.slice() }

@@ -7,6 +7,7 @@
  * accepts and rejects the same signatures.
  */
 import { ed25519 } from '@noble/curves/ed25519.js'
+import { equals } from 'uint8arrays'
 
 const MAX_CACHED_KEYS = 256
 const keys = new Map<string, Promise<CryptoKey | undefined>>()
@@ -69,15 +70,8 @@ export function verifySignatureSync (signature: Uint8Array, message: Uint8Array,
  */
 let lastKey: { bytes: Uint8Array, key: Promise<CryptoKey | undefined>, resolved?: CryptoKey } | undefined
 
-function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
-  if (a === b) return true
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
-
 function importKey (publicKey: Uint8Array): Promise<CryptoKey | undefined> {
-  if (lastKey != null && sameBytes(lastKey.bytes, publicKey)) return lastKey.key
+  if (lastKey != null && equals(lastKey.bytes, publicKey)) return lastKey.key
   const id = hexOf(publicKey)
   let key = keys.get(id)
   if (key == null) {
@@ -101,7 +95,7 @@ function importKey (publicKey: Uint8Array): Promise<CryptoKey | undefined> {
  */
 export function verifySignature (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean> {
   const last = lastKey
-  if (webCrypto === true && last?.resolved != null && signature.length === 64 && sameBytes(last.bytes, publicKey)) {
+  if (webCrypto === true && last?.resolved != null && signature.length === 64 && equals(last.bytes, publicKey)) {
     try {
       // No copies: WebCrypto copies its inputs before it returns (a view
       // into a larger buffer is read as the view). BufferSource's typing

@@ -9,6 +9,8 @@ export const ROOM_FILE_FORMAT = 'roomkv-export'
 export const ROOM_FILE_VERSION = 1
 /** Largest file read: a full room of 100,000 small keys fits well within it. */
 export const MAX_IMPORT_BYTES = 64 * 1024 * 1024
+/** What a file over MAX_IMPORT_BYTES gets, whether it is refused before or after reading. */
+export const TOO_LARGE = `The file is too large (at most ${MAX_IMPORT_BYTES / 1024 / 1024} MiB)`
 export const MAX_IMPORT_KEYS = 100_000
 /** Same bound as the editor's: the SDK checks the real (byte) limit on put. */
 export const MAX_IMPORT_KEY_CHARS = 1024
@@ -40,7 +42,7 @@ export function exportRoom (rows: readonly KeyEntry[], now = Date.now()): RoomFi
 export type ParsedRoomFile = { ok: true, keys: RoomFileKey[] } | { ok: false, message: string }
 
 export function parseRoomFile (text: string): ParsedRoomFile {
-  if (text.length > MAX_IMPORT_BYTES) return { ok: false, message: `The file is too large (at most ${MAX_IMPORT_BYTES / 1024 / 1024} MiB)` }
+  if (text.length > MAX_IMPORT_BYTES) return { ok: false, message: TOO_LARGE }
   let data: any
   try {
     data = JSON.parse(text)

@@ -3,7 +3,7 @@
  * import reads a file, shows the plan (new / changed / unchanged), and only
  * writes after the user confirms, in batches with progress.
  */
-import { exportRoom, MAX_IMPORT_BYTES, parseRoomFile, planImport, type ImportPlan } from './room-file.ts'
+import { exportRoom, MAX_IMPORT_BYTES, parseRoomFile, planImport, TOO_LARGE, type ImportPlan } from './room-file.ts'
 import type { RoomState } from './room-state.svelte.ts'
 
 export class TransferState {
@@ -38,7 +38,7 @@ export class TransferState {
     this.#result = ''
     this.#fileName = file.name
     // Checked before reading: a huge file is refused without loading it.
-    if (file.size > MAX_IMPORT_BYTES) { this.#error = `The file is too large (at most ${MAX_IMPORT_BYTES / 1024 / 1024} MiB)`; return }
+    if (file.size > MAX_IMPORT_BYTES) { this.#error = TOO_LARGE; return }
     const parsed = parseRoomFile(await file.text())
     if (!parsed.ok) { this.#error = parsed.message; return }
     this.#plan = planImport(parsed.keys, key => this.#room.entry(key))
