@@ -134,4 +134,19 @@ describe('EditorState', () => {
     editor.reset()
     expect([editor.key, editor.kind, editor.text, editor.ttl, editor.editing, editor.keyError]).toEqual(['', 'string', '', '', '', ''])
   })
+
+  it('after a slow write, resets only if nothing was typed since it was submitted', () => {
+    const editor = new EditorState()
+    editor.key = 'person'
+    editor.kind = 'json'
+    editor.text = '{"name":"Ada"}'
+    const submitted = editor.snapshot()
+    editor.key = 'label' // the next entry, typed while the save was in flight
+    editor.kind = 'string'
+    editor.text = '42'
+    editor.resetIfUnchanged(submitted)
+    expect([editor.key, editor.kind, editor.text]).toEqual(['label', 'string', '42'])
+    editor.resetIfUnchanged(editor.snapshot())
+    expect([editor.key, editor.kind, editor.text]).toEqual(['', 'string', ''])
+  })
 })

@@ -52,6 +52,20 @@ export class EditorState {
     this.clearErrors()
   }
 
+  /** The fields as they are now, to tell later whether the user changed them. */
+  snapshot (): string {
+    return JSON.stringify([this.key, this.kind, this.text, this.ttl])
+  }
+
+  /**
+   * Reset after a write finished, unless the fields changed since it was
+   * submitted (`snapshot()` then): a slow write must not wipe what the user
+   * has typed meanwhile.
+   */
+  resetIfUnchanged (snapshot: string): void {
+    if (this.snapshot() === snapshot) this.reset()
+  }
+
   clearErrors (): void {
     this.#keyError = ''
     this.#valueError = ''
