@@ -796,6 +796,47 @@ describe('createRecordStore batches', () => {
     expect(storage.writes).toBe(1) // nothing new: nothing written
   })
 
+  it('computes the next batch while one commits; callers and listeners hear of each batch once durable, in order', async () => {
+    // Applies each batch at once (reads after write() see it, as IndexedDB
+    // orders transactions) but commits only when released.
+    const inner = memoryRecordStorage()
+    const commits: Array<() => void> = []
+    let durable = 0
+    const storage: RecordStorage = {
+      ...inner,
+      getMany: inner.getMany,
+      async write (ops) {
+        const results = await inner.write!(ops)
+        await new Promise<void>(resolve => commits.push(() => { durable += ops.length; resolve() }))
+        return results
+      }
+    }
+    const store = createRecordStore(storage, { now: () => NOW, maxBatch: 4 })
+    const heard: number[] = []
+    store.onRecord(() => heard.push(durable))
+    // Two versions of each key: the second must see the first as a head.
+    const first = Array.from({ length: 8 }, (_, i) => seal({ key: `k${i}`, clock: at(NOW - 10), value: i }))
+    const merging = store.mergeMany(first)
+    while (commits.length < 2) await new Promise(resolve => setTimeout(resolve, 1))
+    // Batch 2 was written before batch 1 committed, and nobody heard of either yet.
+    expect(heard).toEqual([])
+    commits.shift()!()
+    await new Promise(resolve => setTimeout(resolve, 5))
+    expect(heard).toEqual([4, 4, 4, 4])
+    commits.shift()!()
+    const results = await merging
+    expect(results.every(r => !(r instanceof Error) && r.status === 'stored')).toBe(true)
+    // Every listener call came after its batch was durable.
+    expect(heard).toEqual([4, 4, 4, 4, 8, 8, 8, 8])
+    const ids = results.map(r => (r as { record: VerifiedRecord }).record.id)
+    const second = ids.map((id, i) => seal({ key: `k${i}`, clock: at(NOW - 5), value: i + 100, replaces: [id] }))
+    const merging2 = store.mergeMany(second)
+    while (commits.length < 2) await new Promise(resolve => setTimeout(resolve, 1))
+    commits.shift()!()
+    commits.shift()!()
+    for (const r of await merging2) expect(!(r instanceof Error) && r.heads.length).toBe(1)
+  })
+
   it('a refused write rejects only its record, with the storage error', async () => {
     const storage = batched()
     storage.refuse = (keyId) => keyId === b32(keyIdFor(keysA, 'k3')) ? Object.assign(new Error('room full'), { code: 'ERR_ROOM_FULL' }) : undefined

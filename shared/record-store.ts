@@ -38,6 +38,11 @@ export interface RecordStorage {
    * and reported (`{ ok: false, error }`, e.g. RoomFullError); every other
    * write is applied, and all applied writes are durable together when the
    * promise resolves. Optional: falls back to `put`/`delete` one by one.
+   *
+   * Reads called after `write` (before it resolves) must see its applied
+   * writes: the record store computes the next batch while this one
+   * commits. IndexedDB runs transactions of one store in creation order;
+   * SQLite and memory storage apply the batch synchronously.
    */
   write?(ops: StorageWrite[]): Promise<StorageWriteResult[]>
   put(roomId: string, keyId: string, value: Uint8Array): Promise<void>
@@ -387,12 +392,26 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     }
   }
 
+  // Batches are computed one at a time (serial) but committed in a
+  // pipeline: batch N+1 reads heads and checks signatures while batch N's
+  // transaction commits (storage orders them; see RecordStorage.write).
+  // Callers and listeners hear of each batch after it is durable, in order.
+  let committed: Promise<void> = Promise.resolve()
+
   async function drain (): Promise<void> {
     try {
       let batch = takeBatch()
       while (batch.length > 0) {
         const current = batch
-        const merged = serial(async () => { await mergeBatch(current) })
+        const issued = serial(async () => {
+          try {
+            const finish = await mergeBatch(current)
+            committed = committed.then(finish.done)
+          } catch (err) {
+            // A failed read: nothing of this batch was written.
+            for (const p of current) p.reject(err)
+          }
+        })
         // A backlog (a catch-up: thousands of records merged at once): the
         // next batch's signatures are checked while this one is read and
         // written, so the verifier (WebCrypto, off the JS thread) never
@@ -403,7 +422,7 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
           const t = now()
           for (const p of batch) if (p.build == null && !p.verified) p.verifying = verifyPending(p, t)
         }
-        await merged
+        await issued
         if (batch.length === 0) batch = takeBatch()
       }
     } finally {
@@ -411,7 +430,12 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     }
   }
 
-  async function mergeBatch (batch: Pending[]): Promise<void> {
+  /**
+   * Compute a batch's new heads and start its storage write; `done` (never
+   * rejects) waits for the write, then updates the sync index, tells
+   * listeners and settles the batch's callers.
+   */
+  async function mergeBatch (batch: Pending[]): Promise<{ done: () => Promise<void> }> {
     const t = now()
     // 1. Current heads of every key, one read per room.
     const byRoom = new Map<string, Pending[]>()
@@ -480,31 +504,34 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
       ops.push({ roomId: p.roomId, keyId: p.keyId, value: HeadSet.encode({ records: capped.map(h => h.bytes) }) })
       outcome.push({ p, result: result('stored', capped), op: ops.length - 1 })
     })
-    let written: StorageWriteResult[]
-    try {
-      written = await writeMany(ops)
-    } catch (err: any) {
+    const writing = writeMany(ops).catch((err: any): StorageWriteResult[] => {
       const error = err instanceof Error ? err : new Error(String(err))
-      written = ops.map(() => ({ ok: false, error }))
-    }
+      return ops.map(() => ({ ok: false, error }))
+    })
+    // put/delete one by one promise no order: the next batch waits.
+    if (storage.write == null) await writing
     // 4. Tell listeners after the batch is durable, then the callers.
-    for (const { p, result, error, op } of outcome) {
-      if (error != null) { p.reject(error); continue }
-      if (op != null) {
-        const w = written[op]
-        if (w == null || !w.ok) {
-          p.reject(w != null && !w.ok ? w.error : new Error('storage did not report the write'))
-          continue
+    const done = async (): Promise<void> => {
+      const written = await writing
+      for (const { p, result, error, op } of outcome) {
+        if (error != null) { p.reject(error); continue }
+        if (op != null) {
+          const w = written[op]
+          if (w == null || !w.ok) {
+            p.reject(w != null && !w.ok ? w.error : new Error('storage did not report the write'))
+            continue
+          }
+          syncIndex.update(p.roomId, result!.record.body.keyId, result!.heads.map(h => ({ recordId: h.id, expiresAt: h.body.expiresAt })))
+          for (const listener of listeners) {
+            try {
+              listener(result!.record, result!.heads)
+            } catch {}
+          }
         }
-        syncIndex.update(p.roomId, result!.record.body.keyId, result!.heads.map(h => ({ recordId: h.id, expiresAt: h.body.expiresAt })))
-        for (const listener of listeners) {
-          try {
-            listener(result!.record, result!.heads)
-          } catch {}
-        }
+        p.resolve(result!)
       }
-      p.resolve(result!)
     }
+    return { done }
   }
 
   // The room of the last record enqueued, by its room key: every record of
@@ -636,6 +663,7 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     async close () {
       while (draining != null) await draining
       await serial(async () => {})
+      await committed
       await storage.close()
     }
   }
