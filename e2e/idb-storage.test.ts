@@ -127,6 +127,63 @@ test('list yields exactly one room, in key order, across pages, and survives a r
   await context.close()
 })
 
+test('a resident room: a read called after a write sees it before the commit; the room is read from disk once', async () => {
+  const page = await openPage()
+  const result = await page.evaluate(async () => {
+    const { idbRecordStorage } = (globalThis as any).__idbStorage
+    const seed = idbRecordStorage({ database: 'resident' })
+    await seed.write(Array.from({ length: 1500 }, (_, i) => ({ roomId: 'room', keyId: `k${i}`, value: new Uint8Array([i & 255]) })))
+    await seed.close()
+    const storage = idbRecordStorage({ database: 'resident' })
+    // Not awaited: the read is called while the write commits.
+    const writing = storage.write([{ roomId: 'room', keyId: 'k1', value: new Uint8Array([42]) }, { roomId: 'room', keyId: 'k2' }])
+    const read = await storage.getMany('room', ['k0', 'k1', 'k2', 'k1499'])
+    await writing
+    // Disk has it too: a fresh instance (another tab) reads the room again.
+    const fresh = idbRecordStorage({ database: 'resident' })
+    let count = 0
+    for await (const _ of fresh.list('room')) count++
+    return { read: read.map((v: Uint8Array | undefined) => v == null ? null : [...v]), fromDisk: [...await fresh.get('room', 'k1')], count }
+  })
+  expect(result).toEqual({ read: [[0], [42], null, [1499 & 255]], fromDisk: [42], count: 1499 })
+})
+
+test('another tab writing the same room: its keys are read again, not served stale from memory', async () => {
+  const context = await browser.newContext()
+  const [a, b] = [await openPage(context), await openPage(context)]
+  const open = async (page: Page): Promise<void> => page.evaluate(async () => {
+    const storage = (globalThis as any).__storage = (globalThis as any).__idbStorage.idbRecordStorage({ database: 'shared' })
+    await storage.getMany('room', ['k']) // resident from here on
+  })
+  await open(a)
+  await open(b)
+  await a.evaluate(async () => { await (globalThis as any).__storage.write([{ roomId: 'room', keyId: 'k', value: new Uint8Array([1]) }]) })
+  await expect.poll(() => b.evaluate(async () => [...(await (globalThis as any).__storage.get('room', 'k')) ?? []])).toEqual([1])
+  await b.evaluate(async () => { await (globalThis as any).__storage.write([{ roomId: 'room', keyId: 'k', value: new Uint8Array([2]) }, { roomId: 'room', keyId: 'j', value: new Uint8Array([3]) }]) })
+  await expect.poll(() => a.evaluate(async () => {
+    const values: number[] = []
+    for await (const v of (globalThis as any).__storage.list('room')) values.push(...v)
+    return values.sort()
+  })).toEqual([2, 3])
+  await context.close()
+})
+
+test('a room larger than maxResidentBytes stays on disk and still reads, writes and lists', async () => {
+  const page = await openPage()
+  const result = await page.evaluate(async () => {
+    const storage = (globalThis as any).__idbStorage.idbRecordStorage({ database: 'small', maxResidentBytes: 20_000, listPage: 100 })
+    await storage.write(Array.from({ length: 300 }, (_, i) => ({ roomId: 'room', keyId: `k${String(i).padStart(3, '0')}`, value: new Uint8Array(64).fill(i & 255) })))
+    // A new instance finds the room too big while loading it.
+    const big = (globalThis as any).__idbStorage.idbRecordStorage({ database: 'small', maxResidentBytes: 20_000, listPage: 100 })
+    await big.write([{ roomId: 'room', keyId: 'k000' }])
+    const read = await big.getMany('room', ['k000', 'k001', 'k299'])
+    let count = 0
+    for await (const _ of big.list('room')) count++
+    return { read: read.map((v: Uint8Array | undefined) => v?.[0] ?? null), count }
+  })
+  expect(result).toEqual({ read: [null, 1, 299 & 255], count: 299 })
+})
+
 test('the room page shows 2,000 keys as they are written, without listing the room again, and after a reload', async () => {
   const relay = await startRelayProcess()
   const page = await (await browser.newContext()).newPage()
