@@ -28,18 +28,30 @@ import type { JoinTimeline } from './join-phases.ts'
 import type { RoomProtocol } from './protocol/room-protocol.ts'
 import type { RelayReservations } from './relay-reservations.ts'
 
-/** `reservations`: peers that take relay reservations themselves (tabs, Node peers); relays have none. */
 /**
- * A relay's member list this soon after our session hello is its answer to
- * it: we are the newcomer and dial. Later lists name newcomers, who dial us.
+ * How long the member whose peer id sorts last waits for the other to dial
+ * before dialling itself (see dialTurn). Long enough for the first side's
+ * tries against a newcomer whose reservation is a moment away.
  */
-const NEWCOMER_WINDOW = 1000
+const DIAL_YIELD = 3 * second
+
+/** What a relay serves (identify lists it): a peer speaking it is no tab to dial over WebRTC. */
+const CIRCUIT_HOP = '/libp2p/circuit/relay/0.2.0/hop'
+
 /**
- * How long an existing member leaves a newcomer to dial it before dialling
- * itself; the member whose id sorts last waits twice as long, so two members
- * that both took the other's list for a notification do not dial at once.
+ * Whose turn it is to dial a member, the same rule on every path (a relay's
+ * member list, a DHT provider record): one RTCPeerConnection per pair. The
+ * peer whose id sorts first (as text) dials at once; the other waits
+ * `grace` since it learnt of the peer, longer while an inbound connection
+ * from the peer is open (its WebRTC handshake runs over it), and dials only
+ * if nothing connected by then (the first side lacks WebRTC, or its tries
+ * failed).
  */
-const NEWCOMER_DIAL_GRACE = 1500
+export function dialTurn (input: { self: string, peer: string, waited: number, inbound: boolean, grace: number }): { dial: true } | { dial: false, retryIn: number } {
+  if (input.self < input.peer) return { dial: true }
+  const until = input.inbound ? 2 * input.grace : input.grace
+  return input.waited >= until ? { dial: true } : { dial: false, retryIn: until - input.waited }
+}
 
 export type RoomNode = Libp2p<{ dht: KadDHT, rooms: RoomProtocol, reservations?: RelayReservations }>
 
@@ -65,6 +77,16 @@ export interface RoomSessionInit {
   dialAttempts?: number
   /** Timeout of one WebRTC dial attempt. @default 6 s */
   dialTimeout?: number
+  /** How long the member whose id sorts last leaves the other to dial first. @default 3 s */
+  dialYield?: number
+  /**
+   * How often each direct member is asked whether it is still there (an
+   * empty read over its session): a closed or crashed tab's WebRTC
+   * connection gives no close signal for half a minute. @default 2 s
+   */
+  probeInterval?: number
+  /** How long a probe waits for the answer; two missed in a row drop the member. @default 1.5 s */
+  probeTimeout?: number
   /** Where the session records its join phases (membersKnown, direct, synced). @default none */
   timeline?: JoinTimeline
 }
@@ -201,10 +223,13 @@ class Session implements RoomSession {
   readonly #log
   readonly #members = new Map<string, PeerId>()
   readonly #dialing = new Set<string>()
-  /** When we last sent each relay our session hello (its answer lists the members). */
-  readonly #helloAt = new Map<string, number>()
-  /** When each member was first found through the DHT (dial tie-break). */
+  /** When we learnt of each member we are not connected to yet (dial tie-break, see dialTurn). */
   readonly #firstSeen = new Map<string, number>()
+  /** Members whose dial waits for the other side's turn (a timer is set). */
+  readonly #yielding = new Set<string>()
+  /** Members being probed now, and probes each missed in a row. */
+  readonly #probing = new Set<string>()
+  readonly #missedProbes = new Map<string, number>()
   readonly #watchers = new Set<(change: RoomChange) => void>()
   readonly #statusWatchers = new Set<(status: RoomStatus) => void>()
   readonly #writeWatchers = new Set<(record: Uint8Array) => void>()
@@ -258,7 +283,10 @@ class Session implements RoomSession {
       // Every connection to a member is gone (its tab closed, its network
       // dropped): it leaves the member list at once. It is added again when
       // it reconnects or a relay lists it.
-      if (this.#members.delete(evt.detail.toString())) this.#log('member %p left', evt.detail)
+      const id = evt.detail.toString()
+      if (this.#members.delete(id)) this.#log('member %p left', evt.detail)
+      this.#firstSeen.delete(id)
+      this.#missedProbes.delete(id)
       this.#emitStatus()
     }
     const onRelayConnect = (evt: CustomEvent<PeerId>): void => {
@@ -297,6 +325,15 @@ class Session implements RoomSession {
       this.#init.timeline?.mark('membersKnown')
       this.#dialAnnounced(from, members)
     }))
+    // A member's session stream ended: when the member is gone (its tab
+    // closed and its data channels with it) the WebRTC connection itself
+    // lingers until ICE gives up; ask at once instead.
+    this.#cleanups.push(this.#node.services.rooms.onSessionEnd((peer) => {
+      if (this.#members.has(peer.toString()) && !this.#closed) void this.#probe(peer, 1)
+    }))
+    this.#every(this.#init.probeInterval ?? 2 * second, () => {
+      for (const peer of this.#directMembers()) void this.#probe(peer, 2)
+    })
     for (const relay of this.#connectedRelays()) {
       void this.#openSession(relay).then(async () => { await this.#syncWith(relay) })
     }
@@ -494,9 +531,6 @@ class Session implements RoomSession {
 
   async #openSession (peer: PeerId): Promise<void> {
     if (this.#closed) return
-    // The first hello only: after a relay restart every member says hello
-    // again, and none of them is a newcomer then.
-    if (this.#isRelay(peer) && !this.#helloAt.has(peer.toString())) this.#helloAt.set(peer.toString(), Date.now())
     const opened = await this.#node.services.rooms.replication.open(peer, this.#keys.roomId, this.#signal())
     if (!opened) this.#log('no replication session with %p yet', peer)
   }
@@ -703,17 +737,13 @@ class Session implements RoomSession {
     }
     await Promise.allSettled(found
       .filter(p => !p.id.equals(this.#node.peerId))
-      .map(async (p) => { await this.#connectMember(p.id, p.multiaddrs, { yieldToPeer: true }) }))
+      .map(async (p) => { await this.#connectMember(p.id, p.multiaddrs) }))
   }
 
   /**
-   * Members a relay listed: in answer to our session hello (we are the
-   * newcomer: they hold reservations already, so we dial them at once), or a
-   * newcomer since (its reservation may still be on its way, and it is
-   * dialling us: we dial only if nothing connected after a moment). The
-   * relay does not say which of the two a list is; a list that comes soon
-   * after our hello is taken as its answer. One RTCPeerConnection per pair,
-   * except when two members join within that window of each other.
+   * Members a relay listed, in answer to our session hello or as newcomers
+   * since: each is reachable through that relay's circuit once it holds a
+   * reservation there. Who dials is dialTurn's rule, as for DHT-found members.
    */
   #dialAnnounced (relay: PeerId, members: PeerId[]): void {
     // The dialer needs no reservation of its own, only WebRTC (tabs have it; Node peers do not).
@@ -721,50 +751,69 @@ class Session implements RoomSession {
     const connection = this.#connectionTo(relay)
     if (!canWebRtc || connection == null) return
     const base = connection.remoteAddr.toString().replace(/\/p2p\/[^/]+$/, '')
-    const helloAt = this.#helloAt.get(relay.toString())
-    const newcomer = helloAt != null && Date.now() - helloAt < NEWCOMER_WINDOW
     for (const member of members) {
-      // Federated relays are members of each other's rooms; they take no WebRTC.
+      // Relays are members of each other's rooms (federation); they take no WebRTC.
       if (member.equals(this.#node.peerId) || this.#isRelay(member)) continue
       const addr = multiaddr(`${base}/p2p/${relay.toString()}/p2p-circuit/webrtc/p2p/${member.toString()}`)
-      if (newcomer) {
-        // Existing members hold reservations: a refusal is not a wait, so few tries.
-        void this.#connectMember(member, [addr], { attempts: 3 })
-      } else {
-        const grace = this.#node.peerId.toString() < member.toString() ? NEWCOMER_DIAL_GRACE : 2 * NEWCOMER_DIAL_GRACE
-        const timer = setTimeout(() => {
-          if (!this.#isDirect(member)) void this.#connectMember(member, [addr], { attempts: 6 })
-        }, grace)
-        this.#timers.push(timer)
-      }
+      // A newcomer's reservation may be a moment away: a refusal is worth a few more tries.
+      void this.#connectMember(member, [addr], { attempts: 6 })
     }
   }
 
   /**
-   * `yieldToPeer` (members found through the DHT, where both sides may find
-   * each other at once): one RTCPeerConnection per pair, so let the other
-   * side dial when it already is (an inbound relayed connection carries its
-   * WebRTC handshake) or when its peer id sorts first, for a few seconds.
+   * A peer that serves circuit relay hops is a relay, not a tab: a
+   * federated relay holds sessions in rooms like a member, and a relay may
+   * list it. Known once identify told us its protocols (kad-dht queries
+   * reach other relays too).
    */
-  async #connectMember (peer: PeerId, addrs: Multiaddr[], options: { yieldToPeer?: boolean, attempts?: number } = {}): Promise<void> {
+  async #isKnownRelay (peer: PeerId): Promise<boolean> {
+    if (this.#isRelay(peer)) return true
+    try {
+      return (await this.#node.peerStore.get(peer)).protocols.includes(CIRCUIT_HOP)
+    } catch {
+      return false // never heard of: not identified as a relay
+    }
+  }
+
+  /**
+   * Dial a member over WebRTC, when it is our turn (dialTurn): one
+   * RTCPeerConnection per pair. When it is the other side's, check again
+   * once its head start is over and dial only if nothing connected.
+   */
+  async #connectMember (peer: PeerId, addrs: Multiaddr[], options: { attempts?: number } = {}): Promise<void> {
     const id = peer.toString()
     if (this.#isDirect(peer)) {
       if (!this.#members.has(id)) await this.#joinMember(peer)
       return
     }
-    if (this.#dialing.has(id)) return
-    if (options.yieldToPeer === true) {
-      const firstSeen = this.#firstSeen.get(id) ?? Date.now()
-      if (!this.#firstSeen.has(id)) {
-        if (this.#firstSeen.size > 1000) this.#firstSeen.clear()
-        this.#firstSeen.set(id, firstSeen)
-      }
-      const theyDial = this.#node.getConnections(peer).some(c => c.direction === 'inbound' && c.status === 'open')
-      const theyGoFirst = peer.toString() < this.#node.peerId.toString()
-      if ((theyDial || theyGoFirst) && Date.now() - firstSeen < 4 * second) return
-    }
+    if (this.#dialing.has(id) || this.#yielding.has(id) || this.#closed) return
     const webrtc = addrs.filter(ma => /\/webrtc(\/|$)/.test(ma.toString()))
-    if (webrtc.length === 0) return
+    if (webrtc.length === 0 || await this.#isKnownRelay(peer)) return
+    if (this.#isDirect(peer)) {
+      if (!this.#members.has(id)) await this.#joinMember(peer)
+      return
+    }
+    if (this.#dialing.has(id) || this.#yielding.has(id) || this.#closed) return
+    if (!this.#firstSeen.has(id)) {
+      if (this.#firstSeen.size > 1000) this.#firstSeen.clear()
+      this.#firstSeen.set(id, Date.now())
+    }
+    const turn = dialTurn({
+      self: this.#node.peerId.toString(),
+      peer: id,
+      waited: Date.now() - (this.#firstSeen.get(id) ?? Date.now()),
+      inbound: this.#node.getConnections(peer).some(c => c.direction === 'inbound' && c.status === 'open'),
+      grace: this.#init.dialYield ?? DIAL_YIELD
+    })
+    if (!turn.dial) {
+      this.#yielding.add(id)
+      const timer = setTimeout(() => {
+        this.#yielding.delete(id)
+        void this.#connectMember(peer, addrs, options)
+      }, turn.retryIn)
+      this.#timers.push(timer)
+      return
+    }
     this.#dialing.add(id)
     try {
       const attempts = options.attempts ?? this.#init.dialAttempts ?? 3
@@ -787,6 +836,46 @@ class Session implements RoomSession {
       }
     } finally {
       this.#dialing.delete(id)
+    }
+  }
+
+  /**
+   * Ask a direct member whether it is still there; after `allowed` missed
+   * probes in a row, hang up on it: peer:disconnect then drops it from the
+   * members at once. A member that is alive after all (a long stall) is found
+   * again through the relay or the DHT. One missed probe is enough after its
+   * session ended (strong evidence the tab is gone); two otherwise, so a
+   * member busy with a big batch is not dropped for one late answer.
+   */
+  async #probe (peer: PeerId, allowed: number): Promise<void> {
+    const id = peer.toString()
+    if (this.#probing.has(id) || !this.#isDirect(peer)) return
+    this.#probing.add(id)
+    try {
+      for (;;) {
+        try {
+          await this.#node.services.rooms.probe(peer, this.#keys.roomId, this.#signal(this.#init.probeTimeout ?? 1.5 * second))
+          this.#missedProbes.delete(id)
+          return
+        } catch (err) {
+          if (this.#closed || !this.#members.has(id)) return
+          const missed = (this.#missedProbes.get(id) ?? 0) + 1
+          this.#missedProbes.set(id, missed)
+          if (missed < allowed) continue
+          this.#log('member %p does not answer (%d probes): %e', peer, missed, err)
+          this.#missedProbes.delete(id)
+          // Every connection, relayed ones too: the member is gone, and the
+          // member list follows peer:disconnect.
+          await this.#node.hangUp(peer).catch(() => {})
+          if (this.#members.delete(id)) {
+            this.#log('member %p left', peer)
+            this.#emitStatus()
+          }
+          return
+        }
+      }
+    } finally {
+      this.#probing.delete(id)
     }
   }
 

@@ -103,6 +103,19 @@ export interface RoomProtocol {
    * `refusal` set when the peer refused (ERR_RATE_LIMITED, ERR_SYNC_LIMIT...).
    */
   sync(peer: PeerId, roomId: Uint8Array, options?: SyncOptions): Promise<SyncResult>
+  /**
+   * Whether the peer still answers on the room's session: an empty read (no
+   * keys) round trip. Resolves when it answered, throws when it did not
+   * before the signal (a closed or crashed peer whose connection has not
+   * noticed yet: WebRTC has no close signal for a vanished peer).
+   */
+  probe(peer: PeerId, roomId: Uint8Array, signal: AbortSignal): Promise<void>
+  /**
+   * Told whenever a replication stream with a peer ends, for whatever
+   * reason (the peer closed its tab, a data channel died, a session was
+   * replaced): a hint to check whether the peer is still there.
+   */
+  onSessionEnd(listener: (peer: PeerId) => void): () => void
 }
 
 /** Refusals a responder sends on the stream before ending it cleanly (counted, not a broken stream). */
@@ -122,6 +135,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
   /** Syncs per IP: ten peers' worth (a NAT, a classroom); the bytes they cost are charged by `admitRead`. */
   readonly #syncLimitPerIp: RateLimiter
   readonly replication: Replication
+  readonly #sessionEndListeners = new Set<(peer: PeerId) => void>()
 
   constructor (components: RoomProtocolComponents, init: RoomProtocolInit) {
     this.#components = components
@@ -151,6 +165,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
       const connection = this.#connectionTo(peer)
       if (connection == null) throw new ProtocolError('No direct connection to this peer')
       const stream = await connection.newStream(REPLICATE_PROTOCOL, { signal, runOnLimitedConnection: this.#init.runOnLimitedConnection ?? false })
+      this.#watchSession(stream, peer)
       return { stream, connection }
     })
   }
@@ -167,12 +182,32 @@ class RoomProtocolService implements RoomProtocol, Startable {
       runOnLimitedConnection: this.#init.runOnLimitedConnection ?? false
     }
     await this.#components.registrar.handle(REPLICATE_PROTOCOL, (stream, connection) => {
+      this.#watchSession(stream, connection.remotePeer)
       this.replication.handle(stream, connection).catch((err) => { this.#log('session with %p failed: %e', connection.remotePeer, err) })
     }, options)
     await this.#components.registrar.handle(SYNC_PROTOCOL, (stream, connection) => this.#serve(stream, connection, this.#handleSync.bind(this)), options)
   }
 
+  #watchSession (stream: Stream, peer: PeerId): void {
+    if (this.#sessionEndListeners.size === 0) return
+    stream.addEventListener('close', () => {
+      for (const listener of this.#sessionEndListeners) listener(peer)
+    }, { once: true })
+  }
+
+  onSessionEnd (listener: (peer: PeerId) => void): () => void {
+    this.#sessionEndListeners.add(listener)
+    return () => { this.#sessionEndListeners.delete(listener) }
+  }
+
+  async probe (peer: PeerId, roomId: Uint8Array, signal: AbortSignal): Promise<void> {
+    // No keys asked: the answer is an empty reply, one small frame each way
+    // over the session already open (no new stream, no new data channel).
+    await raceSignal(this.replication.query(peer, roomId, [], signal), signal)
+  }
+
   async stop (): Promise<void> {
+    this.#sessionEndListeners.clear()
     this.replication.stop()
     await this.#components.registrar.unhandle(REPLICATE_PROTOCOL)
     await this.#components.registrar.unhandle(SYNC_PROTOCOL)

@@ -1,0 +1,113 @@
+/**
+ * Member handling with real libp2p nodes connected over WebRTC
+ * (node-datachannel, see webrtc-member.ts) through a real relay process:
+ * a member that closes or crashes leaves the others' member list within
+ * seconds, although its WebRTC connection gives no close signal; two
+ * members that join at the same moment build one WebRTC connection, not two.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { startRelayProcess, type RelayProcess } from '../../e2e/harness.ts'
+import { formatRoomLink } from '../../shared/link.ts'
+import { newRoomSecret } from '../../shared/room-keys.ts'
+import { joinWebRtcMember, type WebRtcMember } from './webrtc-member.ts'
+
+let relay: RelayProcess
+const members: WebRtcMember[] = []
+const children = new Set<ChildProcess>()
+
+beforeAll(async () => {
+  relay = await startRelayProcess()
+})
+
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL')
+  await Promise.allSettled(members.map(async m => { await m.client.close() }))
+  await relay?.stop()
+})
+
+async function join (link: string): Promise<WebRtcMember> {
+  const member = await joinWebRtcMember(link, relay.url)
+  members.push(member)
+  return member
+}
+
+/** A member in its own process, so it can crash (SIGKILL): no goodbye reaches anyone. */
+async function joinInChild (link: string): Promise<{ peerId: string, child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/node/webrtc-member.ts', link, relay.url], { env: { ...process.env, DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.add(child)
+  let output = ''
+  child.stderr?.on('data', (d: Buffer) => { output += d.toString() })
+  const peerId = await new Promise<string>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      output += d.toString()
+      const id = /peer id: (\S+)/.exec(output)?.[1]
+      if (id != null) resolve(id)
+    })
+    child.once('exit', (code) => { reject(new Error(`member exited with ${code}:\n${output}`)) })
+  })
+  return { peerId, child }
+}
+
+const memberIds = (m: WebRtcMember): string[] => m.client.session.status().members.map(p => p.id)
+const directIds = (m: WebRtcMember): string[] => m.client.session.status().members.filter(p => p.connection === 'direct').map(p => p.id)
+
+describe('members over WebRTC', () => {
+  test('a member that crashes leaves the others\' member list within seconds', async () => {
+    const link = formatRoomLink(relay.url, newRoomSecret())
+    const a = await join(link)
+    const b = await joinInChild(link)
+    await expect.poll(() => directIds(a), { timeout: 30_000 }).toContain(b.peerId)
+
+    const exited = new Promise(resolve => b.child.once('exit', resolve))
+    b.child.kill('SIGKILL')
+    await exited
+    // Its WebRTC connection is still "connected" for A (no close signal over
+    // UDP), yet the member is gone from A's list and from its peer count.
+    await expect.poll(() => memberIds(a), { timeout: 10_000, interval: 250 }).not.toContain(b.peerId)
+    const status = a.client.session.status()
+    expect(status.direct + status.relayed).toBe(0)
+  })
+
+  test('a member that closes leaves the others\' member list at once', async () => {
+    const link = formatRoomLink(relay.url, newRoomSecret())
+    const a = await join(link)
+    const b = await join(link)
+    const bId = b.client.node.peerId.toString()
+    await expect.poll(() => directIds(a), { timeout: 30_000 }).toContain(bId)
+    members.splice(members.indexOf(b), 1)
+    await b.client.close()
+    await expect.poll(() => memberIds(a), { timeout: 5_000, interval: 250 }).not.toContain(bId)
+  })
+
+  test('a member that stays is not dropped: it answers the probes', async () => {
+    const link = formatRoomLink(relay.url, newRoomSecret())
+    const a = await join(link)
+    const b = await join(link)
+    const bId = b.client.node.peerId.toString()
+    await expect.poll(() => directIds(a), { timeout: 30_000 }).toContain(bId)
+    // Several probe rounds (every 2 s) pass.
+    await sleep(7_000)
+    expect(directIds(a)).toContain(bId)
+    expect(directIds(b)).toContain(a.client.node.peerId.toString())
+  })
+
+  test('two members joining at the same moment build one WebRTC connection', async () => {
+    const link = formatRoomLink(relay.url, newRoomSecret())
+    const [a, b] = await Promise.all([join(link), join(link)])
+    const aId = a.client.node.peerId.toString()
+    const bId = b.client.node.peerId.toString()
+    await expect.poll(() => directIds(a), { timeout: 30_000 }).toContain(bId)
+    await expect.poll(() => directIds(b), { timeout: 30_000 }).toContain(aId)
+    // Past the second side's head start (3 s, 6 s while the first dials):
+    // a second dial would have happened by now.
+    await sleep(7_000)
+    const dials = (a.webrtcDials.get(bId) ?? 0) + (b.webrtcDials.get(aId) ?? 0)
+    expect(dials).toBe(1)
+    // The one that dialled is the one whose id sorts first.
+    const [first, second] = aId < bId ? [a, b] : [b, a]
+    expect(first.webrtcDials.get(second.client.node.peerId.toString())).toBe(1)
+    expect(second.webrtcDials.get(first.client.node.peerId.toString())).toBeUndefined()
+  })
+})
