@@ -38,6 +38,9 @@ const DIAL_YIELD = 3 * second
 /** What a relay serves (identify lists it): a peer speaking it is no tab to dial over WebRTC. */
 const CIRCUIT_HOP = '/libp2p/circuit/relay/0.2.0/hop'
 
+/** Members (tabs, Node peers) are reached through relay circuits and WebRTC only: they listen on nothing else. */
+const isMemberAddress = (addr: string): boolean => /\/p2p-circuit|\/webrtc/.test(addr)
+
 /**
  * Whose turn it is to dial a member, the same rule on every path (a relay's
  * member list, a DHT provider record): one RTCPeerConnection per pair. The
@@ -678,7 +681,7 @@ class Session implements RoomSession {
   // ---- members ----
 
   addMember (peer: PeerId): void {
-    if (peer.equals(this.#node.peerId) || this.#isRelay(peer)) return
+    if (peer.equals(this.#node.peerId) || this.#isRelay(peer) || this.#isServer(peer)) return
     if (!this.#members.has(peer.toString())) {
       this.#members.set(peer.toString(), peer)
       if (this.#isDirect(peer)) this.#init.timeline?.mark('direct')
@@ -761,18 +764,24 @@ class Session implements RoomSession {
   }
 
   /**
-   * A peer that serves circuit relay hops is a relay, not a tab: a
-   * federated relay holds sessions in rooms like a member, and a relay may
-   * list it. Known once identify told us its protocols (kad-dht queries
-   * reach other relays too).
+   * A relay, not a tab: a federated relay holds sessions in rooms like a
+   * member, and a relay may list it. Known by its protocols once identify
+   * ran (kad-dht queries reach other relays too), or by an address of its
+   * own: tabs and Node peers listen on nothing but relay circuits and WebRTC.
    */
   async #isKnownRelay (peer: PeerId): Promise<boolean> {
-    if (this.#isRelay(peer)) return true
+    if (this.#isRelay(peer) || this.#isServer(peer)) return true
     try {
-      return (await this.#node.peerStore.get(peer)).protocols.includes(CIRCUIT_HOP)
+      const known = await this.#node.peerStore.get(peer)
+      return known.protocols.includes(CIRCUIT_HOP) || known.addresses.some(({ multiaddr }) => !isMemberAddress(multiaddr.toString()))
     } catch {
       return false // never heard of: not identified as a relay
     }
+  }
+
+  /** Connected on an address of its own (not WebRTC, not a circuit): a server, i.e. a relay. */
+  #isServer (peer: PeerId): boolean {
+    return this.#node.getConnections(peer).some(c => c.status === 'open' && !isMemberAddress(c.remoteAddr.toString()))
   }
 
   /**
@@ -782,13 +791,15 @@ class Session implements RoomSession {
    */
   async #connectMember (peer: PeerId, addrs: Multiaddr[], options: { attempts?: number } = {}): Promise<void> {
     const id = peer.toString()
+    // A relay may be connected directly (kad-dht reached it): still no member.
+    if (await this.#isKnownRelay(peer)) return
     if (this.#isDirect(peer)) {
       if (!this.#members.has(id)) await this.#joinMember(peer)
       return
     }
     if (this.#dialing.has(id) || this.#yielding.has(id) || this.#closed) return
     const webrtc = addrs.filter(ma => /\/webrtc(\/|$)/.test(ma.toString()))
-    if (webrtc.length === 0 || await this.#isKnownRelay(peer)) return
+    if (webrtc.length === 0) return
     if (this.#isDirect(peer)) {
       if (!this.#members.has(id)) await this.#joinMember(peer)
       return
@@ -825,6 +836,8 @@ class Session implements RoomSession {
           await this.#joinMember(peer)
           return
         }
+        // What a relay listed may turn out to be another relay (its DHT answers came since).
+        if (attempt > 1 && await this.#isKnownRelay(peer)) return
         try {
           await this.#node.dial(webrtc, { signal: this.#signal(this.#init.dialTimeout ?? 6 * second) })
           await this.#joinMember(peer)

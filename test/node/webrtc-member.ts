@@ -33,10 +33,16 @@ export interface WebRtcMember {
   client: RoomClient
   /** Outbound WebRTC connections opened so far, by remote peer id. */
   webrtcDials: Map<string, number>
+  /** Peers a WebRTC dial was tried to (succeeded or not), in order. */
+  webrtcDialTargets: string[]
+  /** Member lists relays sent this member, in order. */
+  memberLists: string[][]
 }
 
 export async function joinWebRtcMember (link: string, relayUrl: string): Promise<WebRtcMember> {
   const webrtcDials = new Map<string, number>()
+  const webrtcDialTargets: string[] = []
+  const memberLists: string[][] = []
   const createNode = async (init: NodeFactoryInit): Promise<RoomNode> => {
     const node = await createLibp2p({
       addresses: { listen: ['/webrtc'] },
@@ -51,6 +57,15 @@ export async function joinWebRtcMember (link: string, relayUrl: string): Promise
       }
     })
     node.addEventListener('peer:disconnect', (evt) => { forgetDhtPeer(node.services.dht, evt.detail) })
+    node.services.rooms.replication.onMembers((_from, _room, members) => { memberLists.push(members.map(p => p.toString())) })
+    const dial = node.dial.bind(node)
+    node.dial = async (target, options) => {
+      for (const ma of Array.isArray(target) ? target : [target]) {
+        const text = ma.toString()
+        if (text.includes('/webrtc')) webrtcDialTargets.push(text.slice(text.lastIndexOf('/p2p/') + 5))
+      }
+      return dial(target, options)
+    }
     node.addEventListener('connection:open', (evt) => {
       const connection = evt.detail
       if (connection.direction !== 'outbound' || !connection.remoteAddr.toString().includes('/webrtc')) return
@@ -60,7 +75,7 @@ export async function joinWebRtcMember (link: string, relayUrl: string): Promise
     return node as unknown as RoomNode
   }
   const client = await joinRoom({ link, relayUrl, storage: memoryRecordStorage(), writer: `member-${randomBytes(6).toString('hex')}`, createNode })
-  return { client, webrtcDials }
+  return { client, webrtcDials, webrtcDialTargets, memberLists }
 }
 
 if (process.argv[1]?.endsWith('webrtc-member.ts') === true) {
