@@ -11,6 +11,7 @@ import type { RoomClient } from '../shared/room-client.ts'
 import type { PutResult } from '../shared/room.ts'
 import { DEFAULT_RELAY, type CommandName, type Flags } from './args.ts'
 import { formatter, parseValue } from './format.ts'
+import { firstRelayUrl, prefetchedRelayJson } from './relay-prefetch.ts'
 
 /** A list that could not be checked against a full replica (a relay). */
 export class PartialListError extends RoomkvError {
@@ -56,7 +57,7 @@ export async function closeQuietly (client: RoomClient): Promise<void> {
 export async function connect (link: string, flags: Flags, io: Io): Promise<RoomClient> {
   // Loaded here so usage errors and new-room do not pay for starting libp2p.
   const { openRoom } = await import('./node-peer.ts')
-  const client = await openRoom(link, { relayUrl: flags.relay })
+  const client = await openRoom(link, { relayUrl: flags.relay, relayInfo: await prefetchedRelayJson(firstRelayUrl(link, flags.relay)) })
   try {
     await client.relay.connected(CONNECT_TIMEOUT)
   } catch {
@@ -86,7 +87,7 @@ async function doctor (link: string, flags: Flags, io: Io): Promise<void> {
   const { openRoom } = await import('./node-peer.ts')
   let client: RoomClient
   try {
-    client = await openRoom(link, { relayUrl: flags.relay })
+    client = await openRoom(link, { relayUrl: flags.relay, relayInfo: await prefetchedRelayJson(firstRelayUrl(link, flags.relay)) })
   } catch (err) {
     // No relay told us its addresses: there is no node to ask, but the report still says why.
     if (errorCode(err) === 'ERR_RELAY_UNREACHABLE') {

@@ -8,6 +8,7 @@ import { errorCode } from '../shared/errors.ts'
 import { parseCommandLine, usage, UsageError } from './args.ts'
 import type { Io } from './commands.ts'
 import { errorLine } from './format.ts'
+import { firstRelayUrl, prefetchRelayJson } from './relay-prefetch.ts'
 
 // A one-shot command loads libp2p (hundreds of modules) before its first
 // byte on the wire; V8's on-disk code cache (Node >= 22.1) spares later runs
@@ -41,6 +42,12 @@ async function main (argv: string[]): Promise<number> {
     process.argv = [process.argv[0], process.argv[1], ...invocation.args]
     await import('../relay/main.ts')
     return -1
+  }
+  // The relay's /roomkv.json is the first thing a join needs: ask for it now,
+  // while the rest of the CLI (libp2p) loads.
+  if (invocation.command !== 'new-room') {
+    const relayUrl = firstRelayUrl(invocation.positionals[0], invocation.flags.relay)
+    if (relayUrl != null) void prefetchRelayJson(relayUrl)
   }
   try {
     const { runCommand } = await import('./commands.ts')

@@ -17,6 +17,7 @@ import { CONNECTION_MONITOR, roomkvServices } from '../shared/node-services.ts'
 import { relayReservations } from '../shared/relay-reservations.ts'
 import { joinRoom, type NodeFactoryInit, type RoomClient } from '../shared/room-client.ts'
 import { memoryRecordStorage, type RecordStorage } from '../shared/record-store.ts'
+import type { RelayJson } from '../shared/relay-info.ts'
 import type { RoomNode } from '../shared/room.ts'
 
 export async function createNodePeer (init: NodeFactoryInit): Promise<RoomNode> {
@@ -49,6 +50,8 @@ export interface OpenRoomOptions {
   storage?: RecordStorage
   /** @default a random id per process */
   writer?: string
+  /** The first relay's /roomkv.json when already read (the CLI asks for it early). @default asked by the join */
+  relayInfo?: RelayJson
 }
 
 /** Open a room from Node: the SDK entry point for scripts, tests and the CLI. */
@@ -57,6 +60,7 @@ export async function openRoom (link: string, options: OpenRoomOptions = {}): Pr
     link,
     relayUrl: options.relayUrl,
     relayUrls: options.relayUrls,
+    relayInfo: options.relayInfo,
     storage: options.storage ?? memoryRecordStorage(),
     writer: options.writer ?? `node-${randomBytes(8).toString('hex')}`,
     createNode: createNodePeer
