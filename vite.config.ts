@@ -9,7 +9,9 @@ import { defineConfig, type Plugin } from 'vite'
  * screen runs without it. The page still names it with a modulepreload
  * link: a tab opened on a room link fetches it in parallel with the UI, and
  * the service worker (web/public/sw.js), which keeps the assets the page
- * names, keeps it for opening rooms offline.
+ * names, keeps it for opening rooms offline. The signature Worker's script
+ * (web/node/verify-pool.ts) is named with a prefetch link for the same
+ * reason (offline, a tab without it checks signatures on its main thread).
  */
 function preloadLazyChunks (): Plugin {
   return {
@@ -21,7 +23,10 @@ function preloadLazyChunks (): Plugin {
         const lazy = Object.values(ctx.bundle ?? {})
           .filter(chunk => chunk.type === 'chunk' && chunk.isDynamicEntry)
           .map(chunk => ({ tag: 'link', attrs: { rel: 'modulepreload', crossorigin: true, href: `/${chunk.fileName}` }, injectTo: 'head' as const }))
-        return { html, tags: lazy }
+        const workers = Object.values(ctx.bundle ?? {})
+          .filter(file => file.type === 'asset' && /^assets\/[\w-]*worker[\w-]*\.js$/.test(file.fileName))
+          .map(file => ({ tag: 'link', attrs: { rel: 'prefetch', href: `/${file.fileName}` }, injectTo: 'head' as const }))
+        return { html, tags: [...lazy, ...workers] }
       }
     }
   }

@@ -5,6 +5,8 @@
  * (watch count) -> list() returns every key, with the client's join phases.
  * PROFILE=<file.cpuprofile> writes a CPU profile of the last run's join
  * only (sealing and seeding left out; the relay runs in its own process).
+ * HEAP=<file.heapprofile> writes a sampling heap profile (bytes allocated
+ * by function) of the last run's join.
  * WATCH=0 waits for the `synced` phase instead of counting watch() events
  * (watch decrypts every record, which a join without a listener skips).
  */
@@ -53,6 +55,8 @@ try {
   for (let run = 1; run <= runs; run++) {
     const profiling = process.env.PROFILE != null && run === runs
     if (profiling) { await inspector.post('Profiler.enable'); await inspector.post('Profiler.start') }
+    const heapProfiling = process.env.HEAP != null && run === runs
+    if (heapProfiling) { await inspector.post('HeapProfiler.enable'); await inspector.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }) }
     const t0 = performance.now()
     const cpu0 = process.cpuUsage()
     const relayCpu0 = relayCpuMs()
@@ -79,6 +83,10 @@ try {
     if (profiling) {
       const { profile } = await inspector.post('Profiler.stop')
       await writeFile(process.env.PROFILE as string, JSON.stringify(profile))
+    }
+    if (heapProfiling) {
+      const { profile } = await inspector.post('HeapProfiler.stopSampling')
+      await writeFile(process.env.HEAP as string, JSON.stringify(profile))
     }
     const phases = client.phases()
     const rel = Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round((v as number) - (phases.joinStarted ?? 0))]))

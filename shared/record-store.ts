@@ -12,6 +12,7 @@ import { compareClocks, type Clock } from './hlc.ts'
 import { HeadSet } from './proto/record.ts'
 import { compareRecords, readStoredRecord, recordIdOf, verifyRecordAsync, type VerifiedRecord } from './record.ts'
 import { roomIdFromRoomKey } from './room-keys.ts'
+import type { SignatureVerifier } from './signature.ts'
 import { createSyncIndex, type SyncIndex } from './sync/index.ts'
 import type { SyncItems } from './sync/items.ts'
 
@@ -145,6 +146,13 @@ export interface RecordStoreInit {
    * synced again. @default 1,000,000
    */
   maxIndexedItems?: number
+  /**
+   * Where signatures of received records are checked: a tab passes a pool
+   * of Workers, so a catch-up of 10,000 records does not hold its main
+   * thread (Chromium's Ed25519 verify runs on the calling thread).
+   * @default verifySignature (this thread)
+   */
+  verifySignature?: SignatureVerifier
 }
 
 const text = (bytes: Uint8Array): string => toString(bytes, 'base32')
@@ -386,7 +394,7 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
   const verifyPending = async (p: Pending, t: number): Promise<VerifiedRecord | Error> => {
     try {
       // p.id was computed from p.bytes at enqueue (scanRecord): no second SHA-256.
-      return await verifyRecordAsync(p.bytes, { ...p.options, now: t }, p.id.length > 0 ? p.id : undefined)
+      return await verifyRecordAsync(p.bytes, { ...p.options, now: t, verifySignature: init.verifySignature }, p.id.length > 0 ? p.id : undefined)
     } catch (err: any) {
       return err instanceof Error ? err : new Error(String(err))
     }

@@ -18,9 +18,9 @@ import {
 } from './errors.ts'
 import { compareClocks, MAX_COUNTER, type Clock } from './hlc.ts'
 import { Payload, RecordBody, SignedRecord } from './proto/record.ts'
-import { keyIdFor, roomIdFromRoomKey, type RoomKeys } from './room-keys.ts'
+import { keyIdFor, keyIdMatches, roomIdFromRoomKey, type RoomKeys } from './room-keys.ts'
 import { aesGcmDecrypt, aesGcmEncrypt } from './aead.ts'
-import { sign, verifySignature, verifySignatureSync } from './signature.ts'
+import { sign, verifySignature, verifySignatureSync, type SignatureVerifier } from './signature.ts'
 import type { OpenedCache } from './opened-cache.ts'
 
 const SIGNATURE_PREFIX = new TextEncoder().encode('roomkv/v1/record\0')
@@ -175,6 +175,8 @@ export interface VerifyOptions {
   now?: number
   /** Accept records past their expiry (e.g. to compare versions). @default false */
   allowExpired?: boolean
+  /** Where the signature is checked. @default verifySignature (this thread) */
+  verifySignature?: SignatureVerifier
 }
 
 /**
@@ -196,7 +198,7 @@ export function verifyRecord (bytes: Uint8Array, options: VerifyOptions = {}): V
  */
 export async function verifyRecordAsync (bytes: Uint8Array, options: VerifyOptions = {}, recordId?: Uint8Array): Promise<VerifiedRecord> {
   const parsed = checkStructure(bytes, options)
-  if (!await verifySignature(parsed.signed.signature, signedMessage(parsed.signed.body), parsed.body.roomKey)) throw new BadSignatureError()
+  if (!await (options.verifySignature ?? verifySignature)(parsed.signed.signature, signedMessage(parsed.signed.body), parsed.body.roomKey)) throw new BadSignatureError()
   return checkTime(parsed, options, recordId)
 }
 
@@ -329,15 +331,16 @@ export async function openRecordAsync (keys: RoomKeys, record: VerifiedRecord, c
   } catch {
     throw new DecryptError()
   }
-  const entry = entryOf(keys, record, payload)
+  if (!await keyIdMatches(keys, payload.name, body.keyId)) throw new WrongRoomError('Key name does not match key id')
+  const entry = entryOf(keys, record, payload, true)
   cache?.set(record.id, { name: payload.name, value: payload.value })
   return entry
 }
 
 /** The checks after decryption, and the entry. */
-function entryOf (keys: RoomKeys, record: VerifiedRecord, payload: Payload): RoomEntry {
+function entryOf (keys: RoomKeys, record: VerifiedRecord, payload: Payload, keyIdChecked = false): RoomEntry {
   const { body } = record
-  if (!equals(keyIdFor(keys, payload.name), body.keyId)) throw new WrongRoomError('Key name does not match key id')
+  if (!keyIdChecked && !equals(keyIdFor(keys, payload.name), body.keyId)) throw new WrongRoomError('Key name does not match key id')
   // Writers check these before sealing; a member could still seal by hand.
   try {
     validateKeyName(payload.name)

@@ -17,6 +17,7 @@ import { fetchRelayInfo, type RelayInfo, type RelayJson } from './relay-info.ts'
 import { roomDiagnostics, type RoomDiagnostics } from './room-diagnostics.ts'
 import { errorCode } from './errors.ts'
 import { createJoinTimeline, type JoinPhases } from './join-phases.ts'
+import type { SignatureVerifier } from './signature.ts'
 
 const log = logger('roomkv:client')
 
@@ -48,6 +49,8 @@ export interface JoinRoomInit {
   relayInfo?: RelayJson
   /** Phases that happened before joinRoom was called (e.g. `scriptLoaded`). */
   phases?: JoinPhases
+  /** Where received records' signatures are checked (a tab: Workers). @default this thread */
+  verifySignature?: SignatureVerifier
 }
 
 export interface ClientStatus {
@@ -101,7 +104,7 @@ export async function joinRoom (init: JoinRoomInit): Promise<RoomClient> {
     info = first.value.info
   }
   timeline.mark('relayInfo')
-  const store = createRecordStore(init.storage)
+  const store = createRecordStore(init.storage, { verifySignature: init.verifySignature })
   let session: RoomSession | undefined
   // Grows as fallback relays answer: the node trusts (may dial ws:// to) exactly these.
   const relayAddrs = [...info.addrs]

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { equals, toString } from 'uint8arrays'
 import { ROOM_ID_BYTES, ROOM_SECRET_BYTES } from './constants.ts'
 import { RoomkvError } from './errors.ts'
-import { deriveRoomKeys, deriveRoomKeysAsync, keyIdFor, newRoomSecret, roomIdFromRoomKey, type RoomKeys } from './room-keys.ts'
+import { deriveRoomKeys, deriveRoomKeysAsync, keyIdFor, keyIdMatches, newRoomSecret, roomIdFromRoomKey, type RoomKeys } from './room-keys.ts'
 
 /** 0x00..0x1f */
 const SECRET = Uint8Array.from({ length: 32 }, (_, i) => i)
@@ -121,6 +121,17 @@ describe('keyIdFor', () => {
       const expected = createHmac('sha256', keys.nameKey).update(Buffer.from(name, 'utf8')).digest('hex')
       expect(hex(keyIdFor(keys, name))).toBe(expected)
       expect(keyIdFor(keys, name).length).toBe(32)
+    }
+  })
+
+  it('keyIdMatches (WebCrypto HMAC) agrees with it, computed fresh or cached, and rejects other ids', async () => {
+    const fresh = { nameKey: Uint8Array.from(keys.nameKey) } // not in keyIdFor's cache
+    for (const name of names) {
+      const expected = createHmac('sha256', keys.nameKey).update(Buffer.from(name, 'utf8')).digest()
+      expect(await keyIdMatches(fresh, name, expected)).toBe(true)
+      expect(await keyIdMatches(fresh, name, expected)).toBe(true) // cached now
+      expect(await keyIdMatches(fresh, name, keyIdFor(other, name))).toBe(false)
+      expect(await keyIdMatches({ nameKey: Uint8Array.from(keys.nameKey) }, `${name}!`, expected)).toBe(false)
     }
   })
 

@@ -88,6 +88,13 @@ function importKey (publicKey: Uint8Array): Promise<CryptoKey | undefined> {
 }
 
 /**
+ * Checks an Ed25519 signature; resolves false for any bad input. The
+ * default is `verifySignature` (this thread); a tab passes one that runs
+ * in Workers (web/node/verify-pool.ts).
+ */
+export type SignatureVerifier = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => Promise<boolean>
+
+/**
  * Verify a signature; false for any bad input. With WebCrypto known to work
  * and the last key already imported (every record of a catch-up after the
  * first), it is one WebCrypto call and one promise: the awaits of the

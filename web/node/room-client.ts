@@ -8,6 +8,7 @@ import { parseRoomLink } from '../../shared/link.ts'
 import { createBrowserNode } from './browser-node.ts'
 import { idbRecordStorage } from './idb-storage.ts'
 import { linkSameOriginTabs } from './tab-channel.ts'
+import { createVerifyPool } from './verify-pool.ts'
 import { writerId } from './writer-id.ts'
 
 export type { ClientStatus, RoomClient } from '../../shared/room-client.ts'
@@ -43,17 +44,25 @@ function inlineRelayInfo (relayUrl: string | undefined, link: string): RelayJson
 }
 
 export async function joinTabRoom (init: JoinTabRoomInit): Promise<RoomClient> {
-  const client = await joinRoom({
-    link: init.link,
-    relayUrl: init.relayUrl,
-    relayUrls: init.relayUrls,
-    relayInfo: inlineRelayInfo(init.relayUrl, init.link),
-    storage: idbRecordStorage({ database: init.database }),
-    writer: writerId(),
-    phases: { scriptLoaded },
-    createNode: async (node) => createBrowserNode({ ...node, iceServers: init.iceServers ?? node.iceServers })
-  })
+  const verifiers = createVerifyPool()
+  let client: RoomClient
+  try {
+    client = await joinRoom({
+      link: init.link,
+      relayUrl: init.relayUrl,
+      relayUrls: init.relayUrls,
+      relayInfo: inlineRelayInfo(init.relayUrl, init.link),
+      storage: idbRecordStorage({ database: init.database }),
+      writer: writerId(),
+      phases: { scriptLoaded },
+      verifySignature: verifiers.verify,
+      createNode: async (node) => createBrowserNode({ ...node, iceServers: init.iceServers ?? node.iceServers })
+    })
+  } catch (err) {
+    verifiers.close()
+    throw err
+  }
   const unlink = linkSameOriginTabs(client.session)
   const close = client.close.bind(client)
-  return { ...client, close: async () => { unlink(); await close() } }
+  return { ...client, close: async () => { unlink(); await close(); verifiers.close() } }
 }

@@ -1,0 +1,99 @@
+/**
+ * The tab's signature Workers (web/node/verify-pool.ts) in Chromium: the
+ * pool and the worker are bundled with esbuild and served on a routed
+ * 127.0.0.1 origin. Answers must be exactly the main thread's: valid
+ * signatures pass, forged or malformed ones fail, whichever Worker checks
+ * them, and a Worker that breaks hands its checks back to the main thread.
+ */
+import { build } from 'esbuild'
+import { ed25519 } from '@noble/curves/ed25519.js'
+import type { Browser, Page } from 'playwright-core'
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { launchBrowser, stopAll } from './harness.ts'
+
+const ORIGIN = 'http://127.0.0.1:9'
+let browser: Browser
+let pool: string
+let worker: string
+
+const bundle = async (entry: string, globalName?: string): Promise<string> => (await build({
+  entryPoints: [entry], bundle: true, write: false, format: 'iife', globalName, platform: 'browser', target: 'es2022'
+})).outputFiles[0].text
+
+beforeAll(async () => {
+  pool = await bundle('web/node/verify-pool.ts', '__verifyPool')
+  worker = await bundle('web/node/verify-worker.ts')
+  browser = await launchBrowser()
+})
+afterAll(async () => { await stopAll() })
+
+async function openPage (): Promise<Page> {
+  const page = await (await browser.newContext()).newPage()
+  await page.route(`${ORIGIN}/**`, async route => {
+    const path = new URL(route.request().url()).pathname
+    if (path === '/worker.js') await route.fulfill({ contentType: 'text/javascript', body: worker })
+    else if (path === '/broken.js') await route.fulfill({ contentType: 'text/javascript', body: 'onmessage = () => { throw new Error("broken") }' })
+    else await route.fulfill({ contentType: 'text/html', body: `<!doctype html><meta charset="utf-8"><script>${pool}</script>` })
+  })
+  await page.goto(`${ORIGIN}/`)
+  return page
+}
+
+/** 400 signatures of two keys; every 7th forged (one bit flipped), every 50th of the wrong size. */
+function cases (): { items: Array<{ signature: number[], message: number[], publicKey: number[] }>, expected: boolean[] } {
+  const seeds = [new Uint8Array(32).fill(1), new Uint8Array(32).fill(2)]
+  const items: Array<{ signature: number[], message: number[], publicKey: number[] }> = []
+  const expected: boolean[] = []
+  for (let i = 0; i < 400; i++) {
+    const seed = seeds[i % 2]
+    const message = new TextEncoder().encode(`record ${i} ${'x'.repeat(i % 300)}`)
+    let signature = ed25519.sign(message, seed)
+    let ok = true
+    if (i % 7 === 3) { signature = signature.slice(); signature[i % 64] ^= 1; ok = false }
+    if (i % 50 === 11) { signature = signature.subarray(0, 63); ok = false }
+    items.push({ signature: [...signature], message: [...message], publicKey: [...ed25519.getPublicKey(seed)] })
+    expected.push(ok)
+  }
+  return { items, expected }
+}
+
+test('Workers answer every check exactly as the main thread does, in one tick or many', async () => {
+  const page = await openPage()
+  const { items, expected } = cases()
+  const result = await page.evaluate(async ({ items, origin }) => {
+    const { createVerifyPool } = (globalThis as any).__verifyPool
+    let started = 0
+    const pool = createVerifyPool({ workers: 2, maxBatch: 64, createWorker: () => { started++; return new Worker(`${origin}/worker.js`) } })
+    const asBytes = (item: any): Uint8Array[] => {
+      // Views into a larger buffer, as sync frames hand them over.
+      const frame = new Uint8Array(1 << 16)
+      frame.set(item.signature, 10)
+      frame.set(item.message, 200)
+      return [frame.subarray(10, 10 + item.signature.length), frame.subarray(200, 200 + item.message.length), Uint8Array.from(item.publicKey)]
+    }
+    const oneTick = await Promise.all(items.map(async (item: any) => pool.verify(...asBytes(item))))
+    const spread: boolean[] = []
+    for (const item of items.slice(0, 40)) spread.push(await pool.verify(...asBytes(item)))
+    pool.close()
+    const afterClose = await pool.verify(...asBytes(items[0]))
+    return { oneTick, spread, afterClose, started }
+  }, { items, origin: ORIGIN })
+  expect(result.started).toBe(2)
+  expect(result.oneTick).toEqual(expected)
+  expect(result.spread).toEqual(expected.slice(0, 40))
+  expect(result.afterClose).toBe(expected[0])
+})
+
+test('a Worker that fails hands its checks back to the main thread; none is lost or wrong', async () => {
+  const page = await openPage()
+  const { items, expected } = cases()
+  const result = await page.evaluate(async ({ items, origin }) => {
+    const { createVerifyPool } = (globalThis as any).__verifyPool
+    let n = 0
+    const pool = createVerifyPool({ workers: 2, maxBatch: 32, createWorker: () => new Worker(`${origin}/${n++ === 0 ? 'broken' : 'worker'}.js`) })
+    const out = await Promise.all(items.map(async (item: any) => pool.verify(Uint8Array.from(item.signature), Uint8Array.from(item.message), Uint8Array.from(item.publicKey))))
+    pool.close()
+    return out
+  }, { items, origin: ORIGIN })
+  expect(result).toEqual(expected)
+})
