@@ -10,11 +10,13 @@ import type { Io } from './commands.ts'
 import { errorLine } from './format.ts'
 import { firstRelayUrl, prefetchRelayJson } from './relay-prefetch.ts'
 
-// A one-shot command loads libp2p (hundreds of modules) before its first
-// byte on the wire; V8's on-disk code cache (Node >= 22.1) spares later runs
-// most of the compiling. Measured here (relay connected, ms after process
-// start): ~1,500-2,000 through tsx, which transpiles on load either way;
-// ~420-460 for an esbuild bundle of cli/main.ts with this cache, ~720 without.
+// A one-shot command loads libp2p (hundreds of modules) before it can dial;
+// V8's on-disk code cache (Node >= 22.1) spares later runs most of the
+// compiling. `roomkv` (bin/roomkv.mjs) runs this file as a prebuilt esbuild
+// bundle (scripts/build-cli.mjs) with libp2p in a chunk loaded only by
+// commands that join a room. Measured with bench/cli-connect.ts (ms from
+// spawn to the first byte on the wire, p50 of 20, 2 busy cores): ~770
+// through tsx before the bundle, ~190 with it.
 module.enableCompileCache?.()
 
 const io: Io = {
