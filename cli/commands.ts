@@ -38,7 +38,21 @@ export interface Io {
   interactive: boolean
 }
 
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+/**
+ * Resolve once `done()` holds or `ms` passed. Checked on every status change
+ * (a one-shot command goes on the moment its sync lands, not at the next
+ * poll), and every 250 ms for changes that emit no status.
+ */
+async function until (client: RoomClient, done: () => boolean, ms: number): Promise<void> {
+  if (done()) return
+  await new Promise<void>((resolve) => {
+    const finish = (): void => { clearTimeout(timer); clearInterval(poll); unwatch(); resolve() }
+    const check = (): void => { if (done()) finish() }
+    const timer = setTimeout(finish, ms)
+    const poll = setInterval(check, 250)
+    const unwatch = client.onStatus(check)
+  })
+}
 
 export async function closeQuietly (client: RoomClient): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -65,8 +79,7 @@ export async function connect (link: string, flags: Flags, io: Io): Promise<Room
     await closeQuietly(client)
     throw new RelayUnreachableError(`no relay connection after ${CONNECT_TIMEOUT / 1000} s: ${detail}`)
   }
-  const deadline = Date.now() + SYNC_TIMEOUT
-  while (client.status().room.lastSync == null && Date.now() < deadline) await sleep(50)
+  await until(client, () => client.status().room.lastSync != null, SYNC_TIMEOUT)
   if (client.status().room.lastSync == null) {
     const why = client.status().room.lastError
     io.err(`roomkv: warning: first sync with the relay did not finish in ${SYNC_TIMEOUT / 1000} s${why != null ? ` (${why})` : ''}; results may be incomplete`)
@@ -97,13 +110,9 @@ async function doctor (link: string, flags: Flags, io: Io): Promise<void> {
     throw err
   }
   try {
-    const waitFor = async (done: () => boolean, ms: number): Promise<void> => {
-      const deadline = Date.now() + ms
-      while (!done() && Date.now() < deadline) await sleep(50)
-    }
     // Every relay tried at least once (unreachable after a full round) or one reserved.
-    await waitFor(() => ['reserved', 'unreachable'].includes(client.status().relay.phase), DOCTOR_WAIT.reservation)
-    if (client.status().relay.phase === 'reserved') await waitFor(() => client.status().room.lastSync != null, DOCTOR_WAIT.sync)
+    await until(client, () => ['reserved', 'unreachable'].includes(client.status().relay.phase), DOCTOR_WAIT.reservation)
+    if (client.status().relay.phase === 'reserved') await until(client, () => client.status().room.lastSync != null, DOCTOR_WAIT.sync)
     const report = await client.diagnostics()
     io.out([JSON.stringify(report, null, 2)])
     if (!report.relays.some(r => r.state === 'connected' || r.state === 'reserved')) {
