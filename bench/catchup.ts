@@ -36,6 +36,9 @@ export interface TabCatchupRun {
   /** session.list() calls the app itself made meanwhile (its UI re-lists on changes) and their summed duration. */
   appListCalls?: number
   appListMs?: number
+  /** Main-thread tasks over 50 ms from the relay connection until the list was complete, and the longest. */
+  longTasks?: number
+  longestTaskMs?: number
   error?: string
 }
 
@@ -61,9 +64,10 @@ async function tabRun (browser: Browser, link: string, keys: number, run: number
     const detail = await tab.page.evaluate(() => {
       const bench = (globalThis as any).__bench
       const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined
-      return { joinedMs: bench.joinedAt, relayMs: bench.relayAt, changesMs: bench.changesFullAt, changes: bench.changes, listCalls: bench.listCalls, entries: bench.listEntries, appListCalls: bench.appListCalls, appListMs: bench.appListMs, domContentLoadedMs: nav?.domContentLoadedEventEnd }
+      const during = (bench.longTasks as Array<[number, number]>).filter(([start]) => start >= bench.relayAt && start <= bench.listFullAt).map(([, duration]) => duration)
+      return { joinedMs: bench.joinedAt, relayMs: bench.relayAt, changesMs: bench.changesFullAt, changes: bench.changes, listCalls: bench.listCalls, entries: bench.listEntries, appListCalls: bench.appListCalls, appListMs: bench.appListMs, domContentLoadedMs: nav?.domContentLoadedEventEnd, longTasks: during.length, longestTaskMs: Math.max(0, ...during) }
     })
-    return { ms: round(ms), ...detail, joinedMs: round(detail.joinedMs), relayMs: round(detail.relayMs), changesMs: round(detail.changesMs), appListMs: round(detail.appListMs), domContentLoadedMs: round(detail.domContentLoadedMs ?? Number.NaN) }
+    return { ms: round(ms), ...detail, joinedMs: round(detail.joinedMs), relayMs: round(detail.relayMs), changesMs: round(detail.changesMs), appListMs: round(detail.appListMs), domContentLoadedMs: round(detail.domContentLoadedMs ?? Number.NaN), longestTaskMs: round(detail.longestTaskMs) }
   } catch (err: any) {
     let progress: Partial<TabCatchupRun> = {}
     try {
@@ -80,8 +84,10 @@ async function tabRun (browser: Browser, link: string, keys: number, run: number
 
 export interface CatchupRoom {
   result: CatchupResult
-  /** One tab run (unless `tab` is false), then one Node run; returns how long they took (ms). */
-  run(options?: { tab?: boolean }): Promise<number>
+  /** The room's link (for profiling scripts). */
+  link(): string
+  /** One tab run (unless `tab` is false), then one Node run (unless `node` is false); returns how long they took (ms). */
+  run(options?: { tab?: boolean, node?: boolean }): Promise<number>
   /** Stop the relay and delete its data dir. */
   close(): Promise<void>
 }
@@ -131,21 +137,22 @@ export async function prepareCatchup (browser: Browser, keys: number, log: (line
     await close()
     throw err
   }
-  const run = async (options: { tab?: boolean } = {}): Promise<number> => {
+  const run = async (options: { tab?: boolean, node?: boolean } = {}): Promise<number> => {
     if (relay == null) throw new Error('catch-up relay is closed')
     const started = performance.now()
-    const n = result.node.length + 1
+    const n = Math.max(result.tab.length, result.node.length) + 1
     if (options.tab !== false) {
       const tab = await tabRun(browser, link, keys, n, timeouts.tab)
       result.tab.push(tab)
-      log(`catch-up run ${n}, tab: ${tab.ms != null ? `${Math.round(tab.ms)} ms (loaded ${Math.round(tab.domContentLoadedMs ?? NaN)}, joined ${Math.round(tab.joinedMs ?? NaN)}, relay ${Math.round(tab.relayMs ?? NaN)}, all stored ${Math.round(tab.changesMs ?? NaN)}; the app called list() ${tab.appListCalls} times, ${Math.round(tab.appListMs ?? NaN)} ms summed)` : `FAILED after ${timeouts.tab / 1000} s: ${tab.changes ?? '?'} records stored, list() had ${tab.entries ?? '?'} entries; the app called list() ${tab.appListCalls ?? '?'} times (${Math.round(tab.appListMs ?? NaN)} ms summed)`}`)
+      log(`catch-up run ${n}, tab: ${tab.ms != null ? `${Math.round(tab.ms)} ms, ${Math.round(tab.ms - (tab.relayMs ?? NaN))} ms after the relay connection, ${tab.longTasks} main-thread tasks > 50 ms (longest ${Math.round(tab.longestTaskMs ?? NaN)} ms) (loaded ${Math.round(tab.domContentLoadedMs ?? NaN)}, joined ${Math.round(tab.joinedMs ?? NaN)}, relay ${Math.round(tab.relayMs ?? NaN)}, all stored ${Math.round(tab.changesMs ?? NaN)}; the app called list() ${tab.appListCalls} times, ${Math.round(tab.appListMs ?? NaN)} ms summed)` : `FAILED after ${timeouts.tab / 1000} s: ${tab.changes ?? '?'} records stored, list() had ${tab.entries ?? '?'} entries; the app called list() ${tab.appListCalls ?? '?'} times (${Math.round(tab.appListMs ?? NaN)} ms summed)`}`)
     }
+    if (options.node === false) return performance.now() - started
     const node = await nodeCatchup(link, relay.url, relay.peerId, keys, timeouts.node)
     result.node.push(node)
     log(`catch-up run ${n}, node: ${node.ms != null ? `${Math.round(node.ms)} ms (relay connected ${Math.round(node.connectedMs ?? NaN)}, all stored ${Math.round(node.watchMs ?? NaN)}, ${node.listCalls} list() calls, ${node.relayDrops} relay drops)` : `FAILED: ${node.error}`}`)
     return performance.now() - started
   }
-  return { result, run, close }
+  return { result, run, close, link: () => link }
 }
 
 // ------------------------------------------------------------ re-sync after missed changes

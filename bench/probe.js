@@ -50,9 +50,16 @@
     /** session.list() calls made by the app itself (the UI re-lists on changes) and their summed duration (calls may overlap). */
     appListCalls: 0,
     appListMs: 0,
+    /** Main-thread tasks over 50 ms (PerformanceObserver 'longtask'): [start, duration] ms, first 1,000. */
+    longTasks: [],
     epochNow
   }
   globalThis.__bench = bench
+  try {
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) if (bench.longTasks.length < 1000) bench.longTasks.push([entry.startTime, entry.duration])
+    }).observe({ type: 'longtask', buffered: true })
+  } catch {}
 
   const noteStatus = (status) => {
     if (bench.relayAt === undefined && status.relaysConnected >= 1) bench.relayAt = performance.now()

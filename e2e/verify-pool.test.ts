@@ -47,7 +47,7 @@ function cases (): { items: Array<{ signature: number[], message: number[], publ
   for (let i = 0; i < 400; i++) {
     const seed = seeds[i % 2]
     const message = new TextEncoder().encode(`record ${i} ${'x'.repeat(i % 300)}`)
-    let signature = ed25519.sign(message, seed)
+    let signature: Uint8Array = ed25519.sign(message, seed)
     let ok = true
     if (i % 7 === 3) { signature = signature.slice(); signature[i % 64] ^= 1; ok = false }
     if (i % 50 === 11) { signature = signature.subarray(0, 63); ok = false }

@@ -2,7 +2,7 @@ import { flushSync } from 'svelte'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { KeyEntry } from '../../shared/room.ts'
 import { entry, FakeClient, LINK, status } from './fake-room-client.ts'
-import { RoomState, type RoomStateClient } from './room-state.svelte.ts'
+import { publishInterval, RoomState, type RoomStateClient } from './room-state.svelte.ts'
 
 async function joined (client = new FakeClient(), highlightMs = 1000): Promise<{ room: RoomState, client: FakeClient }> {
   const room = new RoomState({ join: async () => client, highlightMs })
@@ -12,6 +12,18 @@ async function joined (client = new FakeClient(), highlightMs = 1000): Promise<{
 
 /** Let every pending promise callback run (the fake's deliveries settle in microtasks). */
 const settle = async (): Promise<void> => { await vi.advanceTimersByTimeAsync(0) }
+
+describe('publishInterval', () => {
+  it('publishes every frame in a small room and less often as it grows, at most once a second', () => {
+    expect(publishInterval(0)).toBe(0)
+    expect(publishInterval(1999)).toBe(0)
+    const sizes = [2000, 10_000, 30_000, 100_000, 1_000_000]
+    const waits = sizes.map(publishInterval)
+    for (let i = 1; i < waits.length; i++) expect(waits[i]).toBeGreaterThanOrEqual(waits[i - 1])
+    expect(waits[0]).toBeGreaterThan(0)
+    expect(publishInterval(1_000_000)).toBe(1000)
+  })
+})
 
 describe('RoomState', () => {
   beforeEach(() => { vi.useFakeTimers({ now: 1_000_000 }) })

@@ -77,6 +77,20 @@ export type Diagnosis = { state: 'idle' } | { state: 'running' } | { state: 'don
 /** A key in a message: quoted, and cut so a 256-byte key does not fill the screen. */
 const quoted = (key: string): string => `"${key.length > 48 ? `${key.slice(0, 48)}…` : key}"`
 
+/**
+ * How long rows wait between two publishes: none for a small room (every
+ * frame), then growing with the room. Each publish costs O(rows) in the
+ * list, its filter and groups; at one per frame a 30,000-key catch-up spent
+ * most of its main thread re-publishing (rows / 100 ms keeps that share
+ * flat, up to one publish a second at 100,000 keys).
+ */
+export function publishInterval (rows: number): number {
+  return rows < 2000 ? 0 : Math.min(1000, rows / 100)
+}
+
+/** More keys changed by others than this at once is a bulk arrival (a catch-up): not highlighted. */
+const MAX_HIGHLIGHTED = 200
+
 /** Run `fn` before the next paint (or in 16 ms where there are no frames); returns a cancel. */
 function nextFrame (fn: () => void): () => void {
   if (typeof requestAnimationFrame === 'function' && globalThis.document?.visibilityState !== 'hidden') {
@@ -111,6 +125,8 @@ export class RoomState {
   /** Changes heard while a list is being read; applied on top of it. */
   #loading?: KeyEntry[]
   #cancelFrame?: () => void
+  /** When rows were last published (Date.now()). */
+  #lastPublish = 0
   #expiryTimer?: ReturnType<typeof setTimeout>
   #expiryAt?: number
   readonly #freshUntil = new Map<string, number>()
@@ -205,16 +221,25 @@ export class RoomState {
    */
   #onChange (change: RoomChange): void {
     const { source, ...entry } = change
-    if (source === 'remote') this.#freshUntil.set(entry.key, Date.now() + this.#highlightMs)
+    if (source === 'remote' && this.#freshUntil.size < MAX_HIGHLIGHTED) this.#freshUntil.set(entry.key, Date.now() + this.#highlightMs)
     if (this.#loading != null) { this.#loading.push(entry); return }
     this.#rows.apply(entry)
     this.#watchExpiry(entry)
-    this.#cancelFrame ??= nextFrame(() => { this.#publish() })
+    if (this.#cancelFrame != null) return
+    const wait = this.#lastPublish + publishInterval(this.#entries.length) - Date.now()
+    if (wait <= 0) {
+      this.#cancelFrame = nextFrame(() => { this.#publish() })
+      return
+    }
+    let cancelFrame: (() => void) | undefined
+    const timer = setTimeout(() => { cancelFrame = nextFrame(() => { this.#publish() }) }, wait)
+    this.#cancelFrame = () => { clearTimeout(timer); cancelFrame?.() }
   }
 
   #publish (): void {
     this.#cancelFrame?.()
     this.#cancelFrame = undefined
+    this.#lastPublish = Date.now()
     this.#entries = this.#rows.sorted()
     this.#publishFresh()
   }
