@@ -35,6 +35,12 @@ import type { RelayReservations } from './relay-reservations.ts'
  */
 const DIAL_YIELD = 3 * second
 
+/**
+ * How long a member the relay says left has to answer a probe over WebRTC
+ * (an answer takes a round trip; a tab that is gone never answers).
+ */
+const LEFT_PROBE_TIMEOUT = second
+
 /** What a relay serves (identify lists it): a peer speaking it is no tab to dial over WebRTC. */
 const CIRCUIT_HOP = '/libp2p/circuit/relay/0.2.0/hop'
 
@@ -83,8 +89,8 @@ export interface RoomSessionInit {
   /** How long the member whose id sorts last leaves the other to dial first. @default 3 s */
   dialYield?: number
   /**
-   * How often each direct member is asked whether it is still there (an
-   * empty read over its session): a closed or crashed tab's WebRTC
+   * How often each direct member is asked whether it is still there (a
+   * ping on its direct connection): a closed or crashed tab's WebRTC
    * connection gives no close signal for half a minute. @default 2 s
    */
   probeInterval?: number
@@ -230,9 +236,8 @@ class Session implements RoomSession {
   readonly #firstSeen = new Map<string, number>()
   /** Members whose dial waits for the other side's turn (a timer is set). */
   readonly #yielding = new Set<string>()
-  /** Members being probed now, and probes each missed in a row. */
-  readonly #probing = new Set<string>()
-  readonly #missedProbes = new Map<string, number>()
+  /** Members being probed now, with the missed probes that drop each. */
+  readonly #probing = new Map<string, { allowed: number }>()
   readonly #watchers = new Set<(change: RoomChange) => void>()
   readonly #statusWatchers = new Set<(status: RoomStatus) => void>()
   readonly #writeWatchers = new Set<(record: Uint8Array) => void>()
@@ -289,7 +294,6 @@ class Session implements RoomSession {
       const id = evt.detail.toString()
       if (this.#members.delete(id)) this.#log('member %p left', evt.detail)
       this.#firstSeen.delete(id)
-      this.#missedProbes.delete(id)
       this.#emitStatus()
     }
     const onRelayConnect = (evt: CustomEvent<PeerId>): void => {
@@ -333,6 +337,22 @@ class Session implements RoomSession {
     // lingers until ICE gives up; ask at once instead.
     this.#cleanups.push(this.#node.services.rooms.onSessionEnd((peer) => {
       if (this.#members.has(peer.toString()) && !this.#closed) void this.#probe(peer, 1)
+    }))
+    // A relay saw members' last session for the room end (their connection
+    // to it is gone: tab closed or crashed). Gone for us too unless they
+    // still answer over WebRTC (only their relay connection may have dropped).
+    this.#cleanups.push(this.#node.services.rooms.onLeft((from, roomId, peers) => {
+      if (hex(roomId) !== hex(this.#keys.roomId) || !this.#isRelay(from) || this.#closed) return
+      for (const peer of peers) {
+        const id = peer.toString()
+        if (!this.#members.has(id)) continue
+        if (this.#isDirect(peer)) {
+          void this.#probe(peer, 1, LEFT_PROBE_TIMEOUT)
+        } else {
+          // Nothing of ours reaches it but through relays: take the relay's word.
+          this.#drop(peer)
+        }
+      }
     }))
     this.#every(this.#init.probeInterval ?? 2 * second, () => {
       for (const peer of this.#directMembers()) void this.#probe(peer, 2)
@@ -860,36 +880,46 @@ class Session implements RoomSession {
    * session ended (strong evidence the tab is gone); two otherwise, so a
    * member busy with a big batch is not dropped for one late answer.
    */
-  async #probe (peer: PeerId, allowed: number): Promise<void> {
+  async #probe (peer: PeerId, allowed: number, timeout = this.#init.probeTimeout ?? 1.5 * second): Promise<void> {
     const id = peer.toString()
-    if (this.#probing.has(id) || !this.#isDirect(peer)) return
-    this.#probing.add(id)
+    const running = this.#probing.get(id)
+    if (running != null) {
+      // A stronger hint (its session ended, its relay says it left) while a routine probe runs.
+      running.allowed = Math.min(running.allowed, allowed)
+      return
+    }
+    if (!this.#isDirect(peer)) return
+    const state = { allowed }
+    this.#probing.set(id, state)
     try {
-      for (;;) {
+      for (let missed = 1; ; missed++) {
         try {
-          await this.#node.services.rooms.probe(peer, this.#keys.roomId, this.#signal(this.#init.probeTimeout ?? 1.5 * second))
-          this.#missedProbes.delete(id)
+          await this.#node.services.rooms.probe(peer, this.#signal(timeout))
           return
         } catch (err) {
           if (this.#closed || !this.#members.has(id)) return
-          const missed = (this.#missedProbes.get(id) ?? 0) + 1
-          this.#missedProbes.set(id, missed)
-          if (missed < allowed) continue
+          if (missed < state.allowed) continue
           this.#log('member %p does not answer (%d probes): %e', peer, missed, err)
-          this.#missedProbes.delete(id)
-          // Every connection, relayed ones too: the member is gone, and the
-          // member list follows peer:disconnect.
-          await this.#node.hangUp(peer).catch(() => {})
-          if (this.#members.delete(id)) {
-            this.#log('member %p left', peer)
-            this.#emitStatus()
-          }
+          this.#drop(peer)
           return
         }
       }
     } finally {
       this.#probing.delete(id)
     }
+  }
+
+  /**
+   * A member is gone: out of the member list now, and every connection to
+   * it closed (a dead WebRTC connection would linger for half a minute; its
+   * graceful close may take as long, so it is not waited for).
+   */
+  #drop (peer: PeerId): void {
+    if (this.#members.delete(peer.toString())) {
+      this.#log('member %p left', peer)
+      this.#emitStatus()
+    }
+    void this.#node.hangUp(peer).catch(() => {})
   }
 
   async #syncWith (peer: PeerId): Promise<void> {

@@ -7,12 +7,30 @@
  */
 import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import { lpStream } from '@libp2p/utils'
+import { peerIdFromMultihash } from '@libp2p/peer-id'
+import * as Digest from 'multiformats/hashes/digest'
+import { equals, toString } from 'uint8arrays'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { REPLICATE_PROTOCOL, ROOM_ID_BYTES, STREAM_READ_TIMEOUT, SYNC_PROTOCOL } from '../constants.ts'
 import { ProtocolError, RateLimitedError, RoomkvError, errorCode } from '../errors.ts'
+import { ReplicateFrame } from '../proto/protocol.ts'
 import { createRateLimiter, type RateLimiter } from '../rate-limit.ts'
 import type { RecordStore } from '../record-store.ts'
 import { askSync, serveSync, type SyncProgress } from '../sync/exchange.ts'
-import { createReplication, type Admit, type Delivery, type Replication } from './replication.ts'
+import { boundedLengthDecoder, createReplication, type Admit, type Delivery, type Replication } from './replication.ts'
+
+/**
+ * A relay tells a room's members that members left (their last session for
+ * the room ended: tab closed or crashed, its connection to the relay gone).
+ * One frame per stream, a ReplicateFrame with `roomId` and `members` (the
+ * peers that left), then the stream ends. See docs/protocol.md.
+ */
+export const LEFT_PROTOCOL = '/roomkv/left/1.0.0'
+/** libp2p's ping (identify-listed by every roomkv node), used to probe members. */
+const PING_PROTOCOL = '/ipfs/ping/1.0.0'
+/** Peers named in one notice. */
+const MAX_LEFT_PEERS = 64
 
 export type { SyncProgress } from '../sync/exchange.ts'
 
@@ -28,8 +46,13 @@ export interface RoomProtocolInit {
   maxSessionsPerPeer?: number
   /** Sessions kept per room (the members a relay forwards to). @default 1,024 */
   maxSessionsPerRoom?: number
-  /** Answer each session hello with the room's members (relays). @default false */
+  /**
+   * Answer each session hello with the room's members, and tell the
+   * remaining members when one leaves (LEFT_PROTOCOL): relays. @default false
+   */
   announceMembers?: boolean
+  /** Leaves in a room within this are told in one notice (relays). @default 100 ms */
+  leftBatchDelay?: number
   /** Sync requests one peer (and one IP) may send a minute. @default 60 */
   syncsPerMinute?: number
   /** The address a connection comes from, to charge sync limits per IP too. */
@@ -104,18 +127,23 @@ export interface RoomProtocol {
    */
   sync(peer: PeerId, roomId: Uint8Array, options?: SyncOptions): Promise<SyncResult>
   /**
-   * Whether the peer still answers on the room's session: an empty read (no
-   * keys) round trip. Resolves when it answered, throws when it did not
-   * before the signal (a closed or crashed peer whose connection has not
-   * noticed yet: WebRTC has no close signal for a vanished peer).
+   * Whether the peer still answers on its direct connection: a ping round
+   * trip. Resolves when it answered, throws when it did not before the
+   * signal (a closed or crashed peer whose connection has not noticed yet:
+   * WebRTC has no close signal for a vanished peer).
    */
-  probe(peer: PeerId, roomId: Uint8Array, signal: AbortSignal): Promise<void>
+  probe(peer: PeerId, signal: AbortSignal): Promise<void>
   /**
    * Told whenever a replication stream with a peer ends, for whatever
    * reason (the peer closed its tab, a data channel died, a session was
    * replaced): a hint to check whether the peer is still there.
    */
   onSessionEnd(listener: (peer: PeerId) => void): () => void
+  /**
+   * Told when a peer (a relay) says that members of a room left it. A hint,
+   * not proof: the member may still be reachable over WebRTC.
+   */
+  onLeft(listener: (from: PeerId, roomId: Uint8Array, peers: PeerId[]) => void): () => void
 }
 
 /** Refusals a responder sends on the stream before ending it cleanly (counted, not a broken stream). */
@@ -136,6 +164,12 @@ class RoomProtocolService implements RoomProtocol, Startable {
   readonly #syncLimitPerIp: RateLimiter
   readonly replication: Replication
   readonly #sessionEndListeners = new Set<(peer: PeerId) => void>()
+  readonly #leftListeners = new Set<(from: PeerId, roomId: Uint8Array, peers: PeerId[]) => void>()
+  /** Relays: rooms each peer holds a session for (inbound), to tell the others when it leaves. */
+  readonly #roomsOf = new Map<string, Map<string, Uint8Array>>()
+  /** Relays: peers whose session ended since the last check (batched). */
+  readonly #suspects = new Map<string, PeerId>()
+  #leftTimer?: ReturnType<typeof setTimeout>
 
   constructor (components: RoomProtocolComponents, init: RoomProtocolInit) {
     this.#components = components
@@ -157,7 +191,10 @@ class RoomProtocolService implements RoomProtocol, Startable {
       announceMembers: init.announceMembers,
       helloTimeout: this.#readTimeout
     }, {
-      onRoomPeer: (peer, roomId) => { init.onRoomPeer?.(peer, roomId) },
+      onRoomPeer: (peer, roomId) => {
+        this.#noteMember(peer, roomId)
+        init.onRoomPeer?.(peer, roomId)
+      },
       onRejected: (code, peer) => { init.onRejected?.(code, peer) },
       onServed: (peer) => { init.onServed?.('push', peer) },
       onStored: (peer, roomId, records, delivered) => { init.onPushed?.(peer, roomId, records.map(r => r.bytes), delivered) }
@@ -186,13 +223,96 @@ class RoomProtocolService implements RoomProtocol, Startable {
       this.replication.handle(stream, connection).catch((err) => { this.#log('session with %p failed: %e', connection.remotePeer, err) })
     }, options)
     await this.#components.registrar.handle(SYNC_PROTOCOL, (stream, connection) => this.#serve(stream, connection, this.#handleSync.bind(this)), options)
+    // One short frame per notice; a few at once is plenty.
+    await this.#components.registrar.handle(LEFT_PROTOCOL, (stream, connection) => this.#serve(stream, connection, this.#handleLeft.bind(this)), { ...options, maxInboundStreams: 4 })
   }
 
   #watchSession (stream: Stream, peer: PeerId): void {
-    if (this.#sessionEndListeners.size === 0) return
+    if (this.#sessionEndListeners.size === 0 && this.#init.announceMembers !== true) return
     stream.addEventListener('close', () => {
       for (const listener of this.#sessionEndListeners) listener(peer)
+      if (this.#init.announceMembers === true) this.#checkLeft(peer)
     }, { once: true })
+  }
+
+  #noteMember (peer: PeerId, roomId: Uint8Array): void {
+    if (this.#init.announceMembers !== true) return
+    const id = peer.toString()
+    const rooms = this.#roomsOf.get(id) ?? new Map<string, Uint8Array>()
+    rooms.set(toString(roomId, 'base32'), roomId)
+    this.#roomsOf.set(id, rooms)
+  }
+
+  /**
+   * A session of the peer ended: the rooms it no longer holds any session
+   * for are rooms it left. Checked a moment later, in one batch: the
+   * replication layer drops the session after us, and leaves come in bursts
+   * (a relay restart, a classroom closing its laptops).
+   */
+  #checkLeft (peer: PeerId): void {
+    this.#suspects.set(peer.toString(), peer)
+    this.#leftTimer ??= setTimeout(() => { this.#tellLeft() }, this.#init.leftBatchDelay ?? 100)
+  }
+
+  /** Tell each room's remaining members who left it (one stream each; members are connected: they hold sessions). */
+  #tellLeft (): void {
+    this.#leftTimer = undefined
+    const leaving = new Map<string, { roomId: Uint8Array, peers: PeerId[] }>()
+    for (const [id, peer] of this.#suspects) {
+      const rooms = this.#roomsOf.get(id)
+      if (rooms == null) continue
+      for (const [key, roomId] of rooms) {
+        if (this.replication.members(roomId).some(p => p.equals(peer))) continue
+        rooms.delete(key)
+        const room = leaving.get(key) ?? { roomId, peers: [] }
+        room.peers.push(peer)
+        leaving.set(key, room)
+      }
+      if (rooms.size === 0) this.#roomsOf.delete(id)
+    }
+    this.#suspects.clear()
+    for (const { roomId, peers } of leaving.values()) {
+      const remaining = this.replication.members(roomId)
+      for (let i = 0; i < peers.length; i += MAX_LEFT_PEERS) {
+        const frame = ReplicateFrame.encode({ roomId, seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: peers.slice(i, i + MAX_LEFT_PEERS).map(p => p.toMultihash().bytes), query: 0, want: [], reply: 0 })
+        for (const member of remaining) void this.#sendLeft(member, frame)
+      }
+    }
+  }
+
+  async #sendLeft (member: PeerId, frame: Uint8Array): Promise<void> {
+    const signal = AbortSignal.timeout(this.#readTimeout)
+    try {
+      const stream = await this.#components.connectionManager.openStream(member, LEFT_PROTOCOL, { signal, runOnLimitedConnection: this.#init.runOnLimitedConnection ?? false })
+      try {
+        await lpStream(stream).write(frame, { signal })
+        await stream.close({ signal })
+      } catch (err: any) {
+        stream.abort(err)
+        throw err
+      }
+    } catch (err) {
+      // An older peer without the protocol, or one that is going too: it finds out by itself.
+      this.#log('telling %p who left failed: %e', member, err)
+    }
+  }
+
+  async #handleLeft (stream: Stream, connection: Connection): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: 64 * 1024, lengthDecoder: boundedLengthDecoder })
+    const frame = ReplicateFrame.decode(await lp.read({ signal: AbortSignal.timeout(this.#readTimeout) }), { limits: { records: 0, delivered: 0, results: 0, members: MAX_LEFT_PEERS, want: 0 } })
+    this.#checkRoomId(frame.roomId)
+    const peers: PeerId[] = []
+    for (const m of frame.members) {
+      try {
+        peers.push(peerIdFromMultihash(Digest.decode(m)))
+      } catch {}
+    }
+    if (peers.length > 0) for (const listener of this.#leftListeners) listener(connection.remotePeer, frame.roomId, peers)
+  }
+
+  onLeft (listener: (from: PeerId, roomId: Uint8Array, peers: PeerId[]) => void): () => void {
+    this.#leftListeners.add(listener)
+    return () => { this.#leftListeners.delete(listener) }
   }
 
   onSessionEnd (listener: (peer: PeerId) => void): () => void {
@@ -200,15 +320,43 @@ class RoomProtocolService implements RoomProtocol, Startable {
     return () => { this.#sessionEndListeners.delete(listener) }
   }
 
-  async probe (peer: PeerId, roomId: Uint8Array, signal: AbortSignal): Promise<void> {
-    // No keys asked: the answer is an empty reply, one small frame each way
-    // over the session already open (no new stream, no new data channel).
-    await raceSignal(this.replication.query(peer, roomId, [], signal), signal)
+  async probe (peer: PeerId, signal: AbortSignal): Promise<void> {
+    // libp2p's ping protocol (every roomkv node serves it), on the very
+    // connection room traffic uses: a new stream, so nothing queued on a
+    // busy session delays the answer.
+    const connection = this.#connectionTo(peer)
+    if (connection == null) throw new ProtocolError('No direct connection to this peer')
+    const stream = await connection.newStream(PING_PROTOCOL, { signal, runOnLimitedConnection: this.#init.runOnLimitedConnection ?? false })
+    try {
+      const data = crypto.getRandomValues(new Uint8Array(32))
+      const received = new Uint8ArrayList()
+      const pong = new Promise<void>((resolve, reject) => {
+        stream.addEventListener('message', (evt) => {
+          received.append(evt.data)
+          if (received.byteLength < data.length) return
+          if (equals(received.subarray(0, data.length), data)) resolve()
+          else reject(new ProtocolError('Wrong ping answer'))
+        })
+        stream.addEventListener('close', () => { reject(new ProtocolError('Stream closed before the answer')) }, { once: true })
+      })
+      stream.send(data)
+      await raceSignal(pong, signal)
+      await stream.close({ signal }).catch(() => {})
+    } catch (err: any) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      throw err
+    }
   }
 
   async stop (): Promise<void> {
     this.#sessionEndListeners.clear()
+    this.#leftListeners.clear()
+    clearTimeout(this.#leftTimer)
+    this.#leftTimer = undefined
+    this.#suspects.clear()
+    this.#roomsOf.clear()
     this.replication.stop()
+    await this.#components.registrar.unhandle(LEFT_PROTOCOL)
     await this.#components.registrar.unhandle(REPLICATE_PROTOCOL)
     await this.#components.registrar.unhandle(SYNC_PROTOCOL)
   }

@@ -54,7 +54,7 @@ const memberIds = (m: WebRtcMember): string[] => m.client.session.status().membe
 const directIds = (m: WebRtcMember): string[] => m.client.session.status().members.filter(p => p.connection === 'direct').map(p => p.id)
 
 describe('members over WebRTC', () => {
-  test('a member that crashes leaves the others\' member list within seconds', async () => {
+  test('a member that crashes leaves the others\' member list within seconds', async ({ annotate }) => {
     const link = formatRoomLink(relay.url, newRoomSecret())
     const a = await join(link)
     const b = await joinInChild(link)
@@ -63,11 +63,50 @@ describe('members over WebRTC', () => {
     const exited = new Promise(resolve => b.child.once('exit', resolve))
     b.child.kill('SIGKILL')
     await exited
+    const crashedAt = Date.now()
     // Its WebRTC connection is still "connected" for A (no close signal over
     // UDP), yet the member is gone from A's list and from its peer count.
     await expect.poll(() => memberIds(a), { timeout: 10_000, interval: 250 }).not.toContain(b.peerId)
+    await annotate(`left the member list ${Date.now() - crashedAt} ms after the crash`)
     const status = a.client.session.status()
     expect(status.direct + status.relayed).toBe(0)
+  })
+
+  test('the relay tells the remaining members who left (/roomkv/left/1.0.0)', async () => {
+    const link = formatRoomLink(relay.url, newRoomSecret())
+    const a = await join(link)
+    const told: Array<{ from: string, peers: string[] }> = []
+    a.client.node.services.rooms.onLeft((from, _roomId, peers) => { told.push({ from: from.toString(), peers: peers.map(p => p.toString()) }) })
+    const b = await joinInChild(link)
+    await expect.poll(() => directIds(a), { timeout: 30_000 }).toContain(b.peerId)
+    expect(told).toEqual([])
+    b.child.kill('SIGKILL')
+    await expect.poll(() => told, { timeout: 5_000, interval: 100 }).toContainEqual({ from: relay.peerId, peers: [b.peerId] })
+  })
+
+  test('a member that crashes while no relay is up leaves within seconds too (probes over WebRTC)', async ({ annotate }) => {
+    const own = await startRelayProcess()
+    const link = formatRoomLink(own.url, newRoomSecret())
+    const a = await joinWebRtcMember(link, own.url)
+    members.push(a)
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/node/webrtc-member.ts', link, own.url], { env: { ...process.env, DEBUG: '' }, stdio: ['ignore', 'pipe', 'ignore'] })
+    children.add(child)
+    let output = ''
+    const bId = await new Promise<string>((resolve) => {
+      child.stdout?.on('data', (d: Buffer) => { output += d.toString(); const id = /peer id: (\S+)/.exec(output)?.[1]; if (id != null) resolve(id) })
+    })
+    await expect.poll(() => directIds(a), { timeout: 30_000 }).toContain(bId)
+    await own.kill('SIGKILL')
+    await expect.poll(() => a.client.session.status().relaysConnected, { timeout: 20_000 }).toBe(0)
+    // Still together over WebRTC without the relay.
+    expect(directIds(a)).toContain(bId)
+    const exited = new Promise(resolve => child.once('exit', resolve))
+    child.kill('SIGKILL')
+    await exited
+    const crashedAt = Date.now()
+    await expect.poll(() => memberIds(a), { timeout: 10_000, interval: 250 }).not.toContain(bId)
+    await annotate(`left the member list ${Date.now() - crashedAt} ms after the crash, no relay up`)
+    await own.stop()
   })
 
   test('a member that closes leaves the others\' member list at once', async () => {
