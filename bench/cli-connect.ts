@@ -130,7 +130,7 @@ export async function cliFirstByte (relay: { url: string }, options: CliFirstByt
   const timeout = options.timeout ?? 60_000
   const log = options.log ?? (() => {})
   const link = newRoomLink(relay.url)
-  const put = await runOnceDirect([...COMMANDS.tsx, 'put', link, 'bench', '"first byte"'], timeout)
+  const put = await runOnceDirect([...COMMANDS.bin, 'put', link, 'bench', '"first byte"'], timeout)
   if (put !== 0) throw new Error(`CLI put for the bench failed (exit ${put})`)
   let wsTarget = 0
   const ws = await recordingProxy(() => wsTarget)

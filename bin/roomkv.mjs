@@ -13,8 +13,6 @@ import module, { createRequire } from 'node:module'
 import { pathToFileURL } from 'node:url'
 
 const [command, ...args] = process.argv.slice(2)
-const USAGE = `Usage: roomkv relay [options]    start a relay (roomkv relay --help for options)
-       roomkv <command> ...         room commands: see "roomkv help"\n`
 
 if (Number(process.versions.node.split('.')[0]) < 22) {
   let node
@@ -44,15 +42,13 @@ async function cliBundle () {
   }
 }
 
-if (command == null || command === '--help' || command === '-h') {
-  process.stdout.write(USAGE)
-} else if (command === 'relay') {
+if (command === 'relay') {
   const { register } = await import('tsx/esm/api')
   register()
   process.argv = [process.argv[0], process.argv[1], ...args]
   await import('../relay/main.ts')
 } else {
-  process.argv = [process.argv[0], process.argv[1], command, ...args]
+  // No command and --help included: the CLI prints its full usage.
   const bundle = await cliBundle()
   if (bundle != null) {
     if ((process.env.DEBUG ?? '') !== '') process.setSourceMapsEnabled(true)

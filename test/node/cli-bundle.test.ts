@@ -74,6 +74,10 @@ describe('bundled CLI', () => {
     expect(get.stderr).toBe('')
     expect(get.stdout).toBe('n = 42\n')
     expect(get.status).toBe(0)
+    // Without the bundle (ROOMKV_CLI_BUNDLE=0, or no esbuild) the same command runs from the sources through tsx.
+    const fromSources = await run(['bin/roomkv.mjs', 'get', link, 'n', '--relay', relay.url], { ROOMKV_CLI_BUNDLE: '0' })
+    expect(fromSources.stdout).toBe('n = 42\n')
+    expect(fromSources.status).toBe(0)
   })
 
   test('a relay whose /roomkv.json fails gives the join\'s own error and code', async () => {
@@ -83,7 +87,11 @@ describe('bundled CLI', () => {
     expect(get.status).toBe(1)
   })
 
-  test('usage errors and `relay --help` still work from the bundle', async () => {
+  test('usage, usage errors and `relay --help` still work from the bundle', async () => {
+    const help = await run(['bin/roomkv.mjs', '--help'])
+    expect(help.stdout).toMatch(/^Usage: roomkv <command>/)
+    expect(help.stdout).toMatch(/\n {2}get <link> <key> /)
+    expect(help.status).toBe(0)
     const wrong = await run([bundle, 'get'])
     expect(wrong.status).toBe(2)
     expect(wrong.stderr).toMatch(/^roomkv: /)
