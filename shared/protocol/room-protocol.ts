@@ -31,6 +31,12 @@ export const LEFT_PROTOCOL = '/roomkv/left/1.0.0'
 const PING_PROTOCOL = '/ipfs/ping/1.0.0'
 /** Peers named in one notice. */
 const MAX_LEFT_PEERS = 64
+/**
+ * Members told of one room's leaves, the most recent: a peer that joins and
+ * leaves again and again costs each batch this many streams at most (the
+ * others find out by their own pings).
+ */
+const MAX_LEFT_RECIPIENTS = 256
 
 export type { SyncProgress } from '../sync/exchange.ts'
 
@@ -272,7 +278,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
     }
     this.#suspects.clear()
     for (const { roomId, peers } of leaving.values()) {
-      const remaining = this.replication.members(roomId)
+      const remaining = this.replication.members(roomId).slice(-MAX_LEFT_RECIPIENTS)
       for (let i = 0; i < peers.length; i += MAX_LEFT_PEERS) {
         const frame = ReplicateFrame.encode({ roomId, seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: peers.slice(i, i + MAX_LEFT_PEERS).map(p => p.toMultihash().bytes), query: 0, want: [], reply: 0 })
         for (const member of remaining) void this.#sendLeft(member, frame)
