@@ -9,7 +9,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import { InvalidLinkError, RelayUnreachableError } from './errors.ts'
 import { parseRoomLink } from './link.ts'
-import { createRecordStore, type RecordStorage, type RecordStore } from './record-store.ts'
+import { createRecordStore, type RecordStorage, type RecordStore, type RecordStoreInit } from './record-store.ts'
 import { deriveRoomKeysAsync } from './room-keys.ts'
 import { createRoomSession, type RoomNode, type RoomSession, type RoomStatus } from './room.ts'
 import { connectRelays, type RelayConnection, type RelayStatus } from './relay-connection.ts'
@@ -17,7 +17,6 @@ import { fetchRelayInfo, type RelayInfo, type RelayJson } from './relay-info.ts'
 import { roomDiagnostics, type RoomDiagnostics } from './room-diagnostics.ts'
 import { errorCode } from './errors.ts'
 import { createJoinTimeline, type JoinPhases } from './join-phases.ts'
-import type { SignatureVerifier } from './signature.ts'
 
 const log = logger('roomkv:client')
 
@@ -49,8 +48,12 @@ export interface JoinRoomInit {
   relayInfo?: RelayJson
   /** Phases that happened before joinRoom was called (e.g. `scriptLoaded`). */
   phases?: JoinPhases
-  /** Where received records' signatures are checked (a tab: Workers). @default this thread */
-  verifySignature?: SignatureVerifier
+  /**
+   * Settings of the record store (createRecordStore): a tab checks
+   * signatures in Workers and merges smaller batches (shorter tasks).
+   * @default {}
+   */
+  store?: RecordStoreInit
 }
 
 export interface ClientStatus {
@@ -104,7 +107,7 @@ export async function joinRoom (init: JoinRoomInit): Promise<RoomClient> {
     info = first.value.info
   }
   timeline.mark('relayInfo')
-  const store = createRecordStore(init.storage, { verifySignature: init.verifySignature })
+  const store = createRecordStore(init.storage, init.store)
   let session: RoomSession | undefined
   // Grows as fallback relays answer: the node trusts (may dial ws:// to) exactly these.
   const relayAddrs = [...info.addrs]

@@ -55,7 +55,8 @@ export async function joinTabRoom (init: JoinTabRoomInit): Promise<RoomClient> {
       storage: idbRecordStorage({ database: init.database }),
       writer: writerId(),
       phases: { scriptLoaded },
-      verifySignature: verifiers.verify,
+      // Batches of 128: one batch's merge, write and listeners stay a short task.
+      store: { verifySignature: verifiers.verify, maxBatch: 128 },
       createNode: async (node) => createBrowserNode({ ...node, iceServers: init.iceServers ?? node.iceServers })
     })
   } catch (err) {
