@@ -5,7 +5,7 @@
  * unchanged on the relay, in tabs and in Node peers; all of them serve any
  * room whose records they hold.
  */
-import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Libp2pEvents, Logger, PeerId, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
@@ -27,6 +27,10 @@ import { boundedLengthDecoder, createReplication, type Admit, type Delivery, typ
  * peers that left), then the stream ends. See docs/protocol.md.
  */
 export const LEFT_PROTOCOL = '/roomkv/left/1.0.0'
+/** What a relay serves: a peer whose identify lists it is a relay, not a member to tell or list. */
+const CIRCUIT_HOP = '/libp2p/circuit/relay/0.2.0/hop'
+/** Relays remembered as such (a deployment has a handful). */
+const MAX_KNOWN_RELAYS = 1024
 /** libp2p's ping (identify-listed by every roomkv node), used to probe members. */
 const PING_PROTOCOL = '/ipfs/ping/1.0.0'
 /** Peers named in one notice. */
@@ -89,6 +93,8 @@ export interface RoomProtocolComponents {
   registrar: Registrar
   connectionManager: ConnectionManager
   logger: ComponentLogger
+  /** Identify results tell relays apart from members (relays only). */
+  events?: TypedEventTarget<Libp2pEvents>
 }
 
 export interface PushResult {
@@ -150,6 +156,11 @@ export interface RoomProtocol {
    * not proof: the member may still be reachable over WebRTC.
    */
   onLeft(listener: (from: PeerId, roomId: Uint8Array, peers: PeerId[]) => void): () => void
+  /**
+   * Relays: whether the peer is another relay (identify listed the circuit
+   * hop): federated relays hold sessions in rooms like members but are none.
+   */
+  isRelay(peer: PeerId): boolean
 }
 
 /** Refusals a responder sends on the stream before ending it cleanly (counted, not a broken stream). */
@@ -173,6 +184,23 @@ class RoomProtocolService implements RoomProtocol, Startable {
   readonly #leftListeners = new Set<(from: PeerId, roomId: Uint8Array, peers: PeerId[]) => void>()
   /** Relays: rooms each peer holds a session for (inbound), to tell the others when it leaves. */
   readonly #roomsOf = new Map<string, Map<string, Uint8Array>>()
+  /** Relays: the other relays seen (identify lists the circuit hop), by peer id. */
+  readonly #relays = new Set<string>()
+  readonly #onIdentify = (evt: CustomEvent<{ peerId: PeerId, protocols: string[] }>): void => {
+    const id = evt.detail.peerId.toString()
+    if (!evt.detail.protocols.includes(CIRCUIT_HOP)) {
+      this.#relays.delete(id)
+      return
+    }
+    if (this.#relays.size >= MAX_KNOWN_RELAYS) this.#relays.delete(this.#relays.values().next().value as string)
+    this.#relays.add(id)
+  }
+
+  /** Relays: the other relays seen (identify lists the circuit hop, as federated relays do). */
+  isRelay (peer: PeerId): boolean {
+    return this.#relays.has(peer.toString())
+  }
+
   /** Relays: peers whose session ended since the last check (batched). */
   readonly #suspects = new Map<string, PeerId>()
   #leftTimer?: ReturnType<typeof setTimeout>
@@ -220,6 +248,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
   }
 
   async start (): Promise<void> {
+    if (this.#init.announceMembers === true) this.#components.events?.addEventListener('peer:identify', this.#onIdentify)
     const options = {
       maxInboundStreams: this.#init.maxInboundStreams ?? 64,
       runOnLimitedConnection: this.#init.runOnLimitedConnection ?? false
@@ -278,7 +307,8 @@ class RoomProtocolService implements RoomProtocol, Startable {
     }
     this.#suspects.clear()
     for (const { roomId, peers } of leaving.values()) {
-      const remaining = this.replication.members(roomId).slice(-MAX_LEFT_RECIPIENTS)
+      // Other relays (federation links) have no member list to correct.
+      const remaining = this.replication.members(roomId).filter(p => !this.isRelay(p)).slice(-MAX_LEFT_RECIPIENTS)
       for (let i = 0; i < peers.length; i += MAX_LEFT_PEERS) {
         const frame = ReplicateFrame.encode({ roomId, seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: peers.slice(i, i + MAX_LEFT_PEERS).map(p => p.toMultihash().bytes), query: 0, want: [], reply: 0 })
         for (const member of remaining) void this.#sendLeft(member, frame)
@@ -355,6 +385,8 @@ class RoomProtocolService implements RoomProtocol, Startable {
   }
 
   async stop (): Promise<void> {
+    this.#components.events?.removeEventListener('peer:identify', this.#onIdentify)
+    this.#relays.clear()
     this.#sessionEndListeners.clear()
     this.#leftListeners.clear()
     clearTimeout(this.#leftTimer)
