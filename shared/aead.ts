@@ -4,8 +4,47 @@
  * payload); @noble/ciphers in pure JS cost ~150 us per record here, which
  * was most of the CPU of sealing and opening records in bulk. Both give
  * the same bytes: ciphertext followed by the 16-byte tag.
+ *
+ * In Node, node:crypto's cipher (found at run time through
+ * process.getBuiltinModule, so this module imports nothing Node-only) is
+ * ~8x faster again than Node's WebCrypto, whose per-call overhead
+ * (algorithm normalisation, promises) was 30 us and most of the garbage of
+ * opening 10,000 records.
  */
 import { gcm } from '@noble/ciphers/aes.js'
+
+interface NodeGcm {
+  setAAD(aad: Uint8Array): void
+  setAuthTag(tag: Uint8Array): void
+  getAuthTag(): Uint8Array
+  update(data: Uint8Array): Uint8Array
+  final(): Uint8Array
+}
+interface NodeCrypto {
+  createCipheriv(algorithm: 'aes-256-gcm', key: Uint8Array, iv: Uint8Array, options: { authTagLength: number }): NodeGcm
+  createDecipheriv(algorithm: 'aes-256-gcm', key: Uint8Array, iv: Uint8Array, options: { authTagLength: number }): NodeGcm
+}
+
+const TAG_BYTES = 16
+
+/** node:crypto where this is Node 22.3+, else undefined. */
+const nodeCrypto: NodeCrypto | undefined = (() => {
+  try {
+    const get = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule
+    const crypto = typeof get === 'function' ? get('node:crypto') as NodeCrypto | undefined : undefined
+    return typeof crypto?.createDecipheriv === 'function' ? crypto : undefined
+  } catch {
+    return undefined
+  }
+})()
+
+function concatBytes (a: Uint8Array, b: Uint8Array, c?: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length + (c?.length ?? 0))
+  out.set(a)
+  out.set(b, a.length)
+  if (c != null) out.set(c, a.length + b.length)
+  return out
+}
 
 const keys = new WeakMap<Uint8Array, Promise<CryptoKey | undefined>>()
 let native: boolean | undefined
@@ -28,6 +67,12 @@ async function nativeKey (key: Uint8Array): Promise<CryptoKey | undefined> {
 }
 
 export async function aesGcmEncrypt (key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+  if (nodeCrypto != null && key.length === 32) {
+    const cipher = nodeCrypto.createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES })
+    cipher.setAAD(aad)
+    const head = cipher.update(plaintext)
+    return concatBytes(head, cipher.final(), cipher.getAuthTag())
+  }
   const k = await nativeKey(key)
   if (k == null) return gcm(key, nonce, aad).encrypt(plaintext)
   return new Uint8Array(await globalThis.crypto.subtle.encrypt({ name: 'AES-GCM', iv: nonce.slice(), additionalData: aad.slice(), tagLength: 128 }, k, plaintext.slice()))
@@ -35,6 +80,15 @@ export async function aesGcmEncrypt (key: Uint8Array, nonce: Uint8Array, aad: Ui
 
 /** Throws when the tag does not verify (wrong key, tampered bytes). */
 export async function aesGcmDecrypt (key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array> {
+  if (nodeCrypto != null && key.length === 32) {
+    if (ciphertext.length < TAG_BYTES) throw new Error('ciphertext shorter than its tag')
+    const decipher = nodeCrypto.createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES })
+    decipher.setAAD(aad)
+    decipher.setAuthTag(ciphertext.subarray(ciphertext.length - TAG_BYTES))
+    const head = decipher.update(ciphertext.subarray(0, ciphertext.length - TAG_BYTES))
+    // final() throws when the tag does not verify.
+    return concatBytes(head, decipher.final())
+  }
   const k = await nativeKey(key)
   if (k == null) return gcm(key, nonce, aad).decrypt(ciphertext)
   return new Uint8Array(await globalThis.crypto.subtle.decrypt({ name: 'AES-GCM', iv: nonce.slice(), additionalData: aad.slice(), tagLength: 128 }, k, ciphertext.slice()))
