@@ -12,31 +12,9 @@
  * opening 10,000 records.
  */
 import { gcm } from '@noble/ciphers/aes.js'
-
-interface NodeGcm {
-  setAAD(aad: Uint8Array): void
-  setAuthTag(tag: Uint8Array): void
-  getAuthTag(): Uint8Array
-  update(data: Uint8Array): Uint8Array
-  final(): Uint8Array
-}
-interface NodeCrypto {
-  createCipheriv(algorithm: 'aes-256-gcm', key: Uint8Array, iv: Uint8Array, options: { authTagLength: number }): NodeGcm
-  createDecipheriv(algorithm: 'aes-256-gcm', key: Uint8Array, iv: Uint8Array, options: { authTagLength: number }): NodeGcm
-}
+import { nodeCrypto } from './node-crypto.ts'
 
 const TAG_BYTES = 16
-
-/** node:crypto where this is Node 22.3+, else undefined. */
-const nodeCrypto: NodeCrypto | undefined = (() => {
-  try {
-    const get = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule
-    const crypto = typeof get === 'function' ? get('node:crypto') as NodeCrypto | undefined : undefined
-    return typeof crypto?.createDecipheriv === 'function' ? crypto : undefined
-  } catch {
-    return undefined
-  }
-})()
 
 function concatBytes (a: Uint8Array, b: Uint8Array, c?: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length + (c?.length ?? 0))

@@ -1,0 +1,29 @@
+/**
+ * node:crypto when running in Node 22.3+, found at run time through
+ * process.getBuiltinModule, so shared/ imports nothing Node-only; undefined
+ * in browsers. Where Node's own primitives beat its WebCrypto (AES-GCM and
+ * HMAC: per-call overhead of 10-30 us there), shared code uses these.
+ */
+export interface NodeGcm {
+  setAAD(aad: Uint8Array): void
+  setAuthTag(tag: Uint8Array): void
+  getAuthTag(): Uint8Array
+  update(data: Uint8Array): Uint8Array
+  final(): Uint8Array
+}
+
+export interface NodeCrypto {
+  createCipheriv(algorithm: 'aes-256-gcm', key: Uint8Array, iv: Uint8Array, options: { authTagLength: number }): NodeGcm
+  createDecipheriv(algorithm: 'aes-256-gcm', key: Uint8Array, iv: Uint8Array, options: { authTagLength: number }): NodeGcm
+  createHmac(algorithm: 'sha256', key: Uint8Array): { update(data: string | Uint8Array): { digest(): Uint8Array } }
+}
+
+export const nodeCrypto: NodeCrypto | undefined = (() => {
+  try {
+    const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process
+    const crypto = typeof proc?.getBuiltinModule === 'function' ? proc.getBuiltinModule('node:crypto') as NodeCrypto | undefined : undefined
+    return typeof crypto?.createDecipheriv === 'function' && typeof crypto.createHmac === 'function' ? crypto : undefined
+  } catch {
+    return undefined
+  }
+})()
