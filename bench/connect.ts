@@ -101,7 +101,8 @@ export async function cliConnect (relay: RelayProcess, runs: number): Promise<Cl
   let failures = 0
   for (let i = 0; i < runs; i++) {
     const t0 = Date.now()
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'doctor', newRoomLink(relay.url)], { env: { ...process.env, DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    // What users run: the bin, which runs the prebuilt bundle (scripts/build-cli.mjs).
+    const child = spawn(process.execPath, ['bin/roomkv.mjs', 'doctor', newRoomLink(relay.url)], { env: { ...process.env, DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)

@@ -23,6 +23,7 @@ import { deriveRoomKeys, keyIdFor } from '../shared/room-keys.ts'
 import { newRoomLink, openTab, waitForProbe, withTimeout, type Tab } from './browser.ts'
 import { killWorkers, mib, RAISED_LIMITS, relayCapacity, type CapacityResult } from './capacity.ts'
 import { cliConnect, connectBreakdown, type CliConnect, type ConnectBreakdown } from './connect.ts'
+import { cliFirstByte, cliFirstByteTable, type CliFirstByte } from './cli-connect.ts'
 import { prepareCatchup, resyncAfterMissed, type CatchupResult, type CatchupRoom } from './catchup.ts'
 import { listScroll, type FrameStats, type ListScrollResult } from './list-scroll.ts'
 import { connectRoomsClient, pushThroughput, replication, type ReplicationResult, type ThroughputResult } from './nodes.ts'
@@ -37,7 +38,7 @@ import { round, summarize, table } from './stats.ts'
  * from that folder instead of dist/ (a build made elsewhere).
  */
 const QUICK = process.env.BENCH_QUICK === '1'
-const SECTIONS = ['primitives', 'firstPeer', 'tabs', 'catchup', 'list', 'replication', 'throughput', 'capacity'] as const
+const SECTIONS = ['primitives', 'firstPeer', 'tabs', 'catchup', 'bigRoom', 'list', 'replication', 'throughput', 'capacity'] as const
 type Section = typeof SECTIONS[number]
 const ONLY = (process.env.BENCH_ONLY ?? '').split(',').map(s => s.trim()).filter(s => s !== '')
 for (const name of ONLY) if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`BENCH_ONLY: unknown section ${name} (known: ${SECTIONS.join(', ')})`)
@@ -60,6 +61,9 @@ const CATCHUP_RUNS = QUICK ? 1 : 3
 const RESYNC_KEYS = 100_000
 const RESYNC_MISSED = 10
 const CATCHUP_TIMEOUTS = { tab: 120_000, node: 120_000 }
+/** A tab (and a Node peer) joining a room of BIG_ROOM_KEYS keys: one run each, not in BENCH_QUICK. */
+const BIG_ROOM_KEYS = 100_000
+const BIG_ROOM_TIMEOUTS = { tab: 120_000, node: 120_000 }
 const REPLICATION_PUTS = QUICK ? 1000 : 5000
 const REPLICATION_CHUNK = 500
 const REPLICATION_TIMEOUT = 90_000
@@ -71,8 +75,8 @@ const THROUGHPUT_RECORDS = QUICK ? { batched: 500, single: 100 } : { batched: 20
 const THROUGHPUT_IN_FLIGHT = 4
 const THROUGHPUT_MS = 10_000
 /** Optional work (more catch-up runs, capacity levels) starts only if it should end by then. */
-const BUDGET = 11 * 60_000
-const BENCH_DEADLINE = 12.5 * 60_000
+const BUDGET = 14 * 60_000
+const BENCH_DEADLINE = 16 * 60_000
 const RESULTS = fileURLToPath(new URL('./results.json', import.meta.url))
 
 const log = (line: string): void => { process.stdout.write(`[bench] ${line}\n`) }
@@ -355,6 +359,7 @@ const lastNodeMs = (c: CatchupResult): number => Math.max(...c.node.map(r => r.m
 
 interface NodeSideResults {
   catchup?: CatchupResult
+  bigRoom?: CatchupResult
   list?: ListScrollResult
   replication?: ReplicationResult
   throughput?: ThroughputResult
@@ -388,6 +393,19 @@ async function nodeSideMetrics (browser: Browser, started: number): Promise<Node
         lastRunMs = await room.run()
         log(`re-sync: a member of a room of ${RESYNC_KEYS} keys that missed ${RESYNC_MISSED} changes`)
         room.result.resync = await resyncAfterMissed(RESYNC_KEYS, RESYNC_MISSED, CATCHUP_RUNS, log, WEB_ARGS)
+      })
+    }
+
+    if (runs('bigRoom') && !QUICK) {
+      await section('joining a 100,000-key room', async () => {
+        log(`joining a room of ${BIG_ROOM_KEYS} keys: seeding a fresh relay`)
+        const big = await prepareCatchup(browser, BIG_ROOM_KEYS, log, BIG_ROOM_TIMEOUTS, WEB_ARGS)
+        out.bigRoom = big.result
+        try {
+          await big.run()
+        } finally {
+          await big.close()
+        }
       })
     }
 
@@ -475,8 +493,8 @@ const int = (v: number | undefined | null): string => v != null && Number.isFini
 
 function nodeSideTables (n: NodeSideResults): string {
   const parts: string[] = []
-  const c = n.catchup
-  if (c != null) {
+  for (const c of [n.catchup, n.bigRoom]) {
+    if (c == null) continue
     const row = (name: string, runs: Array<{ ms?: number }>, timeout: number, progress: (i: number) => string): string[] => {
       const ms = runs.flatMap(r => r.ms != null ? [r.ms] : [])
       const s = summarize(ms)
@@ -486,7 +504,9 @@ function nodeSideTables (n: NodeSideResults): string {
     parts.push(table([
       [`join a room of ${c.keys.toLocaleString('en')} keys -> full list (ms)`, 'n', 'min', 'p50', 'max', 'note'],
       row('tab: navigation start -> list() complete', c.tab, CATCHUP_TIMEOUTS.tab, i => `${c.tab[i].changes ?? '?'} stored, app list() x${c.tab[i].appListCalls ?? '?'}`),
-      row('node: openRoom() -> list() complete', c.node, CATCHUP_TIMEOUTS.node, i => `${c.node[i].entries} listed${c.node[i].error != null ? ` (${c.node[i].error})` : ''}`)
+      row('node: openRoom() -> list() complete', c.node, CATCHUP_TIMEOUTS.node, i => `${c.node[i].entries} listed${c.node[i].error != null ? ` (${c.node[i].error})` : ''}`),
+      row('tab: relay connected -> list() complete', c.tab.map(r => ({ ms: r.ms != null && r.relayMs != null ? r.ms - r.relayMs : undefined })), CATCHUP_TIMEOUTS.tab, () => 'see above'),
+      ['tab: main-thread tasks > 50 ms while records arrive (longest ms)', String(c.tab.length), '', c.tab.map(r => r.longTasks ?? '-').join(' / '), '', c.tab.map(r => fmt(r.longestTaskMs, 0)).join(' / ')]
     ]))
     const rs = c.resync
     if (rs != null) {
@@ -570,6 +590,7 @@ async function main (): Promise<void> {
   let relayPeer = ''
   let connect: ConnectBreakdown | undefined
   let cliConnectResult: CliConnect | undefined
+  let cliFirstByteResult: CliFirstByte | undefined
   if (runs('firstPeer') || runs('tabs')) {
     log('starting relay')
     const relay = await startRelayProcess({ args: WEB_ARGS })
@@ -586,6 +607,7 @@ async function main (): Promise<void> {
         connect = await connectBreakdown(browser, relay, { runs: FIRST_PEER_RUNS, log })
         cliConnectResult = await cliConnect(relay, QUICK ? 2 : 5)
         log(`CLI doctor: relay connected p50 ${cliConnectResult.relayConnected.p50} ms after process start, wall p50 ${cliConnectResult.wall.p50} ms`)
+        cliFirstByteResult = await cliFirstByte(relay, { runs: QUICK ? 5 : 20, log })
       }
       if (runs('tabs')) tab = await tabMetrics(browser, relay)
     } finally {
@@ -705,6 +727,8 @@ async function main (): Promise<void> {
       connectPhases: connect ?? null,
       /** A CLI one-shot command (roomkv doctor): ms since process start to relay connected / reserved / synced. */
       cliConnect: cliConnectResult ?? null,
+      /** `roomkv get LINK key` (bin/roomkv.mjs, bundled CLI): first byte on the wire, first libp2p dial, exit (bench/cli-connect.ts). */
+      cliFirstByte: cliFirstByteResult ?? null,
       putToVisibleMs,
       sustainedPutsPerSecond: sustained,
       dhtGetMs: net == null
@@ -754,6 +778,7 @@ async function main (): Promise<void> {
   }
   Object.assign(results.results, {
     largeRoomCatchupMs: catchupJson(nodeSide.catchup),
+    bigRoomCatchupMs: catchupJson(nodeSide.bigRoom),
     keyListFrames: nodeSide.list ?? null,
     replicationPutsPerSecond: r == null ? null : { value: r.putsPerSecond, ...r },
     relayPushThroughput: t ?? null,
@@ -798,6 +823,7 @@ async function main (): Promise<void> {
     line('session.get network, key held (B)', heldSummary, `${heldSummary.count}/${tab?.heldGets?.length ?? 0}`)
   ]))
   process.stdout.write('\n\n')
+  if (cliFirstByteResult != null) process.stdout.write(`${cliFirstByteTable(cliFirstByteResult)}\n\n`)
   const tp = throughputTable(sustained, nodeSide)
   if (tp !== '') process.stdout.write(`${tp}\n\n`)
   const ns = nodeSideTables(nodeSide)
