@@ -41,6 +41,24 @@ const DIAL_YIELD = 3 * second
  */
 const LEFT_PROBE_TIMEOUT = second
 
+/**
+ * A member the relay has no reservation for (yet) is tried again this
+ * often, for this long, before its refusals count as failed tries: a
+ * newcomer's session hello reaches the relay before its reservation
+ * (~0.6 s later in a tab).
+ */
+const NO_RESERVATION_RETRY = 150
+const NO_RESERVATION_WAIT = 3 * second
+
+/** Whether an error, or one it wraps, says `text` (dial errors nest: AggregateError, cause). */
+function mentions (err: unknown, text: string, depth = 0): boolean {
+  if (err == null || typeof err !== 'object' || depth > 4) return false
+  const e = err as { message?: unknown, cause?: unknown, errors?: unknown }
+  if (typeof e.message === 'string' && e.message.includes(text)) return true
+  if (mentions(e.cause, text, depth + 1)) return true
+  return Array.isArray(e.errors) && e.errors.some(inner => mentions(inner, text, depth + 1))
+}
+
 /** What a relay serves (identify lists it): a peer speaking it is no tab to dial over WebRTC. */
 const CIRCUIT_HOP = '/libp2p/circuit/relay/0.2.0/hop'
 
@@ -848,21 +866,31 @@ class Session implements RoomSession {
     this.#dialing.add(id)
     try {
       const attempts = options.attempts ?? this.#init.dialAttempts ?? 3
+      const started = Date.now()
+      let unreserved = false
       for (let attempt = 1; attempt <= attempts && !this.#closed; attempt++) {
-        // Back off between tries (with jitter): a quick refusal is often a
-        // reservation that is a moment away, or the other side dialling us.
-        if (attempt > 1) await new Promise(resolve => setTimeout(resolve, 150 * 2 ** (attempt - 2) * (0.75 + Math.random() / 2)))
+        // Back off between tries (with jitter): a quick refusal is often the
+        // other side dialling us. A member that holds no reservation yet (a
+        // newcomer whose hello beat its reservation) is tried again soon and
+        // often, without using up tries: each costs one relay round trip.
+        const pause = unreserved ? NO_RESERVATION_RETRY : 150 * 2 ** (attempt - 2)
+        if (attempt > 1 || unreserved) await new Promise(resolve => setTimeout(resolve, pause * (0.75 + Math.random() / 2)))
         if (this.#isDirect(peer)) {
           await this.#joinMember(peer)
           return
         }
         // What a relay listed may turn out to be another relay (its DHT answers came since).
-        if (attempt > 1 && await this.#isKnownRelay(peer)) return
+        if ((attempt > 1 || unreserved) && await this.#isKnownRelay(peer)) return
         try {
           await this.#node.dial(webrtc, { signal: this.#signal(this.#init.dialTimeout ?? 6 * second) })
           await this.#joinMember(peer)
           return
         } catch (err) {
+          unreserved = mentions(err, 'NO_RESERVATION') && Date.now() - started < NO_RESERVATION_WAIT
+          if (unreserved) {
+            attempt--
+            continue
+          }
           this.#log('webrtc dial %p attempt %d/%d failed: %e', peer, attempt, attempts, err)
           if (attempt === attempts) this.#fail(`connecting to member ${id.slice(-6)} over WebRTC`, err)
         }
