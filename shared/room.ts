@@ -112,7 +112,7 @@ export interface RoomSessionInit {
    * connection gives no close signal for half a minute. @default 2 s
    */
   probeInterval?: number
-  /** How long a probe waits for the answer; two missed in a row drop the member. @default 1.5 s */
+  /** How long a probe waits for the answer; two missed in a row drop the member. @default 2 s */
   probeTimeout?: number
   /** Where the session records its join phases (membersKnown, direct, synced). @default none */
   timeline?: JoinTimeline
@@ -901,14 +901,14 @@ class Session implements RoomSession {
   }
 
   /**
-   * Ask a direct member whether it is still there; after `allowed` missed
-   * probes in a row, hang up on it: peer:disconnect then drops it from the
-   * members at once. A member that is alive after all (a long stall) is found
-   * again through the relay or the DHT. One missed probe is enough after its
-   * session ended (strong evidence the tab is gone); two otherwise, so a
-   * member busy with a big batch is not dropped for one late answer.
+   * Ask a direct member whether it is still there (a ping on its direct
+   * connection); after `allowed` missed probes in a row it is dropped (see
+   * #drop). A member that is alive after all (a long stall) is found again
+   * through a relay's member list or the DHT. One miss is enough after its
+   * session ended or its relay said it left (strong evidence the tab is
+   * gone); two otherwise, so a busy member is not dropped for one late answer.
    */
-  async #probe (peer: PeerId, allowed: number, timeout = this.#init.probeTimeout ?? 1.5 * second): Promise<void> {
+  async #probe (peer: PeerId, allowed: number, timeout = this.#init.probeTimeout ?? 2 * second): Promise<void> {
     const id = peer.toString()
     const running = this.#probing.get(id)
     if (running != null) {
