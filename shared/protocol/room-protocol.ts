@@ -204,6 +204,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
   /** Relays: peers whose session ended since the last check (batched). */
   readonly #suspects = new Map<string, PeerId>()
   #leftTimer?: ReturnType<typeof setTimeout>
+  #stopped = false
 
   constructor (components: RoomProtocolComponents, init: RoomProtocolInit) {
     this.#components = components
@@ -248,6 +249,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
   }
 
   async start (): Promise<void> {
+    this.#stopped = false
     if (this.#init.announceMembers === true) this.#components.events?.addEventListener('peer:identify', this.#onIdentify)
     const options = {
       maxInboundStreams: this.#init.maxInboundStreams ?? 64,
@@ -285,6 +287,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
    * (a relay restart, a classroom closing its laptops).
    */
   #checkLeft (peer: PeerId): void {
+    if (this.#stopped) return
     this.#suspects.set(peer.toString(), peer)
     this.#leftTimer ??= setTimeout(() => { this.#tellLeft() }, this.#init.leftBatchDelay ?? 100)
   }
@@ -385,6 +388,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
   }
 
   async stop (): Promise<void> {
+    this.#stopped = true
     this.#components.events?.removeEventListener('peer:identify', this.#onIdentify)
     this.#relays.clear()
     this.#sessionEndListeners.clear()
