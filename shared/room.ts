@@ -838,11 +838,6 @@ class Session implements RoomSession {
     if (this.#dialing.has(id) || this.#yielding.has(id) || this.#closed) return
     const webrtc = addrs.filter(ma => /\/webrtc(\/|$)/.test(ma.toString()))
     if (webrtc.length === 0) return
-    if (this.#isDirect(peer)) {
-      if (!this.#members.has(id)) await this.#joinMember(peer)
-      return
-    }
-    if (this.#dialing.has(id) || this.#yielding.has(id) || this.#closed) return
     if (!this.#firstSeen.has(id)) {
       if (this.#firstSeen.size > 1000) this.#firstSeen.clear()
       this.#firstSeen.set(id, Date.now())
