@@ -254,8 +254,8 @@ class Session implements RoomSession {
   readonly #firstSeen = new Map<string, number>()
   /** Members whose dial waits for the other side's turn (a timer is set). */
   readonly #yielding = new Set<string>()
-  /** Members being probed now, with the missed probes that drop each. */
-  readonly #probing = new Map<string, { allowed: number }>()
+  /** Members being probed now: the missed probes that drop each, and a way to shorten the wait. */
+  readonly #probing = new Map<string, { allowed: number, cutShort(ms: number): void }>()
   readonly #watchers = new Set<(change: RoomChange) => void>()
   readonly #statusWatchers = new Set<(status: RoomStatus) => void>()
   readonly #writeWatchers = new Set<(record: Uint8Array) => void>()
@@ -907,17 +907,33 @@ class Session implements RoomSession {
     const id = peer.toString()
     const running = this.#probing.get(id)
     if (running != null) {
-      // A stronger hint (its session ended, its relay says it left) while a routine probe runs.
+      // A stronger hint (its session ended, its relay says it left) while a
+      // routine probe runs: fewer misses allowed, and no longer a wait.
       running.allowed = Math.min(running.allowed, allowed)
+      running.cutShort(timeout)
       return
     }
     if (!this.#isDirect(peer)) return
-    const state = { allowed }
+    let controller = new AbortController()
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let deadline = 0
+    const arm = (ms: number): void => {
+      clearTimeout(timer)
+      deadline = Date.now() + ms
+      const current = controller
+      timer = setTimeout(() => { current.abort(new Error('Probe timed out')) }, ms)
+    }
+    const state = {
+      allowed,
+      cutShort: (ms: number) => { if (Date.now() + ms < deadline) arm(ms) }
+    }
     this.#probing.set(id, state)
     try {
       for (let missed = 1; ; missed++) {
+        controller = new AbortController()
+        arm(timeout)
         try {
-          await this.#node.services.rooms.probe(peer, this.#signal(timeout))
+          await this.#node.services.rooms.probe(peer, AbortSignal.any([this.#abort.signal, controller.signal]))
           return
         } catch (err) {
           if (this.#closed || !this.#members.has(id)) return
@@ -928,6 +944,7 @@ class Session implements RoomSession {
         }
       }
     } finally {
+      clearTimeout(timer)
       this.#probing.delete(id)
     }
   }
