@@ -13,7 +13,7 @@ import { MemoryDatastore } from 'datastore-core'
 import { createLibp2p } from 'libp2p'
 import { dhtDatastore } from '../shared/dht-datastore.ts'
 import { forgetDhtPeer } from '../shared/dht-routing.ts'
-import { CONNECTION_MONITOR, roomkvServices } from '../shared/node-services.ts'
+import { CONNECTION_MONITOR, roomkvServices, YAMUX_OPTIONS } from '../shared/node-services.ts'
 import { relayReservations } from '../shared/relay-reservations.ts'
 import { joinRoom, type NodeFactoryInit, type RoomClient } from '../shared/room-client.ts'
 import { memoryRecordStorage, type RecordStorage } from '../shared/record-store.ts'
@@ -30,7 +30,7 @@ export async function createNodePeer (init: NodeFactoryInit): Promise<RoomNode> 
     transports: [webSockets(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     connectionMonitor: CONNECTION_MONITOR,
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux(YAMUX_OPTIONS)],
     datastore: dhtDatastore(new MemoryDatastore(), init.store),
     services: {
       ...roomkvServices({ store: init.store, onRoomPeer: init.onRoomPeer }),

@@ -20,7 +20,7 @@ import { forgetDhtPeer } from '../shared/dht-routing.ts'
 import { RateLimitedError } from '../shared/errors.ts'
 import { createRateLimiter } from '../shared/rate-limit.ts'
 import type { RoomProtocol, RoomProtocolInit } from '../shared/protocol/room-protocol.ts'
-import { CONNECTION_MONITOR, roomkvServices } from '../shared/node-services.ts'
+import { CONNECTION_MONITOR, roomkvServices, YAMUX_OPTIONS } from '../shared/node-services.ts'
 import { createDhtMessageGuard } from './dht-guard.ts'
 import type { RelayConfig } from './config.ts'
 import type { RelayLog } from './log.ts'
@@ -92,7 +92,7 @@ export async function createRelayNode ({ config, privateKey, datastore, rooms, m
     })],
     connectionEncrypters: [noise()],
     connectionMonitor: CONNECTION_MONITOR,
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux(YAMUX_OPTIONS)],
     connectionManager: {
       maxConnections: config.maxConnections,
       // libp2p's default (5 new connections per second per host) is about

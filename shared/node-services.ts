@@ -46,4 +46,12 @@ export function roomkvServices (rooms: RoomProtocolInit, dht: RoomkvDhtInit = {}
  * A busy peer (a relay merging a large batch, a tab verifying a big sync)
  * answers pings late; do not drop the connection for that.
  */
+/**
+ * Yamux for every node. A stream's receive window may grow to 1 MiB
+ * (default 16 MiB): a reader that pauses (sync catch-up while the store is
+ * behind) then holds at most that much more, well below the 4 MiB read
+ * buffer past which a stream is aborted.
+ */
+export const YAMUX_OPTIONS = { streamOptions: { maxStreamWindowSize: 1024 * 1024 } }
+
 export const CONNECTION_MONITOR = { pingInterval: 15 * second, pingTimeout: { minTimeout: 10 * second, maxTimeout: 30 * second } }

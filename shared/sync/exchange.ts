@@ -255,7 +255,24 @@ export async function askSync (init: AskInit): Promise<AskResult> {
     merging.push(store.mergeMany(records, { roomId }).then((merged) => {
       for (const m of merged) if (!(m instanceof Error) && m.status === 'stored') result.stored++
     }))
-    while (merging.length >= MERGE_BACKLOG) await merging.shift()
+    if (merging.length < MERGE_BACKLOG) return
+    // Paused, the muxer stops granting the responder window, so what is in
+    // flight stays below the stream's 4 MiB read buffer (yamux otherwise
+    // acknowledges every frame on arrival, read or not, and a responder
+    // faster than this store overflowed it: the sync of a 60,000-key room
+    // failed and restarted every ~25 s).
+    setReading(false)
+    try {
+      while (merging.length >= MERGE_BACKLOG) await merging.shift()
+    } finally {
+      setReading(true)
+    }
+  }
+  const setReading = (on: boolean): void => {
+    try {
+      if (on) init.stream.resume()
+      else init.stream.pause()
+    } catch {} // closing: the next read reports it
   }
 
   send(openingRanges(items), [])

@@ -20,7 +20,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import { dhtDatastore } from '../../shared/dht-datastore.ts'
 import { forgetDhtPeer } from '../../shared/dht-routing.ts'
-import { CONNECTION_MONITOR, roomkvServices } from '../../shared/node-services.ts'
+import { CONNECTION_MONITOR, roomkvServices, YAMUX_OPTIONS } from '../../shared/node-services.ts'
 import type { RecordStore } from '../../shared/record-store.ts'
 import { relayReservations } from '../../shared/relay-reservations.ts'
 import type { RoomNode } from '../../shared/room.ts'
@@ -77,7 +77,7 @@ export async function createBrowserNode (init: BrowserNodeInit): Promise<RoomNod
     ],
     connectionEncrypters: [noise()],
     connectionMonitor: CONNECTION_MONITOR,
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux(YAMUX_OPTIONS)],
     connectionGater: {
       // The browser default refuses ws:// and private addresses, which is
       // every relay in development. Allow exactly the relays we were given.
