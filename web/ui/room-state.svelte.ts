@@ -81,11 +81,12 @@ const quoted = (key: string): string => `"${key.length > 48 ? `${key.slice(0, 48
  * How long rows wait between two publishes: none for a small room (every
  * frame), then growing with the room. Each publish costs O(rows) in the
  * list, its filter and groups; at one per frame a 30,000-key catch-up spent
- * most of its main thread re-publishing (rows / 100 ms keeps that share
- * flat, up to one publish a second at 100,000 keys).
+ * most of its main thread re-publishing (rows / 25 ms keeps that share
+ * flat, up to one publish every 2 s from 50,000 keys). A change after a
+ * quiet moment still shows at the next frame.
  */
 export function publishInterval (rows: number): number {
-  return rows < 2000 ? 0 : Math.min(1000, rows / 100)
+  return rows < 2000 ? 0 : Math.min(2000, rows / 25)
 }
 
 /** More keys changed by others than this at once is a bulk arrival (a catch-up): not highlighted. */
