@@ -16,6 +16,7 @@ const ORIGIN = 'http://127.0.0.1:9'
 
 let browser: Browser
 let html: string
+let writerScript: string
 
 beforeAll(async () => {
   const bundle = await build({
@@ -28,13 +29,19 @@ beforeAll(async () => {
     target: 'es2022'
   })
   html = `<!doctype html><meta charset="utf-8"><script>${bundle.outputFiles[0].text}</script>`
+  writerScript = (await build({ entryPoints: ['web/node/idb-writer-worker.ts'], bundle: true, write: false, format: 'iife', platform: 'browser', target: 'es2022' })).outputFiles[0].text
   browser = await launchBrowser()
 })
 afterAll(async () => { await stopAll() })
 
 async function openPage (context?: BrowserContext): Promise<Page> {
   const page = await (context ?? await browser.newContext()).newPage()
-  await page.route(`${ORIGIN}/**`, async route => { await route.fulfill({ contentType: 'text/html', body: html }) })
+  await page.route(`${ORIGIN}/**`, async route => {
+    const path = new URL(route.request().url()).pathname
+    if (path === '/writer.js') await route.fulfill({ contentType: 'text/javascript', body: writerScript })
+    else if (path === '/broken.js') await route.fulfill({ contentType: 'text/javascript', body: 'onmessage = () => { throw new Error("broken") }' })
+    else await route.fulfill({ contentType: 'text/html', body: html })
+  })
   await page.goto(`${ORIGIN}/`)
   return page
 }
@@ -146,6 +153,51 @@ test('a resident room: a read called after a write sees it before the commit; th
     return { read: read.map((v: Uint8Array | undefined) => v == null ? null : [...v]), fromDisk: [...await fresh.get('room', 'k1')], count }
   })
   expect(result).toEqual({ read: [[0], [42], null, [1499 & 255]], fromDisk: [42], count: 1499 })
+})
+
+test('batches committed by the writer Worker: on disk for a fresh reader, deletes included, reads meanwhile from memory', async () => {
+  const page = await openPage()
+  const result = await page.evaluate(async (origin) => {
+    const { idbRecordStorage } = (globalThis as any).__idbStorage
+    const storage = idbRecordStorage({ database: 'worker', createWriter: () => new Worker(`${origin}/writer.js`) })
+    const writes = []
+    for (let b = 0; b < 10; b++) writes.push(storage.write(Array.from({ length: 300 }, (_, i) => ({ roomId: 'room', keyId: `k${b * 300 + i}`, value: new Uint8Array([b, i & 255, 7]) }))))
+    writes.push(storage.write([{ roomId: 'room', keyId: 'k5' }, { roomId: 'room', keyId: 'k6', value: new Uint8Array([42]) }]))
+    const meanwhile = await storage.getMany('room', ['k5', 'k6', 'k2999'])
+    const results = await Promise.all(writes)
+    await storage.close()
+    const fresh = idbRecordStorage({ database: 'worker' })
+    let count = 0
+    for await (const _ of fresh.list('room')) count++
+    const read = await fresh.getMany('room', ['k0', 'k5', 'k6', 'k2999'])
+    const show = (v: Uint8Array | undefined): number[] | null => v == null ? null : [...v]
+    return { ok: results.every((r: any[]) => r.every(x => x.ok)), meanwhile: meanwhile.map(show), count, read: read.map(show) }
+  }, ORIGIN)
+  expect(result).toEqual({ ok: true, meanwhile: [null, [42], [9, 299 & 255, 7]], count: 2999, read: [[0, 0, 7], null, [42], [9, 299 & 255, 7]] })
+})
+
+test('a writer Worker that fails: its batches are refused, memory reads them again from disk, later batches commit on the main thread', async () => {
+  const page = await openPage()
+  const result = await page.evaluate(async (origin) => {
+    const { idbRecordStorage } = (globalThis as any).__idbStorage
+    const seed = idbRecordStorage({ database: 'broken' })
+    await seed.write([{ roomId: 'room', keyId: 'a', value: new Uint8Array([1]) }])
+    await seed.close()
+    const storage = idbRecordStorage({ database: 'broken', createWriter: () => new Worker(`${origin}/broken.js`) })
+    let error = ''
+    try {
+      await storage.write([{ roomId: 'room', keyId: 'a', value: new Uint8Array([2]) }])
+    } catch (err: any) {
+      error = err.message
+    }
+    const after = [...await storage.get('room', 'a')]
+    await storage.write([{ roomId: 'room', keyId: 'a', value: new Uint8Array([3]) }])
+    const fresh = idbRecordStorage({ database: 'broken' })
+    return { error, after, disk: [...await fresh.get('room', 'a')] }
+  }, ORIGIN)
+  expect(result.error).toMatch(/IndexedDB writer failed/)
+  expect(result.after).toEqual([1])
+  expect(result.disk).toEqual([3])
 })
 
 test('another tab writing the same room: its keys are read again, not served stale from memory', async () => {

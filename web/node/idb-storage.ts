@@ -21,6 +21,7 @@
 import { logger } from '@libp2p/logger'
 import { createStore, promisifyRequest, type UseStore } from 'idb-keyval'
 import type { RecordStorage, StorageWrite, StorageWriteResult } from '../../shared/record-store.ts'
+import type { WriteRequest, WriteResponse } from './idb-writer-protocol.ts'
 
 const log = logger('roomkv:idb-storage')
 
@@ -40,6 +41,14 @@ export interface IdbStorageInit {
    * @default 256 MiB
    */
   maxResidentBytes?: number
+  /**
+   * Starts a Worker that commits batches of resident rooms
+   * (idb-writer-worker.ts): cloning each value into IndexedDB then costs
+   * the main thread nothing but one copy into a transferred buffer. Rooms
+   * read from disk, and every batch when the Worker fails, commit here.
+   * @default none: every batch commits on this thread
+   */
+  createWriter?: () => Worker
 }
 
 const DEFAULT_LIST_PAGE = 1000
@@ -159,6 +168,69 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
     keyIds.forEach((keyId, i) => { if (room.stale.has(keyId)) set(room, keyId, values[i]) })
   }
 
+  // The writer Worker, while it works; batches it has not answered.
+  let writer: Worker | undefined
+  const waiting = new Map<number, { resolve(): void, reject(err: Error): void }>()
+  let nextWrite = 0
+  const inflight = new Set<Promise<void>>()
+  const retireWriter = (reason: string): void => {
+    if (writer == null) return
+    log('IndexedDB writer failed (%s): committing on the main thread', reason)
+    writer.terminate()
+    writer = undefined
+    // Whether those batches committed is unknown: their callers get an
+    // error, and what memory holds of their keys is read again (write()).
+    for (const w of waiting.values()) w.reject(new Error(`IndexedDB writer failed: ${reason}`))
+    waiting.clear()
+  }
+  try {
+    if (init.createWriter != null && typeof Worker !== 'undefined') {
+      writer = init.createWriter()
+      writer.onmessage = (event: MessageEvent<WriteResponse>) => {
+        const { id, error } = event.data
+        const w = waiting.get(id)
+        if (w == null) return
+        waiting.delete(id)
+        if (error == null) w.resolve()
+        else w.reject(Object.assign(new Error(error.message), { name: error.name }))
+      }
+      writer.onerror = (event) => { retireWriter(event.message ?? 'error') }
+      writer.onmessageerror = () => { retireWriter('unreadable message') }
+    }
+  } catch (err) {
+    log('no IndexedDB writer: %e', err)
+    writer = undefined
+  }
+
+  /** The batch to the writer, or undefined when it cannot go there (no writer, a value that is not bytes). */
+  function commitInWriter (ops: StorageWrite[]): Promise<void> | undefined {
+    if (writer == null) return undefined
+    const n = ops.length
+    const deletes = new Uint8Array(n)
+    const starts = new Uint32Array(n + 1)
+    let size = 0
+    for (let i = 0; i < n; i++) {
+      const value = ops[i].value
+      starts[i] = size
+      if (value == null) deletes[i] = 1
+      else if (value instanceof Uint8Array) size += value.byteLength
+      else return undefined // not bytes: the main thread's clone reports it
+    }
+    starts[n] = size
+    const bytes = new Uint8Array(size)
+    for (let i = 0; i < n; i++) {
+      const value = ops[i].value
+      if (value != null) bytes.set(value, starts[i])
+    }
+    const id = nextWrite++
+    const request: WriteRequest = { id, database, roomIds: ops.map(op => op.roomId), keyIds: ops.map(op => op.keyId), deletes, starts, buffer: bytes.buffer }
+    const done = new Promise<void>((resolve, reject) => { waiting.set(id, { resolve, reject }) })
+    inflight.add(done)
+    void done.catch(() => {}).finally(() => inflight.delete(done))
+    writer.postMessage(request, [bytes.buffer, deletes.buffer, starts.buffer])
+    return done
+  }
+
   async function commit (ops: StorageWrite[]): Promise<void> {
     await store('readwrite', s => {
       try {
@@ -208,8 +280,12 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
         if (room != null) for (const op of list) set(room, op.keyId, op.value)
       })
       for (const room of residents) if (room != null) residentBytes += room.bytes
+      // Rooms read from disk commit on this thread: their reads must come
+      // after the write, and only this thread's transactions are ordered
+      // with them.
+      const inWriter = residents.every(room => room != null) ? commitInWriter(ops) : undefined
       // Wrapped: the turn ends without waiting for the commit.
-      return { committed: commit(ops).then(() => undefined, (err: unknown) => err ?? new Error('IndexedDB write failed')), residents }
+      return { committed: (inWriter ?? commit(ops)).then(() => undefined, (err: unknown) => err ?? new Error('IndexedDB write failed')), residents }
     })
     const failed = await committed
     if (failed != null) {
@@ -262,6 +338,10 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
       for await (const page of readRoom(roomId)) for (const [, value] of page) yield value
     },
     async close () {
+      // Batches sent are answered before the Worker goes.
+      await Promise.allSettled([...inflight])
+      writer?.terminate()
+      writer = undefined
       channel?.close()
       rooms.clear()
       loaded.clear()

@@ -52,7 +52,10 @@ export async function joinTabRoom (init: JoinTabRoomInit): Promise<RoomClient> {
       relayUrl: init.relayUrl,
       relayUrls: init.relayUrls,
       relayInfo: inlineRelayInfo(init.relayUrl, init.link),
-      storage: idbRecordStorage({ database: init.database }),
+      storage: idbRecordStorage({
+        database: init.database,
+        createWriter: () => new Worker(new URL('./idb-writer-worker.ts', import.meta.url), { type: 'module', name: 'roomkv-idb-writer' })
+      }),
       writer: writerId(),
       phases: { scriptLoaded },
       // Batches of 128: one batch's merge, write and listeners stay a short task.

@@ -1,0 +1,21 @@
+/**
+ * Messages between the tab's storage and its IndexedDB writer Worker. A
+ * batch's values travel in one transferred buffer: op i is a put of
+ * buffer[starts[i], starts[i + 1]) at [roomIds[i], keyIds[i]], or a delete
+ * when deletes[i] is 1.
+ */
+export interface WriteRequest {
+  id: number
+  database: string
+  roomIds: string[]
+  keyIds: string[]
+  deletes: Uint8Array
+  starts: Uint32Array
+  buffer: ArrayBuffer
+}
+
+/** error is set when the transaction did not commit (nothing of the batch is stored). */
+export interface WriteResponse {
+  id: number
+  error?: { name: string, message: string }
+}
