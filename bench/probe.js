@@ -139,12 +139,19 @@
   /**
    * Poll session.list() until it returns `target` entries. list() opens
    * every entry, so it runs only once the watch() count says enough records
-   * arrived, or every 10 s as a fallback.
+   * arrived, or as a fallback every 10 s while no change arrives (so the
+   * bench's own list() does not land in the middle of a catch-up).
    */
   const watchList = (list, target) => {
     let lastList = 0
+    let lastCount = -1
+    let lastChangeAt = performance.now()
     const check = async () => {
-      if (bench.changes >= target || performance.now() - lastList > 10_000) {
+      if (bench.changes !== lastCount) {
+        lastCount = bench.changes
+        lastChangeAt = performance.now()
+      }
+      if (bench.changes >= target || (performance.now() - lastList > 10_000 && performance.now() - lastChangeAt > 3_000)) {
         lastList = performance.now()
         bench.listCalls++
         try {
