@@ -314,17 +314,25 @@ export function openRecord (keys: RoomKeys, record: VerifiedRecord): RoomEntry {
   return entryOf(keys, record, payload)
 }
 
+/** A record's payload once decrypted and checked: the key name and the value as JSON text. */
+export interface OpenedPayload {
+  name: string
+  value: string
+}
+
 /**
- * openRecord with the platform's native AES-GCM: use it on bulk paths
- * (listing, live changes). With `cache`, a record opened before is not
- * decrypted or checked again (its id commits to everything that was
- * checked), and one opened now is remembered.
+ * Decrypts and checks a record's payload somewhere else (a tab's Workers),
+ * exactly as openPayloadAsync does; rejects with its errors.
  */
-export async function openRecordAsync (keys: RoomKeys, record: VerifiedRecord, cache?: OpenedCache): Promise<RoomEntry> {
+export type PayloadOpener = (keys: Pick<RoomKeys, 'roomId' | 'encryptionKey' | 'nameKey'>, record: VerifiedRecord) => Promise<OpenedPayload>
+
+/**
+ * Decrypt a record's payload with native AES-GCM and run every check of
+ * openRecord (key name matches the key id, valid name, value size, JSON).
+ */
+export async function openPayloadAsync (keys: Pick<RoomKeys, 'roomId' | 'encryptionKey' | 'nameKey'>, record: VerifiedRecord): Promise<OpenedPayload> {
   const { body } = record
   if (!equals(record.roomId, keys.roomId)) throw new WrongRoomError('Record belongs to another room')
-  const known = cache?.get(record.id)
-  if (known != null) return entryFields(record, known, body.tombstone ? undefined : JSON.parse(known.value))
   let payload: Payload
   try {
     payload = Payload.decode(await aesGcmDecrypt(keys.encryptionKey, body.sealed.subarray(0, NONCE_BYTES), aad(keys.roomId, body.keyId), body.sealed.subarray(NONCE_BYTES)))
@@ -332,15 +340,36 @@ export async function openRecordAsync (keys: RoomKeys, record: VerifiedRecord, c
     throw new DecryptError()
   }
   if (!await keyIdMatches(keys, payload.name, body.keyId)) throw new WrongRoomError('Key name does not match key id')
-  const entry = entryOf(keys, record, payload, true)
-  cache?.set(record.id, { name: payload.name, value: payload.value })
-  return entry
+  checkPayload(record, payload)
+  return { name: payload.name, value: payload.value }
+}
+
+/**
+ * openRecord with the platform's native AES-GCM: use it on bulk paths
+ * (listing, live changes). With `cache`, a record opened before is not
+ * decrypted or checked again (its id commits to everything that was
+ * checked), and one opened now is remembered. `open` does the decryption
+ * and checks elsewhere (default: here, openPayloadAsync).
+ */
+export async function openRecordAsync (keys: RoomKeys, record: VerifiedRecord, cache?: OpenedCache, open: PayloadOpener = openPayloadAsync): Promise<RoomEntry> {
+  const { body } = record
+  if (!equals(record.roomId, keys.roomId)) throw new WrongRoomError('Record belongs to another room')
+  const known = cache?.get(record.id)
+  if (known != null) return entryFields(record, known, body.tombstone ? undefined : JSON.parse(known.value))
+  const payload = await open(keys, record)
+  cache?.set(record.id, payload)
+  return entryFields(record, payload, body.tombstone ? undefined : JSON.parse(payload.value))
 }
 
 /** The checks after decryption, and the entry. */
-function entryOf (keys: RoomKeys, record: VerifiedRecord, payload: Payload, keyIdChecked = false): RoomEntry {
+function entryOf (keys: RoomKeys, record: VerifiedRecord, payload: Payload): RoomEntry {
+  if (!equals(keyIdFor(keys, payload.name), record.body.keyId)) throw new WrongRoomError('Key name does not match key id')
+  return entryFields(record, payload, checkPayload(record, payload))
+}
+
+/** The checks of a decrypted payload whose key id matched; returns the parsed value. */
+function checkPayload (record: VerifiedRecord, payload: Payload): unknown {
   const { body } = record
-  if (!keyIdChecked && !equals(keyIdFor(keys, payload.name), body.keyId)) throw new WrongRoomError('Key name does not match key id')
   // Writers check these before sealing; a member could still seal by hand.
   try {
     validateKeyName(payload.name)
@@ -356,7 +385,7 @@ function entryOf (keys: RoomKeys, record: VerifiedRecord, payload: Payload, keyI
       throw new InvalidRecordError('Value is not JSON')
     }
   }
-  return entryFields(record, payload, value)
+  return value
 }
 
 function entryFields (record: VerifiedRecord, payload: { name: string }, value: unknown): RoomEntry {

@@ -8,7 +8,7 @@ import { parseRoomLink } from '../../shared/link.ts'
 import { createBrowserNode } from './browser-node.ts'
 import { idbRecordStorage } from './idb-storage.ts'
 import { linkSameOriginTabs } from './tab-channel.ts'
-import { createVerifyPool } from './verify-pool.ts'
+import { createCryptoPool } from './crypto-pool.ts'
 import { writerId } from './writer-id.ts'
 
 export type { ClientStatus, RoomClient } from '../../shared/room-client.ts'
@@ -44,7 +44,7 @@ function inlineRelayInfo (relayUrl: string | undefined, link: string): RelayJson
 }
 
 export async function joinTabRoom (init: JoinTabRoomInit): Promise<RoomClient> {
-  const verifiers = createVerifyPool()
+  const cryptoPool = createCryptoPool()
   let client: RoomClient
   try {
     client = await joinRoom({
@@ -59,14 +59,14 @@ export async function joinTabRoom (init: JoinTabRoomInit): Promise<RoomClient> {
       writer: writerId(),
       phases: { scriptLoaded },
       // Batches of 128: one batch's merge, write and listeners stay a short task.
-      store: { verifySignature: verifiers.verify, maxBatch: 128 },
+      store: { verifySignature: cryptoPool.verify, maxBatch: 128 },
       createNode: async (node) => createBrowserNode({ ...node, iceServers: init.iceServers ?? node.iceServers })
     })
   } catch (err) {
-    verifiers.close()
+    cryptoPool.close()
     throw err
   }
   const unlink = linkSameOriginTabs(client.session)
   const close = client.close.bind(client)
-  return { ...client, close: async () => { unlink(); await close(); verifiers.close() } }
+  return { ...client, close: async () => { unlink(); await close(); cryptoPool.close() } }
 }

@@ -1,15 +1,18 @@
 /**
- * The tab's signature Workers (web/node/verify-pool.ts) in Chromium: the
- * pool and the worker are bundled with esbuild and served on a routed
- * 127.0.0.1 origin. Answers must be exactly the main thread's: valid
- * signatures pass, forged or malformed ones fail, whichever Worker checks
- * them, and a Worker that breaks hands its checks back to the main thread.
+ * The tab's crypto Workers (web/node/crypto-pool.ts) in Chromium: the pool
+ * and the worker are bundled with esbuild and served on a routed 127.0.0.1
+ * origin. Answers must be exactly the main thread's: valid signatures pass,
+ * forged or malformed ones fail, records open to the same payloads or the
+ * same error codes, whichever Worker does it, and a Worker that breaks
+ * hands its work back to the main thread.
  */
 import { build } from 'esbuild'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { launchBrowser, stopAll } from './harness.ts'
+import { openPayloadAsync, readStoredRecord, sealRecord } from '../shared/record.ts'
+import { deriveRoomKeys } from '../shared/room-keys.ts'
 
 const ORIGIN = 'http://127.0.0.1:9'
 let browser: Browser
@@ -17,12 +20,16 @@ let pool: string
 let worker: string
 
 const bundle = async (entry: string, globalName?: string): Promise<string> => (await build({
-  entryPoints: [entry], bundle: true, write: false, format: 'iife', globalName, platform: 'browser', target: 'es2022'
+  // The page gets the pool and what a test needs to make records (readStoredRecord, openRecord) from one bundle.
+  ...(entry === 'scratch-crypto-entry'
+    ? { stdin: { contents: "export { createCryptoPool } from './web/node/crypto-pool.ts'; export { readStoredRecord } from './shared/record.ts'", resolveDir: process.cwd(), loader: 'ts' } }
+    : { entryPoints: [entry] }),
+  bundle: true, write: false, format: 'iife', globalName, platform: 'browser', target: 'es2022'
 })).outputFiles[0].text
 
 beforeAll(async () => {
-  pool = await bundle('web/node/verify-pool.ts', '__verifyPool')
-  worker = await bundle('web/node/verify-worker.ts')
+  pool = await bundle('scratch-crypto-entry', '__cryptoPool')
+  worker = await bundle('web/node/crypto-worker.ts')
   browser = await launchBrowser()
 })
 afterAll(async () => { await stopAll() })
@@ -61,9 +68,9 @@ test('Workers answer every check exactly as the main thread does, in one tick or
   const page = await openPage()
   const { items, expected } = cases()
   const result = await page.evaluate(async ({ items, origin }) => {
-    const { createVerifyPool } = (globalThis as any).__verifyPool
+    const { createCryptoPool } = (globalThis as any).__cryptoPool
     let started = 0
-    const pool = createVerifyPool({ workers: 2, maxBatch: 64, createWorker: () => { started++; return new Worker(`${origin}/worker.js`) } })
+    const pool = createCryptoPool({ workers: 2, maxBatch: 64, createWorker: () => { started++; return new Worker(`${origin}/worker.js`) } })
     const asBytes = (item: any): Uint8Array[] => {
       // Views into a larger buffer, as sync frames hand them over.
       const frame = new Uint8Array(1 << 16)
@@ -88,12 +95,48 @@ test('a Worker that fails hands its checks back to the main thread; none is lost
   const page = await openPage()
   const { items, expected } = cases()
   const result = await page.evaluate(async ({ items, origin }) => {
-    const { createVerifyPool } = (globalThis as any).__verifyPool
+    const { createCryptoPool } = (globalThis as any).__cryptoPool
     let n = 0
-    const pool = createVerifyPool({ workers: 2, maxBatch: 32, createWorker: () => new Worker(`${origin}/${n++ === 0 ? 'broken' : 'worker'}.js`) })
+    const pool = createCryptoPool({ workers: 2, maxBatch: 32, createWorker: () => new Worker(`${origin}/${n++ === 0 ? 'broken' : 'worker'}.js`) })
     const out = await Promise.all(items.map(async (item: any) => pool.verify(Uint8Array.from(item.signature), Uint8Array.from(item.message), Uint8Array.from(item.publicKey))))
     pool.close()
     return out
   }, { items, origin: ORIGIN })
   expect(result).toEqual(expected)
+})
+
+test('records open in Workers to exactly the payloads and error codes of the main thread', async () => {
+  const page = await openPage()
+  const keys = deriveRoomKeys(new Uint8Array(32).fill(9))
+  const other = deriveRoomKeys(new Uint8Array(32).fill(8))
+  const good = Array.from({ length: 300 }, (_, i) => sealRecord(keys, { key: `k/${i}`, value: i % 3 === 0 ? { i, s: 'x'.repeat(i) } : i, deleted: i % 10 === 7, clock: { wall: 1_767_225_600_000 + i, counter: 0 }, writer: 'w' }))
+  // Sealed with another room's keys: a record of this room id cannot be made without the secret; opening with the wrong keys must fail.
+  const foreign = sealRecord(other, { key: 'k/foreign', value: 1, clock: { wall: 1_767_225_600_000, counter: 0 }, writer: 'w' })
+  const expected = await Promise.all([...good, foreign].map(async bytes => {
+    try {
+      const payload = await openPayloadAsync(keys, readStoredRecord(bytes))
+      return { name: payload.name, value: payload.value }
+    } catch (err: any) {
+      return { code: err.code }
+    }
+  }))
+  expect(expected.filter(e => 'code' in e)).toEqual([{ code: 'ERR_WRONG_ROOM' }])
+  const result = await page.evaluate(async ({ records, keys, origin }) => {
+    const { createCryptoPool, readStoredRecord } = (globalThis as any).__cryptoPool
+    let started = 0
+    const pool = createCryptoPool({ workers: 2, maxBatch: 50, createWorker: () => { started++; return new Worker(`${origin}/worker.js`) } })
+    const k = { roomId: Uint8Array.from(keys.roomId), encryptionKey: Uint8Array.from(keys.encryptionKey), nameKey: Uint8Array.from(keys.nameKey) }
+    const out = await Promise.all(records.map(async (bytes: number[]) => {
+      try {
+        const payload = await pool.open(k, readStoredRecord(Uint8Array.from(bytes)))
+        return { name: payload.name, value: payload.value }
+      } catch (err: any) {
+        return { code: err.code }
+      }
+    }))
+    pool.close()
+    return { out, started }
+  }, { records: [...good, foreign].map(b => [...b]), keys: { roomId: [...keys.roomId], encryptionKey: [...keys.encryptionKey], nameKey: [...keys.nameKey] }, origin: ORIGIN })
+  expect(result.started).toBe(2)
+  expect(result.out).toEqual(expected)
 })
