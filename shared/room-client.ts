@@ -17,6 +17,7 @@ import { fetchRelayInfo, type RelayInfo, type RelayJson } from './relay-info.ts'
 import { roomDiagnostics, type RoomDiagnostics } from './room-diagnostics.ts'
 import { errorCode } from './errors.ts'
 import { createJoinTimeline, type JoinPhases } from './join-phases.ts'
+import type { PayloadOpener } from './record.ts'
 
 const log = logger('roomkv:client')
 
@@ -54,6 +55,8 @@ export interface JoinRoomInit {
    * @default {}
    */
   store?: RecordStoreInit
+  /** Where records are decrypted and checked for watch() and list() (a tab: Workers). @default this thread */
+  openPayload?: PayloadOpener
 }
 
 export interface ClientStatus {
@@ -140,7 +143,7 @@ export async function joinRoom (init: JoinRoomInit): Promise<RoomClient> {
   // The relay dial is under way; the session (which needs the keys) opens
   // its relay sessions in start(), whenever the connection came up.
   const keys = await deriving
-  session = createRoomSession({ node, keys, store, writer: init.writer, relays: () => relay.relays(), timeline })
+  session = createRoomSession({ node, keys, store, writer: init.writer, relays: () => relay.relays(), timeline, openPayload: init.openPayload })
   const unwatch = session.onStatus(emit)
   const client: RoomClient = {
     session,

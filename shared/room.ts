@@ -19,7 +19,7 @@ import { errorCode, QuorumFailedError, RoomkvError } from './errors.ts'
 import { dhtKeyFor } from './dht-key.ts'
 import { createDhtPublisher, type DhtPublisher } from './dht-publisher.ts'
 import { createHybridClock, type HybridClock } from './hlc.ts'
-import { openRecordAsync, sealRecordAsync, selectRecord, validateKeyName, type RoomEntry, type VerifiedRecord } from './record.ts'
+import { openRecordAsync, sealRecordAsync, selectRecord, validateKeyName, type PayloadOpener, type RoomEntry, type VerifiedRecord } from './record.ts'
 import { writeContext, type RecordStore } from './record-store.ts'
 import { keyCid, roomMembersCid } from './room-cid.ts'
 import { createOpenedCache, type OpenedCache } from './opened-cache.ts'
@@ -116,6 +116,8 @@ export interface RoomSessionInit {
   probeTimeout?: number
   /** Where the session records its join phases (membersKnown, direct, synced). @default none */
   timeline?: JoinTimeline
+  /** Where records are decrypted and checked for watch() and list() (a tab: its crypto Workers). @default this thread */
+  openPayload?: PayloadOpener
 }
 
 export interface PutOptions {
@@ -433,7 +435,7 @@ class Session implements RoomSession {
   async #entry (heads: VerifiedRecord[]): Promise<KeyEntry | undefined> {
     const opened = (await Promise.all(heads.map(async (head) => {
       try {
-        return await openRecordAsync(this.#keys, head, this.#opened)
+        return await openRecordAsync(this.#keys, head, this.#opened, this.#init.openPayload)
       } catch (err) {
         this.#log.error('record %s does not open: %e', hex(head.id), err)
         return undefined

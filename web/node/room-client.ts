@@ -60,6 +60,7 @@ export async function joinTabRoom (init: JoinTabRoomInit): Promise<RoomClient> {
       phases: { scriptLoaded },
       // Batches of 128: one batch's merge, write and listeners stay a short task.
       store: { verifySignature: cryptoPool.verify, maxBatch: 128 },
+      openPayload: cryptoPool.open,
       createNode: async (node) => createBrowserNode({ ...node, iceServers: init.iceServers ?? node.iceServers })
     })
   } catch (err) {
