@@ -35,6 +35,9 @@ import type { RelayReservations } from './relay-reservations.ts'
  */
 const DIAL_YIELD = 3 * second
 
+/** The first membership announcement waits at most this long for member connections under way. */
+const ANNOUNCE_MAX_DEFER = 10 * second
+
 /**
  * How long a member the relay says left has to answer a probe over WebRTC
  * (an answer takes a round trip; a tab that is gone never answers).
@@ -731,16 +734,30 @@ class Session implements RoomSession {
   }
 
   #announceTimer?: ReturnType<typeof setTimeout>
-  #announceSoon (): void {
+  #announceSoon (delay = 300): void {
     clearTimeout(this.#announceTimer)
     // Addresses change in bursts (reservation, WebRTC listener): announce once they settle.
-    this.#announceTimer = setTimeout(() => { void this.#announce() }, 300)
+    this.#announceTimer = setTimeout(() => { void this.#announce() }, delay)
+  }
+
+  /** A member's WebRTC connection is under way: we dial, wait for its dial, or its handshake is arriving. */
+  #connectingMembers (): boolean {
+    if (this.#dialing.size > 0 || this.#yielding.size > 0) return true
+    return this.#node.getConnections().some(c => c.status === 'open' && c.limits != null && !this.#isRelay(c.remotePeer) && !this.#isDirect(c.remotePeer))
   }
 
   async #announce (): Promise<void> {
     if (this.#closed) return
     const hasCircuit = this.#node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))
     if (!hasCircuit) return // nobody could dial us yet; self:peer:update brings us back
+    // The DHT reaches members too (tabs are DHT servers), and kad-dht dials
+    // them over WebRTC itself: while a member's WebRTC connection is being
+    // made (by us or by it) that would be a second one. Members the relays
+    // listed are being connected already; the provider record can wait.
+    if (this.#connectingMembers() && Date.now() - this.#startedAt < ANNOUNCE_MAX_DEFER) {
+      this.#announceSoon(500)
+      return
+    }
     try {
       let sent = 0
       for await (const event of this.#node.services.dht.provide(roomMembersCid(this.#keys.roomId), { signal: this.#signal(10 * second) })) {
