@@ -93,6 +93,12 @@ export interface ReplicationInit {
    * DHT lookup. Relays do this. @default false
    */
   announceMembers?: boolean
+  /**
+   * Peers that are relays (federated relays hold sessions in each other's
+   * rooms): never listed as members, and never told of newcomers, since a
+   * tab would try a WebRTC dial to them. @default none
+   */
+  isRelay?(peer: PeerId): boolean
   /** Whether to serve a room at all (a relay serves every room; a member only its own). @default serve all */
   accepts?(roomId: Uint8Array): boolean
   runOnLimitedConnection?: boolean
@@ -675,9 +681,10 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
         // The most recent members (the likeliest to be online) learn of the
         // newcomer, and the newcomer of them: when two join at once, the
         // first one's list did not have the second.
-        const others = api.members(hello.roomId).filter(p => !p.equals(peer)).slice(-64)
+        const isRelay = init.isRelay ?? (() => false)
+        const others = api.members(hello.roomId).filter(p => !p.equals(peer) && !isRelay(p)).slice(-64)
         if (others.length > 0) void session.write({ members: others.map(p => p.toMultihash().bytes) }).catch(() => {})
-        for (const other of others) void liveSession(other, hello.roomId)?.write({ members: [peer.toMultihash().bytes] }).catch(() => {})
+        if (!isRelay(peer)) for (const other of others) void liveSession(other, hello.roomId)?.write({ members: [peer.toMultihash().bytes] }).catch(() => {})
       }
       await session.run()
     },

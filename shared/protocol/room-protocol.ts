@@ -224,6 +224,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
       maxSessionsPerPeer: init.maxSessionsPerPeer,
       maxSessionsPerRoom: init.maxSessionsPerRoom,
       announceMembers: init.announceMembers,
+      isRelay: (peer) => this.isRelay(peer),
       helloTimeout: this.#readTimeout
     }, {
       onRoomPeer: (peer, roomId) => {
