@@ -180,6 +180,8 @@ export interface RoomStatus {
   /** Why this room has no connected member yet, in words; empty when it has one. */
   alone: string
   lastSync?: { at: number, peer: string, received: number, sent: number }
+  /** A catch-up in progress: records received so far and the peer's item count (an upper bound). */
+  syncing?: { peer: string, received: number, total: number }
   lastError?: string
   /** The last failed step with its stable error code (lastError in parts). */
   lastFailure?: { step: string, code: string, at: number }
@@ -984,15 +986,32 @@ class Session implements RoomSession {
   async #syncWith (peer: PeerId): Promise<void> {
     if (this.#closed) return
     try {
-      const result = await this.#node.services.rooms.sync(peer, this.#keys.roomId, { signal: this.#signal(60 * second) })
+      // The exchange bounds itself (every read, and 5 min in all); a big
+      // room's catch-up on a slow device must not be cut at a minute.
+      const result = await this.#node.services.rooms.sync(peer, this.#keys.roomId, {
+        signal: this.#signal(5 * 60 * second),
+        onProgress: ({ received, total }) => {
+          this.#syncing = { peer: peer.toString(), received, total }
+          // At most a few status updates a second while frames stream in.
+          if (Date.now() - this.#syncingShownAt >= 250) {
+            this.#syncingShownAt = Date.now()
+            this.#emitStatus()
+          }
+        }
+      })
+      this.#syncing = undefined
       this.#lastSync = { at: Date.now(), peer: peer.toString(), received: result.received, sent: result.sent }
       this.#init.timeline?.mark('synced')
       this.#log('synced with %p: received %d (%d new), sent %d', peer, result.received, result.stored, result.sent)
       this.#emitStatus()
     } catch (err) {
+      this.#syncing = undefined
       this.#fail(`syncing with ${peer.toString().slice(-6)}`, err)
     }
   }
+
+  #syncing?: RoomStatus['syncing']
+  #syncingShownAt = 0
 
   async #antiEntropy (): Promise<void> {
     const relays = this.#connectedRelays()
@@ -1043,6 +1062,7 @@ class Session implements RoomSession {
       relayed,
       alone,
       lastSync: this.#lastSync,
+      syncing: this.#syncing,
       lastError: this.#lastError,
       lastFailure: this.#lastFailure,
       outbox: this.#node.services.rooms.replication.backlog(this.#keys.roomId),

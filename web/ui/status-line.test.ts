@@ -21,6 +21,14 @@ describe('status line', () => {
     expect(statusLine(status({ phase: 'stopped' }), false).text).toBe('Offline, changes are kept on this device')
   })
 
+  test('a catch-up says how far it got, and nothing once done', () => {
+    const syncing = (received: number, total: number): Partial<ClientStatus['room']> => ({ direct: 1, syncing: { peer: 'p', received, total } })
+    expect(statusLine(status({ phase: 'reserved' }, syncing(12_000, 100_000)), false).text).toBe('Online, 2 people here, loading 12,000 of 100,000 keys')
+    expect(statusLine(status({ phase: 'reserved' }, { ...syncing(0, 1), outbox: 1 }), false).text).toBe('Online, 2 people here, loading 0 of 1 key, sending 1 change')
+    expect(statusLine(status({ phase: 'reserved' }, syncing(100, 100)), false).text).toBe('Online, 2 people here')
+    expect(statusLine(status({ phase: 'reserved' }, syncing(0, 0)), false).text).toBe('Online, 2 people here')
+  })
+
   test('writes kept on this device count as waiting while offline', () => {
     expect(statusLine(status({ phase: 'unreachable', attempts: 2 }), false, 3).text).toBe('Offline, 3 changes waiting')
     expect(statusLine(status({ phase: 'reserved' }), false, 3).text).toBe('Online, only you here')

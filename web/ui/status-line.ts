@@ -31,7 +31,10 @@ export function statusLine (status: ClientStatus | undefined, joining: boolean, 
   if (relayUp || others > 0) {
     const here = others === 0 ? 'only you here' : `${plural(others + 1, 'person', 'people')} here`
     const sending = waiting > 0 ? `, sending ${plural(waiting, 'change', 'changes')}` : ''
-    return { connection: 'online', text: `Online, ${here}${sending}`, others, waiting }
+    // A catch-up of a big room takes seconds: say how far it got.
+    const sync = status.room.syncing
+    const loading = sync != null && sync.total > 0 && sync.received < sync.total ? `, loading ${sync.received.toLocaleString('en')} of ${plural(sync.total, 'key', 'keys')}` : ''
+    return { connection: 'online', text: `Online, ${here}${loading}${sending}`, others, waiting }
   }
   // Only the very first dial reads "Connecting": a retry after a failure
   // stays "Offline" so the line does not flicker with every backoff round.
