@@ -35,8 +35,8 @@ import type { RelayReservations } from './relay-reservations.ts'
  */
 const DIAL_YIELD = 3 * second
 
-/** The first membership announcement waits at most this long for member connections under way. */
-const ANNOUNCE_MAX_DEFER = 10 * second
+/** The join's DHT walks (announce, member lookup) wait at most this long for member connections under way. */
+const DHT_MAX_HOLD = 10 * second
 
 /**
  * How long a member the relay says left has to answer a probe over WebRTC
@@ -340,7 +340,7 @@ class Session implements RoomSession {
       this.#announceSoon()
       // A new reservation makes us reachable: look for members now, unless
       // the join is still under way (the relay's member list covers it).
-      if (this.status().direct === 0 && Date.now() - this.#startedAt >= this.#firstLookupDelay) void this.refresh()
+      if (this.status().direct === 0 && Date.now() - this.#startedAt >= this.#firstLookupDelay && !this.#holdDht()) void this.refresh()
     }
     this.#node.addEventListener('self:peer:update', onSelfUpdate)
     this.#cleanups.push(() => {
@@ -742,6 +742,15 @@ class Session implements RoomSession {
     this.#announceTimer = setTimeout(() => { void this.#announce() }, delay)
   }
 
+  /**
+   * Whether DHT walks wait: kad-dht reaches members too (tabs are DHT
+   * servers) and dials them over WebRTC itself, a second connection while
+   * a member's is under way. Only early in the join, where that happens.
+   */
+  #holdDht (): boolean {
+    return Date.now() - this.#startedAt < DHT_MAX_HOLD && this.#connectingMembers()
+  }
+
   /** A member's WebRTC connection is under way: we dial, wait for its dial, or its handshake is arriving. */
   #connectingMembers (): boolean {
     if (this.#dialing.size > 0 || this.#yielding.size > 0) return true
@@ -756,7 +765,7 @@ class Session implements RoomSession {
     // them over WebRTC itself: while a member's WebRTC connection is being
     // made (by us or by it) that would be a second one. Members the relays
     // listed are being connected already; the provider record can wait.
-    if (this.#connectingMembers() && Date.now() - this.#startedAt < ANNOUNCE_MAX_DEFER) {
+    if (this.#holdDht()) {
       this.#announceSoon(500)
       return
     }
@@ -774,6 +783,12 @@ class Session implements RoomSession {
   #scheduleDiscovery (delay: number): void {
     if (this.#closed) return
     const timer = setTimeout(() => {
+      // Like the announcement: no DHT walk (which dials members itself)
+      // while a member's WebRTC connection is under way.
+      if (this.#holdDht()) {
+        this.#scheduleDiscovery(500)
+        return
+      }
       void this.refresh().finally(() => {
         const alone = this.status().direct === 0
         this.#scheduleDiscovery(alone ? (this.#init.discoverFastInterval ?? 2 * second) : (this.#init.discoverInterval ?? 30 * second))

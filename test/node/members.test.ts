@@ -147,7 +147,10 @@ describe('members over WebRTC', () => {
     // The room dialled from the side whose id sorts first only (the
     // connection itself may be the other side's: kad-dht dials members too).
     const [first, second] = aId < bId ? [a, b] : [b, a]
-    expect(first.webrtcDialTargets).toContain(second.client.node.peerId.toString())
-    expect(second.webrtcDialTargets).not.toContain(first.client.node.peerId.toString())
+    const firstTries = first.webrtcDialTargets.filter(id => id === second.client.node.peerId.toString()).length
+    expect(firstTries).toBeGreaterThanOrEqual(1)
+    // The other side dials only when the first one's tries did not connect
+    // within its head start (the WebRTC dial bug: a try can hang).
+    if (firstTries === 1) expect(second.webrtcDialTargets).not.toContain(first.client.node.peerId.toString())
   })
 })
