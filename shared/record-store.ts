@@ -520,7 +520,8 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
       const error = err instanceof Error ? err : new Error(String(err))
       return ops.map(() => ({ ok: false, error }))
     })
-    // put/delete one by one promise no order: the next batch waits.
+    // Storage without batched writes (put/delete one by one) promises no
+    // order between them and later reads: the next batch waits for this one.
     if (storage.write == null) await writing
     // 4. Tell listeners after the batch is durable, then the callers.
     const done = async (): Promise<void> => {
