@@ -30,6 +30,42 @@ async function twoTabs (): Promise<{ a: Page, b: Page, bId: string }> {
   return { a, b, bId }
 }
 
+/** A tab whose RTCPeerConnections are counted (window.__pcs), opened on `url` and joined. */
+async function countingTab (url: string): Promise<Page> {
+  const context = await env.browser.newContext()
+  await context.addInitScript(() => {
+    const Native = globalThis.RTCPeerConnection
+    ;(globalThis as any).__pcs = 0
+    globalThis.RTCPeerConnection = class extends Native {
+      constructor (...args: ConstructorParameters<typeof RTCPeerConnection>) {
+        super(...args)
+        ;(globalThis as any).__pcs++
+      }
+    }
+  })
+  const page = await context.newPage()
+  await page.goto(url)
+  await page.waitForFunction(() => (globalThis as any).__roomkv != null, null, { timeout: 30_000 })
+  return page
+}
+
+describe('two tabs joining at the same moment', () => {
+  test('build one WebRTC connection between them (one RTCPeerConnection each), not two', async ({ annotate }) => {
+    const link = `${env.relay.url}/#v1.${randomBytes(32).toString('base64url')}`
+    const [a, b] = await Promise.all([countingTab(link), countingTab(link)])
+    const [aId, bId] = await Promise.all([peerId(a), peerId(b)])
+    await expect.poll(() => directIds(a), { timeout: 30_000 }).toContain(bId)
+    await expect.poll(() => directIds(b), { timeout: 30_000 }).toContain(aId)
+    // Past the second side's head start (3 s, 6 s while the first dials).
+    await new Promise(resolve => setTimeout(resolve, 7_000))
+    const pcs = await Promise.all([a, b].map(async p => p.evaluate(() => (globalThis as any).__pcs as number)))
+    await annotate(`RTCPeerConnections built: ${pcs.join(' + ')}`)
+    // One connection is one RTCPeerConnection on each side; a second dial would make it two each.
+    expect(pcs).toEqual([1, 1])
+    await Promise.all([a.context().close(), b.context().close()])
+  })
+})
+
 describe('a tab that leaves', () => {
   test('closed: leaves the other tab\'s peer count within seconds', async ({ annotate }) => {
     const { a, b, bId } = await twoTabs()
