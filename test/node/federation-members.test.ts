@@ -62,9 +62,8 @@ describe('federated relays in a room', () => {
     }
   })
 
-  // Pending a change in shared/protocol/replication.ts (not this file's
-  // owner's): a relay's member list is built there from every live session,
-  // relay links included. Flip to `test` once relays are left out.
+  // A relay's member list is built from every live session, relay links
+  // included: relays leave out the peers identify showed to be relays.
   test('are left out of the member lists relays send', async () => {
     const { one, two } = await roomAcrossRelays()
     for (const m of [one, two]) {
