@@ -15,7 +15,7 @@ import { createLibp2p } from 'libp2p'
 import { privateKeyFromRaw } from '@libp2p/crypto/keys'
 import { logger } from '@libp2p/logger'
 import { concat } from 'uint8arrays'
-import type { PrivateKey } from '@libp2p/interface'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import { dhtDatastore } from '../../shared/dht-datastore.ts'
@@ -23,6 +23,7 @@ import { forgetDhtPeer } from '../../shared/dht-routing.ts'
 import { CONNECTION_MONITOR, roomkvServices, YAMUX_OPTIONS } from '../../shared/node-services.ts'
 import type { RecordStore } from '../../shared/record-store.ts'
 import { relayReservations } from '../../shared/relay-reservations.ts'
+import { listedMembers } from './listed-members.ts'
 import type { RoomNode } from '../../shared/room.ts'
 
 export interface BrowserNodeInit {
@@ -61,6 +62,13 @@ async function webCryptoPeerKey (): Promise<PrivateKey | undefined> {
 export async function createBrowserNode (init: BrowserNodeInit): Promise<RoomNode> {
   // Read at dial time: fallback relays' addresses are appended to the list as they answer.
   const trusted = (): string[] => init.relayAddrs.map(ma => ma.toString().split('/p2p/')[0])
+  // The connection gater below runs once the node exists.
+  let created: Libp2p | undefined
+  const members = listedMembers({
+    self: () => (created as Libp2p).peerId,
+    connections: (peer) => created?.getConnections(peer) ?? [],
+    onRoomPeer: init.onRoomPeer
+  })
   const node = await createLibp2p({
     privateKey: await webCryptoPeerKey(),
     addresses: {
@@ -82,6 +90,8 @@ export async function createBrowserNode (init: BrowserNodeInit): Promise<RoomNod
       // The browser default refuses ws:// and private addresses, which is
       // every relay in development. Allow exactly the relays we were given.
       denyDialMultiaddr: (ma) => {
+        // A second RTCPeerConnection to a member whose own dial is on its way (kad-dht's, see listed-members.ts).
+        if (created != null && members.mustWait(ma)) return true
         const text = ma.toString()
         if (trusted().some(prefix => text.startsWith(prefix))) return false
         return text.includes('/ws/') || text.endsWith('/ws')
@@ -94,6 +104,9 @@ export async function createBrowserNode (init: BrowserNodeInit): Promise<RoomNod
       reservations: relayReservations()
     }
   })
+  created = node
   node.addEventListener('peer:disconnect', (evt) => { forgetDhtPeer(node.services.dht, evt.detail) })
+  node.addEventListener('connection:open', (evt) => { members.opened(evt.detail) })
+  node.services.rooms.replication.onMembers(members.listed)
   return node as unknown as RoomNode
 }
