@@ -39,10 +39,11 @@ const DIAL_YIELD = 3 * second
 const DHT_MAX_HOLD = 10 * second
 
 /**
- * How long a member the relay says left has to answer a probe over WebRTC
- * (an answer takes a round trip; a tab that is gone never answers).
+ * How long a member has to answer a probe over WebRTC once there is a hint
+ * it is gone (its relay says it left, its session ended): an answer takes a
+ * round trip; a tab that is gone never answers.
  */
-const LEFT_PROBE_TIMEOUT = second
+const HINT_PROBE_TIMEOUT = second
 
 /**
  * A member the relay has no reservation for (yet) is tried again this
@@ -361,7 +362,7 @@ class Session implements RoomSession {
     // closed and its data channels with it) the WebRTC connection itself
     // lingers until ICE gives up; ask at once instead.
     this.#cleanups.push(this.#node.services.rooms.onSessionEnd((peer) => {
-      if (this.#members.has(peer.toString()) && !this.#closed) void this.#probe(peer, 1)
+      if (this.#members.has(peer.toString()) && !this.#closed) void this.#probe(peer, 1, HINT_PROBE_TIMEOUT)
     }))
     // A relay saw members' last session for the room end (their connection
     // to it is gone: tab closed or crashed). Gone for us too unless they
@@ -372,7 +373,7 @@ class Session implements RoomSession {
         const id = peer.toString()
         if (!this.#members.has(id)) continue
         if (this.#isDirect(peer)) {
-          void this.#probe(peer, 1, LEFT_PROBE_TIMEOUT)
+          void this.#probe(peer, 1, HINT_PROBE_TIMEOUT)
         } else {
           // Nothing of ours reaches it but through relays: take the relay's word.
           this.#drop(peer)
