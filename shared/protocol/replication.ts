@@ -626,7 +626,15 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
         void session.closedPromise.then(() => { reject(new ProtocolError('Session closed')) })
         waiting?.set(id, (records) => { signal.removeEventListener('abort', onAbort); resolve(records) })
       })
-      await session.write({ query: id, want: keyIds.slice(0, MAX_QUERY_KEYS) })
+      try {
+        await session.write({ query: id, want: keyIds.slice(0, MAX_QUERY_KEYS) })
+      } catch (err) {
+        // Not sent (the session is closing): nobody will await the answer,
+        // whose rejection must not go unhandled.
+        waiting?.delete(id)
+        answer.catch(() => {})
+        throw err
+      }
       return answer
     },
     onMembers (listener) {
