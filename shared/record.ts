@@ -19,6 +19,9 @@ import {
 import { compareClocks, MAX_COUNTER, type Clock } from './hlc.ts'
 import { Payload, RecordBody, SignedRecord } from './proto/record.ts'
 import { keyIdFor, keyIdMatches, roomIdFromRoomKey, type RoomKeys } from './room-keys.ts'
+import { nodeCrypto } from './node-crypto.ts'
+
+const nodeHash = nodeCrypto?.hash
 import { aesGcmDecrypt, aesGcmEncrypt } from './aead.ts'
 import { sign, verifySignature, verifySignatureSync, type SignatureVerifier } from './signature.ts'
 import type { OpenedCache } from './opened-cache.ts'
@@ -96,7 +99,10 @@ function aad (roomId: Uint8Array, keyId: Uint8Array): Uint8Array {
 }
 
 export function recordIdOf (body: Uint8Array): Uint8Array {
-  return sha256(body).subarray(0, RECORD_ID_BYTES)
+  // Node: node:crypto's one-shot hash (a catch-up hashes every record).
+  const digest = nodeHash != null ? nodeHash('sha256', body, 'buffer') : sha256(body)
+  // A plain Uint8Array view (not a Buffer), as noble's.
+  return new Uint8Array(digest.buffer, digest.byteOffset, RECORD_ID_BYTES)
 }
 
 /** Check a new record's fields and prepare its payload; `body(ciphertext)` encodes the body (everything but the signature). */
