@@ -9,9 +9,9 @@ import { defineConfig, type Plugin } from 'vite'
  * screen runs without it. The page still names it with a modulepreload
  * link: a tab opened on a room link fetches it in parallel with the UI, and
  * the service worker (web/public/sw.js), which keeps the assets the page
- * names, keeps it for opening rooms offline. The signature Worker's script
- * (web/node/verify-pool.ts) is named with a prefetch link for the same
- * reason (offline, a tab without it checks signatures on its main thread).
+ * names, keeps it for opening rooms offline. The Workers' scripts
+ * (web/node/crypto-pool.ts, idb-storage.ts) are named with prefetch links for the same
+ * reason (offline, a tab without them does their work on its main thread).
  */
 function preloadLazyChunks (): Plugin {
   return {

@@ -12,17 +12,10 @@
  * opening 10,000 records.
  */
 import { gcm } from '@noble/ciphers/aes.js'
+import { concat } from 'uint8arrays'
 import { nodeCrypto } from './node-crypto.ts'
 
 const TAG_BYTES = 16
-
-function concatBytes (a: Uint8Array, b: Uint8Array, c?: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length + (c?.length ?? 0))
-  out.set(a)
-  out.set(b, a.length)
-  if (c != null) out.set(c, a.length + b.length)
-  return out
-}
 
 const keys = new WeakMap<Uint8Array, Promise<CryptoKey | undefined>>()
 let native: boolean | undefined
@@ -49,7 +42,7 @@ export async function aesGcmEncrypt (key: Uint8Array, nonce: Uint8Array, aad: Ui
     const cipher = nodeCrypto.createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES })
     cipher.setAAD(aad)
     const head = cipher.update(plaintext)
-    return concatBytes(head, cipher.final(), cipher.getAuthTag())
+    return concat([head, cipher.final(), cipher.getAuthTag()])
   }
   const k = await nativeKey(key)
   if (k == null) return gcm(key, nonce, aad).encrypt(plaintext)
@@ -65,7 +58,7 @@ export async function aesGcmDecrypt (key: Uint8Array, nonce: Uint8Array, aad: Ui
     decipher.setAuthTag(ciphertext.subarray(ciphertext.length - TAG_BYTES))
     const head = decipher.update(ciphertext.subarray(0, ciphertext.length - TAG_BYTES))
     // final() throws when the tag does not verify.
-    return concatBytes(head, decipher.final())
+    return concat([head, decipher.final()])
   }
   const k = await nativeKey(key)
   if (k == null) return gcm(key, nonce, aad).decrypt(ciphertext)

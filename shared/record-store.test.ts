@@ -821,7 +821,8 @@ describe('createRecordStore batches', () => {
     // Batch 2 was written before batch 1 committed, and nobody heard of either yet.
     expect(heard).toEqual([])
     commits.shift()!()
-    await new Promise(resolve => setTimeout(resolve, 5))
+    // Batch 1 only: batch 2's commit is still held, so nothing more can be heard.
+    while (heard.length < 4) await new Promise(resolve => setTimeout(resolve, 1))
     expect(heard).toEqual([4, 4, 4, 4])
     commits.shift()!()
     const results = await merging

@@ -90,7 +90,7 @@ function importKey (publicKey: Uint8Array): Promise<CryptoKey | undefined> {
 /**
  * Checks an Ed25519 signature; resolves false for any bad input. The
  * default is `verifySignature` (this thread); a tab passes one that runs
- * in Workers (web/node/verify-pool.ts).
+ * in Workers (web/node/crypto-pool.ts).
  */
 export type SignatureVerifier = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => Promise<boolean>
 

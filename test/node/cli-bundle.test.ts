@@ -6,7 +6,6 @@
  * (CommonJS dependencies, lazily loaded chunks, the relay route) and that the
  * early /roomkv.json request hands its answer to the join.
  */
-import { spawn } from 'node:child_process'
 import { createServer, type Server } from 'node:http'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startRelayProcess, stopAll, type RelayProcess } from '../../e2e/harness.ts'
@@ -14,19 +13,10 @@ import { formatRoomLink } from '../../shared/link.ts'
 import { newRoomSecret } from '../../shared/room-keys.ts'
 // @ts-expect-error plain JavaScript build script, no type declarations
 import { buildCliBundle, freshCliBundle } from '../../scripts/build-cli.mjs'
+import { runProcess, type ProcessResult } from './run-process.ts'
 
-interface Result { status: number | null, stdout: string, stderr: string }
-
-async function run (args: string[], env: Record<string, string> = {}): Promise<Result> {
-  const child = spawn(process.execPath, args, { env: { ...process.env, DEBUG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const timer = setTimeout(() => child.kill('SIGKILL'), 50_000)
-  const status = await new Promise<number | null>(resolve => child.once('close', resolve))
-  clearTimeout(timer)
-  return { status, stdout, stderr }
+async function run (args: string[], env: Record<string, string> = {}): Promise<ProcessResult> {
+  return runProcess(args, { env, timeout: 50_000 })
 }
 
 let relay: RelayProcess

@@ -3,7 +3,7 @@
  * through the next one it names (`?relay=`), and the diagnostics report
  * (SDK and `roomkv doctor`) names the dead relay and why.
  */
-import { spawn } from 'node:child_process'
+import { runCli as cli } from './run-process.ts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { freePort, startRelayProcess, type RelayProcess } from '../../e2e/harness.ts'
 import { openRoom } from '../../cli/node-peer.ts'
@@ -14,18 +14,6 @@ import type { RoomClient } from '../../shared/room-client.ts'
 let relay: RelayProcess
 let dead: string
 const clients: RoomClient[] = []
-
-async function cli (args: string[]): Promise<{ status: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { env: { ...process.env, DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-  const status = await new Promise<number | null>(resolve => child.once('close', resolve))
-  clearTimeout(timer)
-  return { status, stdout, stderr }
-}
 
 beforeAll(async () => {
   relay = await startRelayProcess()

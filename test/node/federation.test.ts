@@ -4,7 +4,7 @@
  * and the other way round, by peers that only ever talk to their own relay
  * (as `roomkv get --relay` does).
  */
-import { spawn } from 'node:child_process'
+import { runCli as cli } from './run-process.ts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startRelayProcess, type RelayProcess } from '../../e2e/harness.ts'
 import { openRoom } from '../../cli/node-peer.ts'
@@ -27,19 +27,6 @@ async function enter (link: string, relay: RelayProcess): Promise<RoomClient> {
 async function leave (client: RoomClient): Promise<void> {
   clients.splice(clients.indexOf(client), 1)
   await client.close()
-}
-
-/** The CLI as a self-hoster runs it: one process per command. */
-async function cli (args: string[]): Promise<{ status: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { env: { ...process.env, DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-  const status = await new Promise<number | null>(resolve => child.once('close', resolve))
-  clearTimeout(timer)
-  return { status, stdout, stderr }
 }
 
 beforeAll(async () => {

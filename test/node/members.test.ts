@@ -33,6 +33,16 @@ async function join (link: string): Promise<WebRtcMember> {
   return member
 }
 
+/** Two members of a fresh room, directly connected. */
+async function directPair (): Promise<{ a: WebRtcMember, b: WebRtcMember, bId: string }> {
+  const link = formatRoomLink(relay.url, newRoomSecret())
+  const a = await join(link)
+  const b = await join(link)
+  const bId = b.client.node.peerId.toString()
+  await expect.poll(() => directIds(a), { timeout: 30_000 }).toContain(bId)
+  return { a, b, bId }
+}
+
 /** A member in its own process, so it can crash (SIGKILL): no goodbye reaches anyone. */
 async function joinInChild (link: string): Promise<{ peerId: string, child: ChildProcess }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/node/webrtc-member.ts', link, relay.url], { env: { ...process.env, DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -110,22 +120,14 @@ describe('members over WebRTC', () => {
   })
 
   test('a member that closes leaves the others\' member list at once', async () => {
-    const link = formatRoomLink(relay.url, newRoomSecret())
-    const a = await join(link)
-    const b = await join(link)
-    const bId = b.client.node.peerId.toString()
-    await expect.poll(() => directIds(a), { timeout: 30_000 }).toContain(bId)
+    const { a, b, bId } = await directPair()
     members.splice(members.indexOf(b), 1)
     await b.client.close()
     await expect.poll(() => memberIds(a), { timeout: 5_000, interval: 250 }).not.toContain(bId)
   })
 
   test('a member that stays is not dropped: it answers the probes', async () => {
-    const link = formatRoomLink(relay.url, newRoomSecret())
-    const a = await join(link)
-    const b = await join(link)
-    const bId = b.client.node.peerId.toString()
-    await expect.poll(() => directIds(a), { timeout: 30_000 }).toContain(bId)
+    const { a, b, bId } = await directPair()
     // Several probe rounds (every 2 s) pass.
     await sleep(7_000)
     expect(directIds(a)).toContain(bId)

@@ -13,6 +13,7 @@ import { openPayloadAsync, type OpenedPayload, type PayloadOpener, type Verified
 import type { RoomKeys } from '../../shared/room-keys.ts'
 import { verifySignature, type SignatureVerifier } from '../../shared/signature.ts'
 import { RoomkvError } from '../../shared/errors.ts'
+import { packBytes as pack } from './packed-bytes.ts'
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, type CryptoRequest, type CryptoResponse, type OpenResult } from './crypto-protocol.ts'
 
 const log = logger('roomkv:crypto-pool')
@@ -47,26 +48,6 @@ interface Slot {
 
 const DEFAULT_MAX_BATCH = 256
 
-/** Bytes of each item one after another, and where each starts. */
-function pack (parts: Uint8Array[][]): { buffer: ArrayBuffer, offsets: Uint32Array } {
-  const offsets = new Uint32Array(parts.length + 1)
-  let size = 0
-  parts.forEach((part, i) => {
-    offsets[i] = size
-    for (const p of part) size += p.length
-  })
-  offsets[parts.length] = size
-  const bytes = new Uint8Array(size)
-  parts.forEach((part, i) => {
-    let at = offsets[i]
-    for (const p of part) {
-      bytes.set(p, at)
-      at += p.length
-    }
-  })
-  return { buffer: bytes.buffer, offsets }
-}
-
 const ZERO_SIGNATURE = new Uint8Array(SIGNATURE_BYTES)
 const ZERO_KEY = new Uint8Array(PUBLIC_KEY_BYTES)
 
@@ -80,7 +61,7 @@ function request (id: number, batch: Item[]): { message: CryptoRequest, transfer
     }))
     return { message: { kind: 'verify', id, buffer, offsets }, transfer: [buffer, offsets.buffer] }
   }
-  const { buffer, offsets } = pack(batch.map(item => [(item as Extract<Item, { kind: 'open' }>).record.bytes]))
+  const { buffer, offsets } = pack(batch.map(item => (item as Extract<Item, { kind: 'open' }>).record.bytes))
   const { roomId, encryptionKey, nameKey } = first.keys
   return { message: { kind: 'open', id, keys: { roomId, encryptionKey, nameKey }, buffer, offsets }, transfer: [buffer, offsets.buffer] }
 }

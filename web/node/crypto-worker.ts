@@ -6,14 +6,10 @@
  */
 import { openPayloadAsync, readStoredRecord } from '../../shared/record.ts'
 import { verifySignature } from '../../shared/signature.ts'
+import { unpackBytes } from './packed-bytes.ts'
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, type CryptoRequest, type CryptoResponse, type OpenResult } from './crypto-protocol.ts'
 
 const scope = globalThis as unknown as { onmessage: ((event: MessageEvent<CryptoRequest>) => void) | null, postMessage(message: CryptoResponse, transfer?: Transferable[]): void }
-
-function items (buffer: ArrayBuffer, offsets: Uint32Array): Uint8Array[] {
-  const bytes = new Uint8Array(buffer)
-  return Array.from({ length: offsets.length - 1 }, (_, i) => bytes.subarray(offsets[i], offsets[i + 1]))
-}
 
 async function verify (item: Uint8Array): Promise<boolean> {
   if (item.length < SIGNATURE_BYTES + PUBLIC_KEY_BYTES) return false
@@ -35,12 +31,12 @@ async function open (keys: { roomId: Uint8Array, encryptionKey: Uint8Array, name
 scope.onmessage = (event) => {
   const request = event.data
   if (request.kind === 'verify') {
-    void Promise.all(items(request.buffer, request.offsets).map(verify)).then((ok) => {
+    void Promise.all(unpackBytes(request).map(verify)).then((ok) => {
       const results = Uint8Array.from(ok, v => v ? 1 : 0)
       scope.postMessage({ id: request.id, results }, [results.buffer])
     })
   } else {
-    void Promise.all(items(request.buffer, request.offsets).map(async item => open(request.keys, item))).then((opened) => {
+    void Promise.all(unpackBytes(request).map(async item => open(request.keys, item))).then((opened) => {
       scope.postMessage({ id: request.id, opened })
     })
   }

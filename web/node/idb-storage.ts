@@ -22,6 +22,7 @@ import { logger } from '@libp2p/logger'
 import { createStore, promisifyRequest, type UseStore } from 'idb-keyval'
 import type { RecordStorage, StorageWrite, StorageWriteResult } from '../../shared/record-store.ts'
 import type { WriteRequest, WriteResponse } from './idb-writer-protocol.ts'
+import { packBytes } from './packed-bytes.ts'
 
 const log = logger('roomkv:idb-storage')
 
@@ -58,6 +59,7 @@ const ENTRY_OVERHEAD = 160
 
 /** Tabs have no quota of their own (the browser's is reported as an abort): every write is applied. */
 const APPLIED: StorageWriteResult = { ok: true }
+const EMPTY = new Uint8Array(0)
 
 interface Resident {
   values: Map<string, Uint8Array>
@@ -205,29 +207,20 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
   /** The batch to the writer, or undefined when it cannot go there (no writer, a value that is not bytes). */
   function commitInWriter (ops: StorageWrite[]): Promise<void> | undefined {
     if (writer == null) return undefined
-    const n = ops.length
-    const deletes = new Uint8Array(n)
-    const starts = new Uint32Array(n + 1)
-    let size = 0
-    for (let i = 0; i < n; i++) {
-      const value = ops[i].value
-      starts[i] = size
-      if (value == null) deletes[i] = 1
-      else if (value instanceof Uint8Array) size += value.byteLength
-      else return undefined // not bytes: the main thread's clone reports it
+    const deletes = new Uint8Array(ops.length)
+    const values: Uint8Array[] = []
+    for (const [i, op] of ops.entries()) {
+      if (op.value == null) deletes[i] = 1
+      else if (!(op.value instanceof Uint8Array)) return undefined // not bytes: the main thread's clone reports it
+      values.push(op.value ?? EMPTY)
     }
-    starts[n] = size
-    const bytes = new Uint8Array(size)
-    for (let i = 0; i < n; i++) {
-      const value = ops[i].value
-      if (value != null) bytes.set(value, starts[i])
-    }
+    const { buffer, offsets } = packBytes(values)
     const id = nextWrite++
-    const request: WriteRequest = { id, database, roomIds: ops.map(op => op.roomId), keyIds: ops.map(op => op.keyId), deletes, starts, buffer: bytes.buffer }
+    const request: WriteRequest = { id, database, roomIds: ops.map(op => op.roomId), keyIds: ops.map(op => op.keyId), deletes, offsets, buffer }
     const done = new Promise<void>((resolve, reject) => { waiting.set(id, { resolve, reject }) })
     inflight.add(done)
     void done.catch(() => {}).finally(() => inflight.delete(done))
-    writer.postMessage(request, [bytes.buffer, deletes.buffer, starts.buffer])
+    writer.postMessage(request, [buffer, deletes.buffer, offsets.buffer])
     return done
   }
 

@@ -1,7 +1,7 @@
 /**
  * Messages between the tab's storage and its IndexedDB writer Worker. A
- * batch's values travel in one transferred buffer: op i is a put of
- * buffer[starts[i], starts[i + 1]) at [roomIds[i], keyIds[i]], or a delete
+ * batch's values travel in one transferred buffer (packed-bytes.ts): op i is
+ * a put of part i at [roomIds[i], keyIds[i]], or a delete
  * when deletes[i] is 1.
  */
 export interface WriteRequest {
@@ -10,7 +10,7 @@ export interface WriteRequest {
   roomIds: string[]
   keyIds: string[]
   deletes: Uint8Array
-  starts: Uint32Array
+  offsets: Uint32Array
   buffer: ArrayBuffer
 }
 

@@ -7,21 +7,22 @@
  */
 import { createStore, promisifyRequest, type UseStore } from 'idb-keyval'
 import type { WriteRequest, WriteResponse } from './idb-writer-protocol.ts'
+import { unpackBytes } from './packed-bytes.ts'
 
 const scope = globalThis as unknown as { onmessage: ((event: MessageEvent<WriteRequest>) => void) | null, postMessage(message: WriteResponse): void }
 const stores = new Map<string, UseStore>()
 
 scope.onmessage = (event) => {
-  const { id, database, roomIds, keyIds, deletes, starts, buffer } = event.data
+  const { id, database, roomIds, keyIds, deletes } = event.data
   let store = stores.get(database)
   if (store == null) stores.set(database, store = createStore(database, 'records'))
-  const bytes = new Uint8Array(buffer)
+  const values = unpackBytes(event.data)
   store('readwrite', s => {
     try {
       for (let i = 0; i < keyIds.length; i++) {
         if (deletes[i] === 1) s.delete([roomIds[i], keyIds[i]])
         // A copy of its own: a view would store the whole batch's buffer.
-        else s.put(bytes.slice(starts[i], starts[i + 1]), [roomIds[i], keyIds[i]])
+        else s.put(values[i].slice(), [roomIds[i], keyIds[i]])
       }
     } catch (err) {
       s.transaction.abort()
