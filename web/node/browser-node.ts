@@ -6,6 +6,7 @@
  * 2 min / 128 KiB and kad-dht does not run over them).
  */
 import { noise } from '@chainsafe/libp2p-noise'
+import { tabNoiseCrypto } from './noise-crypto.ts'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { webRTC } from '@libp2p/webrtc'
@@ -83,7 +84,8 @@ export async function createBrowserNode (init: BrowserNodeInit): Promise<RoomNod
       webRTC({ rtcConfiguration: { iceServers: init.iceServers ?? [] } }),
       circuitRelayTransport()
     ],
-    connectionEncrypters: [noise()],
+    // X25519 keys by the Montgomery ladder: no ~40 ms base-point tables at start (noise-crypto.ts).
+    connectionEncrypters: [noise({ crypto: tabNoiseCrypto() })],
     connectionMonitor: CONNECTION_MONITOR,
     streamMuxers: [yamux(YAMUX_OPTIONS)],
     connectionGater: {
