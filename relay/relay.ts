@@ -153,6 +153,8 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
       maxSessionsPerPeer: config.maxRoomsPerPeer,
       // Newcomers learn the room's members with the answer to their hello and dial at once.
       announceMembers: true,
+      // Members signal their WebRTC dials through us (sealed: we only pass them on).
+      passSignals: true,
       syncsPerMinute: config.syncsPerMinute,
       ipOf: connectionIp,
       onRejected: (code, peer) => { reject(code, peer.toString()) },

@@ -14,6 +14,13 @@ export const DHT_PROTOCOL = '/roomkv/kad/1.0.0'
 export const REPLICATE_PROTOCOL = '/roomkv/replicate/1.0.0'
 /** Catch-up: range-based set reconciliation of the room's heads, then only the missing records. */
 export const SYNC_PROTOCOL = '/roomkv/sync/2.0.0'
+/**
+ * WebRTC signalling over replication sessions (ReplicateFrame.signal): not
+ * a stream protocol but a capability a peer lists in identify. A relay
+ * passes signals on only between peers that list it; a member sends
+ * signals only through a relay that lists it.
+ */
+export const SIGNAL_CAPABILITY = '/roomkv/signal/1.0.0'
 
 /** First path segment of every roomkv DHT key; kad-dht picks validators by it. */
 export const RECORD_NAMESPACE = 'roomkv'
@@ -59,6 +66,8 @@ export const DIGEST_ID_BYTES = 8
  * plus framing. Far below the 4 MiB a libp2p stream buffers unread.
  */
 export const MAX_REPLICATE_FRAME_BYTES = 384 * KiB
+/** Largest sealed signal (an SDP offer is ~1 KiB; an ICE candidate ~0.2 KiB). */
+export const MAX_SIGNAL_BYTES = 4 * KiB
 /** Most records in one replication batch: bounds the work one frame can ask for. */
 export const MAX_REPLICATE_RECORDS = 512
 /** Batches a sender may keep unacknowledged on one session (its credit). */

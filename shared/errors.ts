@@ -50,6 +50,10 @@ export const StepTimeoutError = define('StepTimeoutError', 'ERR_TIMEOUT', 'Timed
 export const RelayUnreachableError = define('RelayUnreachableError', 'ERR_RELAY_UNREACHABLE', 'No relay reachable')
 /** Fewer peers than asked for stored or answered (the write is still kept locally and synced later). */
 export const QuorumFailedError = define('QuorumFailedError', 'ERR_QUORUM_FAILED', 'Quorum not reached')
+/** A WebRTC signal that does not open with the room's signal key, or whose signature or addressee is wrong. */
+export const BadSignalError = define('BadSignalError', 'ERR_BAD_SIGNAL', 'Signal does not open or verify')
+/** A relay could not pass a signal on: the member has no session there (gone, or it cannot take signals). */
+export const NoSessionError = define('NoSessionError', 'ERR_NO_SESSION', 'Member has no session at that relay')
 /** A remote peer answered with a protocol error. */
 export const ProtocolError = define('ProtocolError', 'ERR_PROTOCOL', 'Protocol error')
 

@@ -57,6 +57,7 @@ describe('deriveRoomKeys', () => {
     expect(hex(keys.signingSeed)).toBe(hex(nodeHkdf(SECRET, 'sign')))
     expect(hex(keys.encryptionKey)).toBe(hex(nodeHkdf(SECRET, 'encrypt')))
     expect(hex(keys.nameKey)).toBe(hex(nodeHkdf(SECRET, 'name')))
+    expect(hex(keys.signalKey)).toBe(hex(nodeHkdf(SECRET, 'signal')))
   })
 
   it('uses a distinct key per label, none equal to the secret', () => {

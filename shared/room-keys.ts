@@ -26,6 +26,8 @@ export interface RoomKeys {
   encryptionKey: Uint8Array
   /** HMAC-SHA256 key that turns key names into key ids. */
   nameKey: Uint8Array
+  /** AES-256-GCM key that seals WebRTC signalling between members (relays pass it on unread). */
+  signalKey: Uint8Array
   /** Public room id: SHA-256(roomKey)[0..16]. Safe to publish (DHT keys, provider records). */
   roomId: Uint8Array
   /** roomId in lowercase unpadded base32, as used in DHT keys. */
@@ -73,6 +75,7 @@ function keysWith (secret: Uint8Array, signingSeed: Uint8Array, roomKey: Uint8Ar
     roomKey,
     encryptionKey: hkdf(sha256, secret, SALT, label('encrypt'), 32),
     nameKey: hkdf(sha256, secret, SALT, label('name'), 32),
+    signalKey: hkdf(sha256, secret, SALT, label('signal'), 32),
     roomId,
     roomIdText: toString(roomId, 'base32')
   }

@@ -27,6 +27,7 @@ import { keyIdFor, type RoomKeys } from './room-keys.ts'
 import type { JoinTimeline } from './join-phases.ts'
 import type { RoomProtocol } from './protocol/room-protocol.ts'
 import type { RelayReservations } from './relay-reservations.ts'
+import type { RoomSignals } from './signal/signal-channels.ts'
 
 /**
  * How long the member whose peer id sorts last waits for the other to dial
@@ -84,7 +85,11 @@ export function dialTurn (input: { self: string, peer: string, waited: number, i
   return input.waited >= until ? { dial: true } : { dial: false, retryIn: until - input.waited }
 }
 
-export type RoomNode = Libp2p<{ dht: KadDHT, rooms: RoomProtocol, reservations?: RelayReservations }>
+/**
+ * The node a room session runs on. `signals`: tabs signal WebRTC dials
+ * through the relays' room sessions (shared/signal/signal-channels.ts).
+ */
+export type RoomNode = Libp2p<{ dht: KadDHT, rooms: RoomProtocol, reservations?: RelayReservations, signals?: RoomSignals }>
 
 export interface RoomSessionInit {
   node: RoomNode
@@ -353,6 +358,9 @@ class Session implements RoomSession {
     })
     // A relay answers our session hello with the room's members: dial them
     // at once, without waiting for a DHT lookup (the DHT stays the fallback).
+    // Signals sealed with this room's keys are ours to open.
+    const removeSignalRoom = this.#node.services.signals?.addRoom(this.#keys)
+    if (removeSignalRoom != null) this.#cleanups.push(removeSignalRoom)
     this.#cleanups.push(this.#node.services.rooms.replication.onMembers((from, roomId, members) => {
       if (hex(roomId) !== hex(this.#keys.roomId) || !this.#isRelay(from)) return
       this.#init.timeline?.mark('membersKnown')
@@ -833,6 +841,8 @@ class Session implements RoomSession {
       // Relays are members of each other's rooms (federation); they take no WebRTC.
       if (member.equals(this.#node.peerId) || this.#isRelay(member)) continue
       const addr = multiaddr(`${base}/p2p/${relay.toString()}/p2p-circuit/webrtc/p2p/${member.toString()}`)
+      // The dial is signalled through this relay's session when it can be (no circuit needed).
+      this.#node.services.signals?.route(member, this.#keys.roomId, relay)
       // A newcomer's reservation may be a moment away: a refusal is worth a few more tries.
       void this.#connectMember(member, [addr], { attempts: 6 })
     }

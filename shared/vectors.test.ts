@@ -299,7 +299,10 @@ function expectedMessage (vector: FrameVector): ReplicateFrame {
     members: (f.members ?? []).map(bytes),
     query: f.query ?? 0,
     want: (f.want ?? []).map(bytes),
-    reply: f.reply ?? 0
+    reply: f.reply ?? 0,
+    signalPeer: bytes(f.signalPeer ?? ''),
+    signal: bytes(f.signal ?? ''),
+    signals: f.signals ?? false
   }
 }
 

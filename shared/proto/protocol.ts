@@ -612,6 +612,9 @@ export interface ReplicateFrame {
   query: number
   want: Uint8Array[]
   reply: number
+  signalPeer: Uint8Array
+  signal: Uint8Array
+  signals: boolean
 }
 
 export namespace ReplicateFrame {
@@ -689,6 +692,21 @@ export namespace ReplicateFrame {
           w.uint32(obj.reply)
         }
 
+        if ((obj.signalPeer != null && obj.signalPeer.byteLength > 0)) {
+          w.uint32(98)
+          w.bytes(obj.signalPeer)
+        }
+
+        if ((obj.signal != null && obj.signal.byteLength > 0)) {
+          w.uint32(106)
+          w.bytes(obj.signal)
+        }
+
+        if ((obj.signals != null && obj.signals !== false)) {
+          w.uint32(112)
+          w.bool(obj.signals)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -704,7 +722,10 @@ export namespace ReplicateFrame {
           members: [],
           query: 0,
           want: [],
-          reply: 0
+          reply: 0,
+          signalPeer: uint8ArrayAlloc(0),
+          signal: uint8ArrayAlloc(0),
+          signals: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -777,6 +798,18 @@ export namespace ReplicateFrame {
             }
             case 11: {
               obj.reply = reader.uint32()
+              break
+            }
+            case 12: {
+              obj.signalPeer = reader.bytes()
+              break
+            }
+            case 13: {
+              obj.signal = reader.bytes()
+              break
+            }
+            case 14: {
+              obj.signals = reader.bool()
               break
             }
             default: {
@@ -922,6 +955,27 @@ export namespace ReplicateFrame {
               }
               break
             }
+            case 12: {
+              yield {
+                field: `${prefix}.signalPeer`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 13: {
+              yield {
+                field: `${prefix}.signal`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 14: {
+              yield {
+                field: `${prefix}.signals`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1000,6 +1054,21 @@ export namespace ReplicateFrame {
     value: number
   }
 
+  export interface ReplicateFrameSignalPeerFieldEvent {
+    field: '$.signalPeer'
+    value: Uint8Array
+  }
+
+  export interface ReplicateFrameSignalFieldEvent {
+    field: '$.signal'
+    value: Uint8Array
+  }
+
+  export interface ReplicateFrameSignalsFieldEvent {
+    field: '$.signals'
+    value: boolean
+  }
+
   export function encode (obj: Partial<ReplicateFrame>): Uint8Array {
     return encodeMessage(obj, ReplicateFrame.codec())
   }
@@ -1008,8 +1077,232 @@ export namespace ReplicateFrame {
     return decodeMessage(buf, ReplicateFrame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ReplicateFrame>): Generator<ReplicateFrameRoomIdFieldEvent | ReplicateFrameSeqFieldEvent | ReplicateFrameRecordsFieldEvent | ReplicateFrameDeliveredFieldEvent | ReplicateFrameAckFieldEvent | ReplicateFrameResultsStatusFieldEvent | ReplicateFrameResultsCodeFieldEvent | ReplicateFrameErrorFieldEvent | ReplicateFrameMembersFieldEvent | ReplicateFrameQueryFieldEvent | ReplicateFrameWantFieldEvent | ReplicateFrameReplyFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ReplicateFrame>): Generator<ReplicateFrameRoomIdFieldEvent | ReplicateFrameSeqFieldEvent | ReplicateFrameRecordsFieldEvent | ReplicateFrameDeliveredFieldEvent | ReplicateFrameAckFieldEvent | ReplicateFrameResultsStatusFieldEvent | ReplicateFrameResultsCodeFieldEvent | ReplicateFrameErrorFieldEvent | ReplicateFrameMembersFieldEvent | ReplicateFrameQueryFieldEvent | ReplicateFrameWantFieldEvent | ReplicateFrameReplyFieldEvent | ReplicateFrameSignalPeerFieldEvent | ReplicateFrameSignalFieldEvent | ReplicateFrameSignalsFieldEvent> {
     return streamMessage(buf, ReplicateFrame.codec(), opts)
+  }
+}
+
+export interface SignalMessage {
+  from: Uint8Array
+  to: Uint8Array
+  dial: bigint
+  type: SignalMessage.Type
+  data: string
+  signature: Uint8Array
+}
+
+export namespace SignalMessage {
+  export enum Type {
+    OFFER = 'OFFER',
+    ANSWER = 'ANSWER',
+    CANDIDATE = 'CANDIDATE',
+    ABORT = 'ABORT'
+  }
+
+  enum __TypeValues {
+    OFFER = 0,
+    ANSWER = 1,
+    CANDIDATE = 2,
+    ABORT = 3
+  }
+
+  export namespace Type {
+    export const codec = (): Codec<Type> => {
+      return enumeration<Type>(__TypeValues)
+    }
+  }
+
+  let _codec: Codec<SignalMessage>
+
+  export const codec = (): Codec<SignalMessage> => {
+    if (_codec == null) {
+      _codec = message<SignalMessage>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.from != null && obj.from.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.from)
+        }
+
+        if ((obj.to != null && obj.to.byteLength > 0)) {
+          w.uint32(18)
+          w.bytes(obj.to)
+        }
+
+        if ((obj.dial != null && obj.dial !== 0n)) {
+          w.uint32(24)
+          w.uint64(obj.dial)
+        }
+
+        if (obj.type != null && __TypeValues[obj.type] !== 0) {
+          w.uint32(32)
+          SignalMessage.Type.codec().encode(obj.type, w)
+        }
+
+        if ((obj.data != null && obj.data !== '')) {
+          w.uint32(42)
+          w.string(obj.data)
+        }
+
+        if ((obj.signature != null && obj.signature.byteLength > 0)) {
+          w.uint32(50)
+          w.bytes(obj.signature)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          from: uint8ArrayAlloc(0),
+          to: uint8ArrayAlloc(0),
+          dial: 0n,
+          type: Type.OFFER,
+          data: '',
+          signature: uint8ArrayAlloc(0)
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.from = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.to = reader.bytes()
+              break
+            }
+            case 3: {
+              obj.dial = reader.uint64()
+              break
+            }
+            case 4: {
+              obj.type = SignalMessage.Type.codec().decode(reader)
+              break
+            }
+            case 5: {
+              obj.data = reader.string()
+              break
+            }
+            case 6: {
+              obj.signature = reader.bytes()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.from`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.to`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.dial`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.type`,
+                value: SignalMessage.Type.codec().decode(reader)
+              }
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.data`,
+                value: reader.string()
+              }
+              break
+            }
+            case 6: {
+              yield {
+                field: `${prefix}.signature`,
+                value: reader.bytes()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface SignalMessageFromFieldEvent {
+    field: '$.from'
+    value: Uint8Array
+  }
+
+  export interface SignalMessageToFieldEvent {
+    field: '$.to'
+    value: Uint8Array
+  }
+
+  export interface SignalMessageDialFieldEvent {
+    field: '$.dial'
+    value: bigint
+  }
+
+  export interface SignalMessageTypeFieldEvent {
+    field: '$.type'
+    value: SignalMessage.Type
+  }
+
+  export interface SignalMessageDataFieldEvent {
+    field: '$.data'
+    value: string
+  }
+
+  export interface SignalMessageSignatureFieldEvent {
+    field: '$.signature'
+    value: Uint8Array
+  }
+
+  export function encode (obj: Partial<SignalMessage>): Uint8Array {
+    return encodeMessage(obj, SignalMessage.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SignalMessage>): SignalMessage {
+    return decodeMessage(buf, SignalMessage.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SignalMessage>): Generator<SignalMessageFromFieldEvent | SignalMessageToFieldEvent | SignalMessageDialFieldEvent | SignalMessageTypeFieldEvent | SignalMessageDataFieldEvent | SignalMessageSignatureFieldEvent> {
+    return streamMessage(buf, SignalMessage.codec(), opts)
   }
 }
 

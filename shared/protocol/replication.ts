@@ -19,10 +19,11 @@ import { equals, toString } from 'uint8arrays'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import {
-  MAX_RECORD_BYTES, MAX_REPLICATE_FRAME_BYTES, MAX_REPLICATE_RECORDS, REPLICATE_PROTOCOL, REPLICATE_WINDOW, ROOM_ID_BYTES,
+  MAX_RECORD_BYTES, MAX_REPLICATE_FRAME_BYTES, MAX_REPLICATE_RECORDS, MAX_SIGNAL_BYTES, REPLICATE_PROTOCOL, REPLICATE_WINDOW, ROOM_ID_BYTES,
   STREAM_READ_TIMEOUT, second
 } from '../constants.ts'
-import { ProtocolError, RateLimitedError, RoomkvError, errorCode } from '../errors.ts'
+import { NoSessionError, ProtocolError, RateLimitedError, RoomkvError, errorCode } from '../errors.ts'
+import { createRateLimiter } from '../rate-limit.ts'
 import { AckResult, ReplicateFrame } from '../proto/protocol.ts'
 import type { MergeResult, RecordStore } from '../record-store.ts'
 import { readStoredRecord, type VerifiedRecord } from '../record.ts'
@@ -99,6 +100,21 @@ export interface ReplicationInit {
    * tab would try a WebRTC dial to them. @default none
    */
   isRelay?(peer: PeerId): boolean
+  /**
+   * Pass sealed WebRTC signals on between members of a room (relays do):
+   * a signal goes to the addressee's session for the same room, refusals
+   * (ERR_NO_SESSION, ERR_RATE_LIMITED) go back to the sender. @default false
+   */
+  passSignals?: boolean
+  /**
+   * Say in our hellos that we take signals (tabs: they have WebRTC). A relay
+   * passes signals only to sessions whose hello said so: an older member
+   * would take a signal frame for a protocol error. @default false
+   */
+  takesSignals?: boolean
+  /** Signals one peer may have passed on: a burst (a join dials up to 64 members, ~10 signals each), then this many a second. @default 1,000 burst, 50 / s */
+  signalBurst?: number
+  signalsPerSecond?: number
   /** Whether to serve a room at all (a relay serves every room; a member only its own). @default serve all */
   accepts?(roomId: Uint8Array): boolean
   runOnLimitedConnection?: boolean
@@ -134,6 +150,8 @@ class Session {
   readonly roomId: Uint8Array
   readonly connection: Connection
   readonly stream: Stream
+  /** Its hello said the peer takes signals. */
+  takesSignals = false
   readonly #lp: LengthPrefixedStream<Stream>
   readonly #onFrame: (session: Session, frame: ReplicateFrame) => void
   #writes: Promise<void> = Promise.resolve()
@@ -169,7 +187,7 @@ class Session {
   }
 
   write (frame: Partial<ReplicateFrame>): Promise<void> {
-    const bytes = ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: [], query: 0, want: [], reply: 0, ...frame })
+    const bytes = ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: [], query: 0, want: [], reply: 0, signalPeer: new Uint8Array(0), signal: new Uint8Array(0), signals: false, ...frame })
     const next = this.#writes.then(async () => {
       if (this.closed) throw new ProtocolError('Session closed')
       await this.#lp.write(bytes)
@@ -243,6 +261,17 @@ export interface Replication {
   query(peer: PeerId, roomId: Uint8Array, keyIds: Uint8Array[], signal: AbortSignal): Promise<Uint8Array[]>
   /** Told when a peer (a relay) lists a room's members in answer to our hello. */
   onMembers(listener: (from: PeerId, roomId: Uint8Array, members: PeerId[]) => void): () => void
+  /**
+   * Send a sealed signal for member `to` through `relay` over our session
+   * for the room there (never opened for this: a signal goes through a
+   * relay we are in session with). Throws when there is none.
+   */
+  signal(relay: PeerId, roomId: Uint8Array, to: PeerId, sealed: Uint8Array): Promise<void>
+  /**
+   * Told of each signal a relay passed on from member `peer`, or (with
+   * `error`, no bytes) of a signal to `peer` the relay could not pass on.
+   */
+  onSignal(listener: (relay: PeerId, roomId: Uint8Array, peer: PeerId, sealed: Uint8Array, error: string) => void): () => void
   /** Records waiting or in flight to each peer of a room. */
   backlog(roomId: Uint8Array): number
   handle(stream: Stream, connection: Connection): Promise<void>
@@ -272,6 +301,10 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
   const queries = new WeakMap<Session, Map<number, (records: Uint8Array[]) => void>>()
   let nextQuery = 0
   let stopped = false
+  const signalListeners = new Set<(relay: PeerId, roomId: Uint8Array, peer: PeerId, sealed: Uint8Array, error: string) => void>()
+  const signalLimiter = createRateLimiter({ perMinute: (init.signalsPerSecond ?? 50) * 60, burst: init.signalBurst ?? 1000 })
+  /** Signals of each session being passed on, one after another (a dial's signals must keep their order). */
+  const signalQueues = new WeakMap<Session, { tail: Promise<void>, pending: number }>()
 
   const roomText = (roomId: Uint8Array): string => toString(roomId, 'base32')
 
@@ -323,6 +356,10 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
   // ---- receiving ----
 
   function onFrame (session: Session, frame: ReplicateFrame): void {
+    if (frame.signalPeer.length > 0) {
+      onSignalFrame(session, frame)
+      return
+    }
     if (frame.ack > 0) {
       onAck(session, frame)
       return
@@ -373,6 +410,71 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
     // Anything else (a second hello, an empty frame) is not part of the protocol.
     events.onRejected?.('ERR_PROTOCOL', session.peer)
     session.abort(new ProtocolError('Unexpected frame'))
+  }
+
+  function onSignalFrame (session: Session, frame: ReplicateFrame): void {
+    let peer: PeerId
+    try {
+      if (frame.signalPeer.length > 64 || frame.signal.length > MAX_SIGNAL_BYTES) throw new ProtocolError('Signal out of bounds')
+      peer = peerIdFromMultihash(Digest.decode(frame.signalPeer))
+    } catch (err) {
+      events.onRejected?.('ERR_PROTOCOL', session.peer)
+      session.abort(err instanceof ProtocolError ? err : new ProtocolError('Signal names no peer'))
+      return
+    }
+    if (init.passSignals !== true) {
+      // A member: signals and refusals come from relays; the room decides whom it believes.
+      for (const listener of signalListeners) listener(session.peer, session.roomId, peer, frame.signal, frame.error)
+      return
+    }
+    if (frame.signal.length === 0) {
+      events.onRejected?.('ERR_PROTOCOL', session.peer)
+      session.abort(new ProtocolError('A signal to pass on carries no bytes'))
+      return
+    }
+    const queue = signalQueues.get(session) ?? { tail: Promise.resolve(), pending: 0 }
+    signalQueues.set(session, queue)
+    // Refusals are written back; a sender that floods without reading them
+    // would grow this queue without bound.
+    if (queue.pending >= 64) {
+      events.onRejected?.('ERR_PROTOCOL', session.peer)
+      session.abort(new ProtocolError('Too many signals waiting'))
+      return
+    }
+    queue.pending++
+    queue.tail = queue.tail
+      .then(async () => { await passSignal(session, peer, frame.signal) })
+      .catch(() => {})
+      .finally(() => { queue.pending-- })
+  }
+
+  /** A relay passes a sealed signal to the addressee's session for the same room, or tells the sender why not. */
+  async function passSignal (session: Session, to: PeerId, sealed: Uint8Array): Promise<void> {
+    const refuse = async (code: string): Promise<void> => {
+      events.onRejected?.(code, session.peer)
+      await session.write({ signalPeer: to.toMultihash().bytes, error: code }).catch(() => {})
+    }
+    if (!signalLimiter.take(session.peer.toString())) {
+      await refuse(new RateLimitedError().code)
+      return
+    }
+    try {
+      // The byte budget of the sender's peer id and address, as for records.
+      await admit(session.peer, session.connection, 1, sealed.length)
+    } catch (err) {
+      await refuse(errorCode(err))
+      return
+    }
+    const target = to.equals(session.peer) || (init.isRelay?.(to) ?? false) ? undefined : liveSession(to, session.roomId)
+    if (target == null || !target.takesSignals) {
+      await refuse(new NoSessionError().code)
+      return
+    }
+    try {
+      await target.write({ signalPeer: session.peer.toMultihash().bytes, signal: sealed })
+    } catch {
+      await refuse(new NoSessionError().code)
+    }
   }
 
   async function receive (session: Session, state: { queue: ReplicateFrame[], running: boolean }): Promise<void> {
@@ -561,7 +663,7 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
     const { stream, connection } = await openStream(peer, signal)
     const session = new Session(stream, connection, roomId, onFrame)
     try {
-      await session.write({ roomId })
+      await session.write({ roomId, signals: init.takesSignals === true })
     } catch (err) {
       session.abort(err)
       throw err
@@ -641,6 +743,15 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
       memberListeners.add(listener)
       return () => { memberListeners.delete(listener) }
     },
+    async signal (relay, roomId, to, sealed) {
+      const session = liveSession(relay, roomId)
+      if (session == null) throw new NoSessionError(`No session with ${relay.toString()} for this room`)
+      await session.write({ signalPeer: to.toMultihash().bytes, signal: sealed })
+    },
+    onSignal (listener) {
+      signalListeners.add(listener)
+      return () => { signalListeners.delete(listener) }
+    },
     backlog (roomId) {
       let n = 0
       const room = roomText(roomId)
@@ -665,7 +776,7 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
       const refuse = async (code: string, message: string): Promise<void> => {
         events.onRejected?.(code, peer)
         try {
-          await lp.write(ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: code, members: [], query: 0, want: [], reply: 0 }), { signal: AbortSignal.timeout(second) })
+          await lp.write(ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: code, members: [], query: 0, want: [], reply: 0, signalPeer: new Uint8Array(0), signal: new Uint8Array(0), signals: false }), { signal: AbortSignal.timeout(second) })
           await stream.close({ signal: AbortSignal.timeout(second) })
         } catch {
           stream.abort(new ProtocolError(message))
@@ -680,6 +791,7 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
         return
       }
       const session = new Session(stream, connection, hello.roomId, onFrame, lp)
+      session.takesSignals = hello.signals
       if (!add(session)) {
         await refuse(new RateLimitedError().code, 'Too many sessions')
         return

@@ -12,7 +12,7 @@ import { peerIdFromMultihash } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
 import { equals, toString } from 'uint8arrays'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { REPLICATE_PROTOCOL, ROOM_ID_BYTES, STREAM_READ_TIMEOUT, SYNC_PROTOCOL } from '../constants.ts'
+import { REPLICATE_PROTOCOL, ROOM_ID_BYTES, SIGNAL_CAPABILITY, STREAM_READ_TIMEOUT, SYNC_PROTOCOL } from '../constants.ts'
 import { ProtocolError, RateLimitedError, RoomkvError, errorCode } from '../errors.ts'
 import { ReplicateFrame } from '../proto/protocol.ts'
 import { createRateLimiter, type RateLimiter } from '../rate-limit.ts'
@@ -61,6 +61,13 @@ export interface RoomProtocolInit {
    * remaining members when one leaves (LEFT_PROTOCOL): relays. @default false
    */
   announceMembers?: boolean
+  /**
+   * Pass sealed WebRTC signals on between members' sessions, and list
+   * SIGNAL_CAPABILITY in identify so members know (relays). @default false
+   */
+  passSignals?: boolean
+  /** Say in session hellos that we take signals (tabs, which have WebRTC). @default false */
+  takesSignals?: boolean
   /** Leaves in a room within this are told in one notice (relays). @default 100 ms */
   leftBatchDelay?: number
   /** Sync requests one peer (and one IP) may send a minute. @default 60 */
@@ -224,6 +231,8 @@ class RoomProtocolService implements RoomProtocol, Startable {
       maxSessionsPerPeer: init.maxSessionsPerPeer,
       maxSessionsPerRoom: init.maxSessionsPerRoom,
       announceMembers: init.announceMembers,
+      passSignals: init.passSignals,
+      takesSignals: init.takesSignals,
       isRelay: (peer) => this.isRelay(peer),
       helloTimeout: this.#readTimeout
     }, {
@@ -263,6 +272,10 @@ class RoomProtocolService implements RoomProtocol, Startable {
     await this.#components.registrar.handle(SYNC_PROTOCOL, (stream, connection) => this.#serve(stream, connection, this.#handleSync.bind(this)), options)
     // One short frame per notice; a few at once is plenty.
     await this.#components.registrar.handle(LEFT_PROTOCOL, (stream, connection) => this.#serve(stream, connection, this.#handleLeft.bind(this)), { ...options, maxInboundStreams: 4 })
+    // A capability, not a stream protocol: listed in identify, no stream is served.
+    if (this.#init.passSignals === true) {
+      await this.#components.registrar.handle(SIGNAL_CAPABILITY, (stream) => { stream.abort(new ProtocolError('Signals travel in replication sessions')) }, { maxInboundStreams: 1 })
+    }
   }
 
   #watchSession (stream: Stream, peer: PeerId): void {
@@ -314,7 +327,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
       // Other relays (federation links) have no member list to correct.
       const remaining = this.replication.members(roomId).filter(p => !this.isRelay(p)).slice(-MAX_LEFT_RECIPIENTS)
       for (let i = 0; i < peers.length; i += MAX_LEFT_PEERS) {
-        const frame = ReplicateFrame.encode({ roomId, seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: peers.slice(i, i + MAX_LEFT_PEERS).map(p => p.toMultihash().bytes), query: 0, want: [], reply: 0 })
+        const frame = ReplicateFrame.encode({ roomId, seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: peers.slice(i, i + MAX_LEFT_PEERS).map(p => p.toMultihash().bytes), query: 0, want: [], reply: 0, signalPeer: new Uint8Array(0), signal: new Uint8Array(0), signals: false })
         for (const member of remaining) void this.#sendLeft(member, frame)
       }
     }
@@ -402,6 +415,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
     await this.#components.registrar.unhandle(LEFT_PROTOCOL)
     await this.#components.registrar.unhandle(REPLICATE_PROTOCOL)
     await this.#components.registrar.unhandle(SYNC_PROTOCOL)
+    if (this.#init.passSignals === true) await this.#components.registrar.unhandle(SIGNAL_CAPABILITY)
   }
 
   async #serve (stream: Stream, connection: Connection, handler: (stream: Stream, connection: Connection) => Promise<void>): Promise<void> {

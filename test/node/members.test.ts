@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startRelayProcess, type RelayProcess } from '../../e2e/harness.ts'
 import { formatRoomLink } from '../../shared/link.ts'
 import { newRoomSecret } from '../../shared/room-keys.ts'
-import { joinWebRtcMember, type WebRtcMember } from './webrtc-member.ts'
+import { joinWebRtcMember, type WebRtcMember, type WebRtcMemberOptions } from './webrtc-member.ts'
 
 let relay: RelayProcess
 const members: WebRtcMember[] = []
@@ -27,8 +27,8 @@ afterAll(async () => {
   await relay?.stop()
 })
 
-async function join (link: string): Promise<WebRtcMember> {
-  const member = await joinWebRtcMember(link, relay.url)
+async function join (link: string, options: WebRtcMemberOptions = {}): Promise<WebRtcMember> {
+  const member = await joinWebRtcMember(link, relay.url, options)
   members.push(member)
   return member
 }
@@ -154,5 +154,28 @@ describe('members over WebRTC', () => {
     // The other side dials only when the first one's tries did not connect
     // within its head start (the WebRTC dial bug: a try can hang).
     if (firstTries === 1) expect(second.webrtcDialTargets).not.toContain(first.client.node.peerId.toString())
+  })
+
+  test('a WebRTC dial is signalled through the relay\'s room session: no relayed connection between the members', async () => {
+    const { a, b, bId } = await directPair()
+    const aId = a.client.node.peerId.toString()
+    await expect.poll(() => directIds(b), { timeout: 30_000 }).toContain(aId)
+    expect(a.relayedConnections.get(bId) ?? 0).toBe(0)
+    expect(b.relayedConnections.get(aId) ?? 0).toBe(0)
+    // Records flow over the connection it made.
+    await a.client.session.put('signalled', 1)
+    await expect.poll(async () => (await b.client.session.get('signalled'))?.value, { timeout: 10_000 }).toBe(1)
+  })
+
+  test('a member that takes no signals (older code) is still reached, over a circuit', async () => {
+    const link = formatRoomLink(relay.url, newRoomSecret())
+    const old = await join(link, { signals: false })
+    const current = await join(link)
+    const oldId = old.client.node.peerId.toString()
+    const currentId = current.client.node.peerId.toString()
+    await expect.poll(() => directIds(current), { timeout: 30_000 }).toContain(oldId)
+    await expect.poll(() => directIds(old), { timeout: 30_000 }).toContain(currentId)
+    // Its handshake went over a relayed connection (the relay refused to pass signals to it).
+    expect((current.relayedConnections.get(oldId) ?? 0) + (old.relayedConnections.get(currentId) ?? 0)).toBeGreaterThan(0)
   })
 })

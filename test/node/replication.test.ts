@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startRelayProcess, type RelayProcess } from '../../e2e/harness.ts'
 import { health, metric as observed, metricsText } from './relay-observe.ts'
 import { openRoom } from '../../cli/node-peer.ts'
-import { REPLICATE_PROTOCOL } from '../../shared/constants.ts'
+import { MAX_SIGNAL_BYTES, REPLICATE_PROTOCOL } from '../../shared/constants.ts'
 import { formatRoomLink } from '../../shared/link.ts'
 import { ReplicateFrame } from '../../shared/proto/protocol.ts'
 import { deriveRoomKeys, newRoomSecret } from '../../shared/room-keys.ts'
@@ -50,7 +50,7 @@ async function rawClient (): Promise<Libp2p> {
 }
 
 const frame = (init: Partial<ReplicateFrame>): Uint8Array =>
-  ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: [], query: 0, want: [], reply: 0, ...init })
+  ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: [], query: 0, want: [], reply: 0, signalPeer: new Uint8Array(0), signal: new Uint8Array(0), signals: false, ...init })
 
 beforeAll(async () => { relay = await startRelayProcess() })
 afterAll(async () => {
@@ -152,5 +152,48 @@ describe('replication sessions', () => {
     // Still serving.
     const a = await enter(formatRoomLink(relay.url, secret))
     expect((await a.session.put('still', 'here', { quorum: 1 })).storedOn).toContain(relay.peerId)
+  })
+
+  test('sealed signals are passed on between sessions that take them; refusals go back to the sender; oversized ones end the session', { timeout: 60_000 }, async () => {
+    const keys = deriveRoomKeys(newRoomSecret())
+    const relayAddr = multiaddr((await (await fetch(`${relay.url}/roomkv.json`)).json()).multiaddrs[0])
+    const session = async (takesSignals: boolean): Promise<{ node: Libp2p, lp: ReturnType<typeof lpStream>, id: Uint8Array }> => {
+      const node = await rawClient()
+      const stream = await node.dialProtocol(relayAddr, REPLICATE_PROTOCOL)
+      const lp = lpStream(stream)
+      await lp.write(frame({ roomId: keys.roomId, signals: takesSignals }))
+      return { node, lp, id: node.peerId.toMultihash().bytes }
+    }
+    const next = async (lp: ReturnType<typeof lpStream>): Promise<ReplicateFrame> => ReplicateFrame.decode(await lp.read({ signal: AbortSignal.timeout(5000) }))
+    const x = await session(true)
+    const y = await session(true)
+    const old = await session(false)
+    // The relay lists members to newcomers: skip those frames.
+    const nextSignal = async (lp: ReturnType<typeof lpStream>): Promise<ReplicateFrame> => {
+      for (;;) {
+        const f = await next(lp)
+        if (f.signalPeer.length > 0) return f
+      }
+    }
+    const sealed = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff)
+    await x.lp.write(frame({ signalPeer: y.id, signal: sealed }))
+    const passed = await nextSignal(y.lp)
+    expect(Buffer.from(passed.signalPeer).equals(Buffer.from(x.id))).toBe(true) // who sent it, as the relay knows it
+    expect(Buffer.from(passed.signal).equals(Buffer.from(sealed))).toBe(true)
+    // To a member whose hello did not say it takes signals, and to nobody at all: refused, back to the sender.
+    await x.lp.write(frame({ signalPeer: old.id, signal: sealed }))
+    const refusedOld = await nextSignal(x.lp)
+    expect(Buffer.from(refusedOld.signalPeer).equals(Buffer.from(old.id))).toBe(true)
+    expect(refusedOld.error).toBe('ERR_NO_SESSION')
+    expect(refusedOld.signal.length).toBe(0)
+    const stranger = (await rawClient()).peerId.toMultihash().bytes
+    await x.lp.write(frame({ signalPeer: stranger, signal: sealed }))
+    expect((await nextSignal(x.lp)).error).toBe('ERR_NO_SESSION')
+    // Over MAX_SIGNAL_BYTES: a protocol error, the session ends.
+    await y.lp.write(frame({ signalPeer: x.id, signal: new Uint8Array(MAX_SIGNAL_BYTES + 1) }))
+    await expect(nextSignal(y.lp)).rejects.toThrow()
+    // x's session is unharmed.
+    await x.lp.write(frame({ signalPeer: old.id, signal: sealed }))
+    expect((await nextSignal(x.lp)).error).toBe('ERR_NO_SESSION')
   })
 })

@@ -22,6 +22,8 @@ import { forgetDhtPeer } from '../../shared/dht-routing.ts'
 import { CONNECTION_MONITOR, roomkvServices } from '../../shared/node-services.ts'
 import { memoryRecordStorage } from '../../shared/record-store.ts'
 import { relayReservations } from '../../shared/relay-reservations.ts'
+import { createRoomSignalling } from '../../shared/signal/room-signalling.ts'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { joinRoom, type NodeFactoryInit, type RoomClient } from '../../shared/room-client.ts'
 import type { RoomNode } from '../../shared/room.ts'
 
@@ -37,25 +39,38 @@ export interface WebRtcMember {
   webrtcDialTargets: string[]
   /** Member lists relays sent this member, in order. */
   memberLists: string[][]
+  /** Relayed (circuit) connections opened, either way, by remote peer id. */
+  relayedConnections: Map<string, number>
 }
 
-export async function joinWebRtcMember (link: string, relayUrl: string): Promise<WebRtcMember> {
+export interface WebRtcMemberOptions {
+  /** Signal WebRTC dials through the relay's room session, as tabs do (false: over a circuit only, as before signalling existed). @default true */
+  signals?: boolean
+}
+
+export async function joinWebRtcMember (link: string, relayUrl: string, options: WebRtcMemberOptions = {}): Promise<WebRtcMember> {
   const webrtcDials = new Map<string, number>()
+  const relayedConnections = new Map<string, number>()
   const webrtcDialTargets: string[] = []
   const memberLists: string[][] = []
   const createNode = async (init: NodeFactoryInit): Promise<RoomNode> => {
+    const privateKey = await generateKeyPair('Ed25519')
+    const signalling = options.signals === false ? undefined : createRoomSignalling(privateKey)
     const node = await createLibp2p({
+      privateKey,
       addresses: { listen: ['/webrtc'] },
-      transports: [webSockets(), webRTC({ rtcConfiguration: { iceServers: [] } }), circuitRelayTransport()],
+      transports: [webSockets(), webRTC({ rtcConfiguration: { iceServers: [] }, signaling: signalling?.channels }), circuitRelayTransport()],
       connectionEncrypters: [noise()],
       connectionMonitor: CONNECTION_MONITOR,
       streamMuxers: [yamux()],
       datastore: dhtDatastore(new MemoryDatastore(), init.store),
       services: {
-        ...roomkvServices({ store: init.store, onRoomPeer: init.onRoomPeer }),
-        reservations: relayReservations()
+        ...roomkvServices({ store: init.store, onRoomPeer: init.onRoomPeer, takesSignals: signalling != null }),
+        reservations: relayReservations(),
+        ...(signalling != null ? { signals: () => signalling.channels } : {})
       }
     })
+    signalling?.attach(node as unknown as RoomNode)
     node.addEventListener('peer:disconnect', (evt) => { forgetDhtPeer(node.services.dht, evt.detail) })
     node.services.rooms.replication.onMembers((_from, _room, members) => { memberLists.push(members.map(p => p.toString())) })
     const dial = node.dial.bind(node)
@@ -68,6 +83,8 @@ export async function joinWebRtcMember (link: string, relayUrl: string): Promise
     }
     node.addEventListener('connection:open', (evt) => {
       const connection = evt.detail
+      const remote = connection.remoteAddr.toString()
+      if (remote.includes('/p2p-circuit') && !remote.includes('/webrtc')) relayedConnections.set(connection.remotePeer.toString(), (relayedConnections.get(connection.remotePeer.toString()) ?? 0) + 1)
       if (connection.direction !== 'outbound' || !connection.remoteAddr.toString().includes('/webrtc')) return
       const id = connection.remotePeer.toString()
       webrtcDials.set(id, (webrtcDials.get(id) ?? 0) + 1)
@@ -75,7 +92,7 @@ export async function joinWebRtcMember (link: string, relayUrl: string): Promise
     return node as unknown as RoomNode
   }
   const client = await joinRoom({ link, relayUrl, storage: memoryRecordStorage(), writer: `member-${randomBytes(6).toString('hex')}`, createNode })
-  return { client, webrtcDials, webrtcDialTargets, memberLists }
+  return { client, webrtcDials, webrtcDialTargets, memberLists, relayedConnections }
 }
 
 if (process.argv[1]?.endsWith('webrtc-member.ts') === true) {

@@ -13,7 +13,7 @@ import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { MemoryDatastore } from 'datastore-core'
 import { createLibp2p } from 'libp2p'
-import { privateKeyFromRaw } from '@libp2p/crypto/keys'
+import { generateKeyPair, privateKeyFromRaw } from '@libp2p/crypto/keys'
 import { logger } from '@libp2p/logger'
 import { concat } from 'uint8arrays'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
@@ -24,6 +24,7 @@ import { forgetDhtPeer } from '../../shared/dht-routing.ts'
 import { CONNECTION_MONITOR, roomkvServices, YAMUX_OPTIONS } from '../../shared/node-services.ts'
 import type { RecordStore } from '../../shared/record-store.ts'
 import { relayReservations } from '../../shared/relay-reservations.ts'
+import { createRoomSignalling } from '../../shared/signal/room-signalling.ts'
 import { listedMembers } from './listed-members.ts'
 import type { RoomNode } from '../../shared/room.ts'
 
@@ -70,8 +71,14 @@ export async function createBrowserNode (init: BrowserNodeInit): Promise<RoomNod
     connections: (peer) => created?.getConnections(peer) ?? [],
     onRoomPeer: init.onRoomPeer
   })
+  const privateKey = await webCryptoPeerKey() ?? await generateKeyPair('Ed25519')
+  // WebRTC dials are signalled through the relays' room sessions where a
+  // relay passes signals on (one relay hop each way instead of a relayed
+  // connection with Noise and a muxer first); over a circuit otherwise.
+  const signalling = createRoomSignalling(privateKey)
+  const signals = signalling.channels
   const node = await createLibp2p({
-    privateKey: await webCryptoPeerKey(),
+    privateKey,
     addresses: {
       // /webrtc: accept WebRTC handshakes signalled over a relay circuit. The
       // circuit reservation itself is taken on the given relays as soon as
@@ -81,7 +88,7 @@ export async function createBrowserNode (init: BrowserNodeInit): Promise<RoomNod
     },
     transports: [
       webSockets(),
-      webRTC({ rtcConfiguration: { iceServers: init.iceServers ?? [] } }),
+      webRTC({ rtcConfiguration: { iceServers: init.iceServers ?? [] }, signaling: signals }),
       circuitRelayTransport()
     ],
     // X25519 keys by the Montgomery ladder: no ~40 ms base-point tables at start (noise-crypto.ts).
@@ -102,13 +109,15 @@ export async function createBrowserNode (init: BrowserNodeInit): Promise<RoomNod
     // Records of every room this tab serves go to IndexedDB via the record store.
     datastore: dhtDatastore(new MemoryDatastore(), init.store),
     services: {
-      ...roomkvServices({ store: init.store, onRoomPeer: init.onRoomPeer }),
-      reservations: relayReservations()
+      ...roomkvServices({ store: init.store, onRoomPeer: init.onRoomPeer, takesSignals: true }),
+      reservations: relayReservations(),
+      signals: () => signals
     }
   })
   created = node
   node.addEventListener('peer:disconnect', (evt) => { forgetDhtPeer(node.services.dht, evt.detail) })
   node.addEventListener('connection:open', (evt) => { members.opened(evt.detail) })
   node.services.rooms.replication.onMembers(members.listed)
+  signalling.attach(node as unknown as RoomNode)
   return node as unknown as RoomNode
 }
