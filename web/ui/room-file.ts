@@ -4,6 +4,7 @@
  * checked before anything is written, and the plan says what would change.
  */
 import type { KeyEntry } from '../../shared/room.ts'
+import { formatCount } from './format.ts'
 
 export const ROOM_FILE_FORMAT = 'roomkv-export'
 export const ROOM_FILE_VERSION = 1
@@ -52,7 +53,7 @@ export function parseRoomFile (text: string): ParsedRoomFile {
   if (data == null || typeof data !== 'object' || data.format !== ROOM_FILE_FORMAT) return { ok: false, message: 'This is not a roomkv export file' }
   if (data.version !== ROOM_FILE_VERSION) return { ok: false, message: `Unsupported export version ${String(data.version)}` }
   if (!Array.isArray(data.keys)) return { ok: false, message: 'The file has no list of keys' }
-  if (data.keys.length > MAX_IMPORT_KEYS) return { ok: false, message: `Too many keys: at most ${MAX_IMPORT_KEYS.toLocaleString('en')}` }
+  if (data.keys.length > MAX_IMPORT_KEYS) return { ok: false, message: `Too many keys: at most ${formatCount(MAX_IMPORT_KEYS)}` }
   const seen = new Set<string>()
   const keys: RoomFileKey[] = []
   for (const [i, item] of data.keys.entries()) {

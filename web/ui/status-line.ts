@@ -4,6 +4,7 @@
  * the status details. Pure: unit-tested on status objects.
  */
 import type { ClientStatus } from '../node/room-client.ts'
+import { formatCount } from './format.ts'
 
 export type Connection = 'connecting' | 'online' | 'offline'
 
@@ -16,7 +17,7 @@ export interface StatusLine {
   waiting: number
 }
 
-const plural = (n: number, one: string, many: string): string => `${n.toLocaleString('en')} ${n === 1 ? one : many}`
+const plural = (n: number, one: string, many: string): string => `${formatCount(n)} ${n === 1 ? one : many}`
 
 /**
  * `keptHere`: writes this tab made that reached no peer yet (the SDK's
@@ -33,7 +34,7 @@ export function statusLine (status: ClientStatus | undefined, joining: boolean, 
     const sending = waiting > 0 ? `, sending ${plural(waiting, 'change', 'changes')}` : ''
     // A catch-up of a big room takes seconds: say how far it got.
     const sync = status.room.syncing
-    const loading = sync != null && sync.total > 0 && sync.received < sync.total ? `, loading ${sync.received.toLocaleString('en')} of ${plural(sync.total, 'key', 'keys')}` : ''
+    const loading = sync != null && sync.total > 0 && sync.received < sync.total ? `, loading ${formatCount(sync.received)} of ${plural(sync.total, 'key', 'keys')}` : ''
     return { connection: 'online', text: `Online, ${here}${loading}${sending}`, others, waiting }
   }
   // Only the very first dial reads "Connecting": a retry after a failure

@@ -5,6 +5,7 @@
  */
 import { exportRoom, MAX_IMPORT_BYTES, parseRoomFile, planImport, TOO_LARGE, type ImportPlan } from './room-file.ts'
 import type { RoomState } from './room-state.svelte.ts'
+import { formatCount } from './format.ts'
 
 export class TransferState {
   #plan = $state.raw<ImportPlan | undefined>()
@@ -60,7 +61,7 @@ export class TransferState {
     const { written, error } = await this.#room.writeMany(keys, done => { this.#progress = { done, total: keys.length } }, this.#abort.signal)
     this.#progress = undefined
     this.#plan = undefined
-    if (error != null) this.#error = `Imported ${written.toLocaleString('en')} of ${keys.length.toLocaleString('en')} keys, then stopped: ${error}`
-    else this.#result = `Imported ${written.toLocaleString('en')} key${written === 1 ? '' : 's'} from ${this.#fileName}`
+    if (error != null) this.#error = `Imported ${formatCount(written)} of ${formatCount(keys.length)} keys, then stopped: ${error}`
+    else this.#result = `Imported ${formatCount(written)} key${written === 1 ? '' : 's'} from ${this.#fileName}`
   }
 }

@@ -3,6 +3,7 @@
  * they chose (a number stays a number, JSON an object), validated before
  * anything is written. Plain functions, no runes: unit-tested directly.
  */
+import { formatCount } from './format.ts'
 
 export type ValueKind = 'string' | 'number' | 'boolean' | 'json'
 
@@ -44,7 +45,7 @@ export function toEditText (value: unknown): string {
 }
 
 export function parseValue (kind: ValueKind, text: string): ParseResult {
-  if (text.length > MAX_EDIT_CHARS) return { ok: false, message: `Too long: at most ${MAX_EDIT_CHARS.toLocaleString('en')} characters` }
+  if (text.length > MAX_EDIT_CHARS) return { ok: false, message: `Too long: at most ${formatCount(MAX_EDIT_CHARS)} characters` }
   switch (kind) {
     case 'string':
       return { ok: true, value: text }
@@ -96,7 +97,7 @@ export function parseTtl (text: string): { ok: true, ms?: number } | { ok: false
   if (t === '') return { ok: true }
   if (!/^\d+$/.test(t)) return { ok: false, message: 'Expiry must be a whole number of seconds' }
   const seconds = Number(t)
-  if (seconds < 1 || seconds > MAX_TTL_SECONDS) return { ok: false, message: `Expiry must be between 1 and ${MAX_TTL_SECONDS.toLocaleString('en')} seconds` }
+  if (seconds < 1 || seconds > MAX_TTL_SECONDS) return { ok: false, message: `Expiry must be between 1 and ${formatCount(MAX_TTL_SECONDS)} seconds` }
   return { ok: true, ms: seconds * 1000 }
 }
 
