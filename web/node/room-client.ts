@@ -6,6 +6,7 @@ import { joinRoom, type RoomClient } from '../../shared/room-client.ts'
 import type { RelayJson } from '../../shared/relay-info.ts'
 import { parseRoomLink } from '../../shared/link.ts'
 import { createBrowserNode } from './browser-node.ts'
+import { cacheOwnAddresses } from './own-addresses.ts'
 import { idbRecordStorage } from './idb-storage.ts'
 import { linkSameOriginTabs } from './tab-channel.ts'
 import { createCryptoPool } from './crypto-pool.ts'
@@ -61,7 +62,9 @@ export async function joinTabRoom (init: JoinTabRoomInit): Promise<RoomClient> {
       // Batches of 128: one batch's merge, write and listeners stay a short task.
       store: { verifySignature: cryptoPool.verify, maxBatch: 128 },
       openPayload: cryptoPool.open,
-      createNode: async (node) => createBrowserNode({ ...node, iceServers: init.iceServers ?? node.iceServers })
+      // Addresses cached per change before the relay and the session listen to
+      // the node: their room statuses read them on every event.
+      createNode: async (node) => cacheOwnAddresses(await createBrowserNode({ ...node, iceServers: init.iceServers ?? node.iceServers })).node
     })
   } catch (err) {
     cryptoPool.close()
