@@ -162,6 +162,7 @@ export function createSignalChannels (init: SignalChannelsInit): SignalChannels 
         options?.signal?.throwIfAborted()
         const sealed = await sealSignal(this.#keys, init.privateKey, { to: this.#peer, dial: this.#dial, type, data })
         await init.send(this.#route.relay, this.#route.roomId, this.#peer, sealed)
+        log('sent %s to %p', type, this.#peer)
       })
       this.#writes = next.catch(() => {})
       return next
@@ -239,8 +240,10 @@ export function createSignalChannels (init: SignalChannelsInit): SignalChannels 
       return
     }
     let opened
+    log('received a signal from %p', sender)
     try {
       opened = await openSignal(keys, sealed, sender, self())
+      log('opened %s from %p', opened.type, sender)
     } catch (err) {
       drop(errorCode(err), 'from %p: %s', sender, (err as Error).message)
       return
