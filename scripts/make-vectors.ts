@@ -19,7 +19,9 @@ import { concat, toString } from 'uint8arrays'
 import * as varint from 'uint8-varint'
 import { dhtKeyFor } from '../shared/dht-key.ts'
 import { formatRoomCode, formatRoomLink } from '../shared/link.ts'
-import { AckResult, ReplicateFrame, SyncQuery, SyncReply, type SyncRange } from '../shared/proto/protocol.ts'
+import { AckResult, ReplicateFrame, SignalMessage, SyncQuery, SyncReply, type SyncRange } from '../shared/proto/protocol.ts'
+import { gcm } from '@noble/ciphers/aes.js'
+import { signalSigningBytes } from '../shared/signal/signal-message.ts'
 import { Payload, RecordBody, SignedRecord } from '../shared/proto/record.ts'
 import { encodeValue, recordIdOf, sealRecord } from '../shared/record.ts'
 import { deriveRoomKeys, keyIdFor } from '../shared/room-keys.ts'
@@ -98,6 +100,7 @@ export interface TestVectors {
     roomKey: string
     encryptionKey: string
     nameKey: string
+    signalKey: string
     roomId: string
     roomIdText: string
     origin: string
@@ -115,6 +118,30 @@ export interface TestVectors {
   }
   frames: FrameVector[]
   sync: SyncVectors
+  signal: SignalVector
+}
+
+/** A sealed WebRTC signal (docs/protocol.md, "Signalling"): an OFFER from `sender` to the `peer` above. */
+export interface SignalVector {
+  description: string
+  signalKey: string
+  /** Ed25519 seed of the sender's libp2p key, its peer id and PublicKey protobuf (08 01 12 20 || public key). */
+  senderSeed: string
+  senderPeerId: string
+  senderPublicKeyProtobuf: string
+  dial: string
+  type: 'OFFER'
+  data: string
+  signingBytes: string
+  signature: string
+  /** SignalMessage encoding (the plaintext). */
+  message: string
+  nonce: string
+  aad: string
+  /** nonce || AES-256-GCM(signalKey, nonce, aad, message) || tag: ReplicateFrame.signal. */
+  sealed: string
+  /** ReplicateFrame{signal_peer: receiver multihash, signal: sealed}, framed: what the sender writes to its relay. */
+  frame: string
 }
 
 /** /roomkv/sync/2.0.0 (docs/protocol.md, "Sync"). Items are key id (32 bytes) || record id (16 bytes), hex. */
@@ -352,6 +379,7 @@ export function makeVectors (): TestVectors {
       roomKey: hex(keys.roomKey),
       encryptionKey: hex(keys.encryptionKey),
       nameKey: hex(keys.nameKey),
+      signalKey: hex(keys.signalKey),
       roomId: hex(keys.roomId),
       roomIdText: keys.roomIdText,
       origin: ORIGIN,
@@ -366,7 +394,40 @@ export function makeVectors (): TestVectors {
       peerId: peerIdFromMultihash(Digest.decode(peerMultihash)).toString()
     },
     frames: makeFrames(keys.roomId, records, peerMultihash),
-    sync: makeSync(keys.roomId)
+    sync: makeSync(keys.roomId),
+    signal: makeSignal(keys, peerMultihash)
+  }
+}
+
+function makeSignal (keys: ReturnType<typeof deriveRoomKeys>, receiver: Uint8Array): SignalVector {
+  const senderSeed = range(0x60, 32)
+  const senderPublicKeyProtobuf = concat([Uint8Array.from([0x08, 0x01, 0x12, 0x20]), ed25519.getPublicKey(senderSeed)])
+  const senderMultihash = concat([Uint8Array.from([0x00, 0x24]), senderPublicKeyProtobuf])
+  const dial = 0x0102030405060708n
+  const data = 'v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=fingerprint:sha-256 00:11:22:33\r\n'
+  const signingBytes = signalSigningBytes(receiver, dial, SignalMessage.Type.OFFER, data)
+  const signature = ed25519.sign(signingBytes, senderSeed)
+  const message = SignalMessage.encode({ from: senderPublicKeyProtobuf, to: receiver, dial, type: SignalMessage.Type.OFFER, data, signature })
+  const nonce = range(0x70, 12)
+  const aad = concat([new TextEncoder().encode('roomkv/v1/signal'), keys.roomId])
+  const sealed = concat([nonce, gcm(keys.signalKey, nonce, aad).encrypt(message)])
+  const frame = ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: [], query: 0, want: [], reply: 0, signalPeer: receiver, signal: sealed, signals: false })
+  return {
+    description: 'An SDP offer sealed for the `peer` vector by the sender below, in the room above.',
+    signalKey: hex(keys.signalKey),
+    senderSeed: hex(senderSeed),
+    senderPeerId: peerIdFromMultihash(Digest.decode(senderMultihash)).toString(),
+    senderPublicKeyProtobuf: hex(senderPublicKeyProtobuf),
+    dial: dial.toString(16).padStart(16, '0'),
+    type: 'OFFER',
+    data,
+    signingBytes: hex(signingBytes),
+    signature: hex(signature),
+    message: hex(message),
+    nonce: hex(nonce),
+    aad: hex(aad),
+    sealed: hex(sealed),
+    frame: frameOf(frame)
   }
 }
 

@@ -7,6 +7,7 @@ import { createDecipheriv, createHash, createHmac, createPrivateKey, createPubli
 import { readFileSync } from 'node:fs'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromMultihash, peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { openSignal, sealSignal, SignalMessage, signalSigningBytes } from './signal/signal-message.ts'
 import { encode as lpEncode } from 'it-length-prefixed'
 import * as Digest from 'multiformats/hashes/digest'
 import { describe, expect, it } from 'vitest'
@@ -53,6 +54,7 @@ interface TestVectors {
     roomKey: string
     encryptionKey: string
     nameKey: string
+    signalKey: string
     roomId: string
     roomIdText: string
     origin: string
@@ -62,6 +64,22 @@ interface TestVectors {
   records: RecordVector[]
   peer: { seed: string, publicKey: string, multihash: string, peerId: string }
   frames: FrameVector[]
+  signal: {
+    signalKey: string
+    senderSeed: string
+    senderPeerId: string
+    senderPublicKeyProtobuf: string
+    dial: string
+    type: string
+    data: string
+    signingBytes: string
+    signature: string
+    message: string
+    nonce: string
+    aad: string
+    sealed: string
+    frame: string
+  }
   sync: {
     fingerprints: Array<{ name: string, ids: string[], sum: string, count: number, fingerprint: string }>
     bounds: Array<{ below: string, at: string, bound: string }>
@@ -114,6 +132,7 @@ describe('test vectors: room', () => {
     expect(hex(keys.roomKey)).toBe(room.roomKey)
     expect(hex(keys.encryptionKey)).toBe(room.encryptionKey)
     expect(hex(keys.nameKey)).toBe(room.nameKey)
+    expect(hex(keys.signalKey)).toBe(room.signalKey)
     expect(hex(keys.roomId)).toBe(room.roomId)
     expect(keys.roomIdText).toBe(room.roomIdText)
   })
@@ -443,3 +462,27 @@ describe('test vectors: sync', () => {
 function concatIds (list: Uint8Array[]): Uint8Array {
   return bytes(list.map(hex).join(''))
 }
+
+describe('test vectors: a sealed WebRTC signal', () => {
+  const v = vectors.signal
+  it('seals to the documented bytes, and opens to the documented offer', async () => {
+    const senderKey = await generateKeyPairFromSeed('Ed25519', bytes(v.senderSeed))
+    const sender = peerIdFromPrivateKey(senderKey)
+    const receiver = peerIdFromMultihash(Digest.decode(bytes(vectors.peer.multihash)))
+    expect(sender.toString()).toBe(v.senderPeerId)
+    expect(hex(keys.signalKey)).toBe(v.signalKey)
+    const dial = BigInt(`0x${v.dial}`)
+    expect(hex(signalSigningBytes(receiver.toMultihash().bytes, dial, SignalMessage.Type.OFFER, v.data))).toBe(v.signingBytes)
+    const sealed = await sealSignal(keys, senderKey, { to: receiver, dial, type: SignalMessage.Type.OFFER, data: v.data }, bytes(v.nonce))
+    expect(hex(sealed)).toBe(v.sealed)
+    const message = SignalMessage.decode(bytes(v.message))
+    expect(hex(message.signature)).toBe(v.signature)
+    expect(hex(message.from)).toBe(v.senderPublicKeyProtobuf)
+    const opened = await openSignal(keys, bytes(v.sealed), sender, receiver)
+    expect(opened.data).toBe(v.data)
+    expect(opened.dial).toBe(dial)
+    const frame = ReplicateFrame.decode(bytes(v.frame).subarray(2)) // a 2-byte varint length first
+    expect(hex(frame.signal)).toBe(v.sealed)
+    expect(hex(frame.signalPeer)).toBe(vectors.peer.multihash)
+  })
+})
