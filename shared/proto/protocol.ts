@@ -1,7 +1,9 @@
 import { decodeMessage, encodeMessage, enumeration, MaxLengthError, message, streamMessage } from 'protons-runtime'
-import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
 import type { Codec, DecodeOptions } from 'protons-runtime'
 import type { Uint8ArrayList } from 'uint8arraylist'
+
+/** Absent bytes fields of decoded messages: one shared empty array (scripts/gen-proto.mjs). */
+const EMPTY_BYTES = new Uint8Array(0)
 
 export interface SyncRange {
   upper: Uint8Array
@@ -45,10 +47,10 @@ export namespace SyncRange {
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          upper: uint8ArrayAlloc(0),
+          upper: EMPTY_BYTES,
           mode: 0,
-          fingerprint: uint8ArrayAlloc(0),
-          ids: uint8ArrayAlloc(0)
+          fingerprint: EMPTY_BYTES,
+          ids: EMPTY_BYTES
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -199,9 +201,9 @@ export namespace SyncQuery {
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          roomId: uint8ArrayAlloc(0),
+          roomId: EMPTY_BYTES,
           ranges: [],
-          want: uint8ArrayAlloc(0)
+          want: EMPTY_BYTES
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -397,7 +399,7 @@ export namespace SyncReply {
       }, (reader, length, opts = {}) => {
         const obj: any = {
           ranges: [],
-          need: uint8ArrayAlloc(0),
+          need: EMPTY_BYTES,
           records: [],
           last: false,
           error: '',
@@ -712,7 +714,7 @@ export namespace ReplicateFrame {
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          roomId: uint8ArrayAlloc(0),
+          roomId: EMPTY_BYTES,
           seq: 0,
           records: [],
           delivered: [],
@@ -723,8 +725,8 @@ export namespace ReplicateFrame {
           query: 0,
           want: [],
           reply: 0,
-          signalPeer: uint8ArrayAlloc(0),
-          signal: uint8ArrayAlloc(0),
+          signalPeer: EMPTY_BYTES,
+          signal: EMPTY_BYTES,
           signals: false
         }
 
@@ -1156,12 +1158,12 @@ export namespace SignalMessage {
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          from: uint8ArrayAlloc(0),
-          to: uint8ArrayAlloc(0),
+          from: EMPTY_BYTES,
+          to: EMPTY_BYTES,
           dial: 0n,
           type: Type.OFFER,
           data: '',
-          signature: uint8ArrayAlloc(0)
+          signature: EMPTY_BYTES
         }
 
         const end = length == null ? reader.len : reader.pos + length

@@ -1,7 +1,9 @@
 import { decodeMessage, encodeMessage, MaxLengthError, message, streamMessage } from 'protons-runtime'
-import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
 import type { Codec, DecodeOptions } from 'protons-runtime'
 import type { Uint8ArrayList } from 'uint8arraylist'
+
+/** Absent bytes fields of decoded messages: one shared empty array (scripts/gen-proto.mjs). */
+const EMPTY_BYTES = new Uint8Array(0)
 
 export interface RecordBody {
   format: number
@@ -92,9 +94,9 @@ export namespace RecordBody {
       }, (reader, length, opts = {}) => {
         const obj: any = {
           format: 0,
-          roomKey: uint8ArrayAlloc(0),
-          keyId: uint8ArrayAlloc(0),
-          sealed: uint8ArrayAlloc(0),
+          roomKey: EMPTY_BYTES,
+          keyId: EMPTY_BYTES,
+          sealed: EMPTY_BYTES,
           hlcWall: 0,
           hlcCounter: 0,
           writer: '',
@@ -539,8 +541,8 @@ export namespace SignedRecord {
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          body: uint8ArrayAlloc(0),
-          signature: uint8ArrayAlloc(0)
+          body: EMPTY_BYTES,
+          signature: EMPTY_BYTES
         }
 
         const end = length == null ? reader.len : reader.pos + length
