@@ -112,6 +112,14 @@ export function createSignalChannels (init: SignalChannelsInit): SignalChannels 
   const dropped: Record<string, number> = {}
   let incoming: ((channel: SignalChannel, peer: PeerId) => void) | undefined
 
+  /** Dial `peer` over a circuit for a while; the oldest marks go first past 4,096 peers. */
+  const useCircuit = (peer: PeerId): void => {
+    const id = peer.toString()
+    fallbackUntil.delete(id)
+    if (fallbackUntil.size >= 4096) fallbackUntil.delete(fallbackUntil.keys().next().value as string)
+    fallbackUntil.set(id, Date.now() + fallbackFor)
+  }
+
   const drop = (code: string, why: string, ...args: unknown[]): void => {
     dropped[code] = (dropped[code] ?? 0) + 1
     log(`dropped a signal (${code}): ${why}`, ...args)
@@ -140,7 +148,7 @@ export function createSignalChannels (init: SignalChannelsInit): SignalChannels 
       if (outbound) {
         // Nothing back in time: the peer does not take signals (or is gone); the next try uses a circuit.
         this.#timer = setTimeout(() => {
-          fallbackUntil.set(peer.toString(), Date.now() + fallbackFor)
+          useCircuit(peer)
           this.#fail(new StepTimeoutError(`No answer over room signalling from ${peer.toString()} in ${answerTimeout} ms`), true)
         }, answerTimeout)
       }
@@ -204,7 +212,7 @@ export function createSignalChannels (init: SignalChannelsInit): SignalChannels 
 
     /** The relay could not pass our signals on. */
     refused (code: string): void {
-      fallbackUntil.set(this.#peer.toString(), Date.now() + fallbackFor)
+      useCircuit(this.#peer)
       this.#fail(code === new NoSessionError().code ? new NoSessionError() : new ProtocolError(`Relay refused a signal: ${code}`), false)
     }
 
