@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { compare, equals } from 'uint8arrays'
 import { DIGEST_ID_BYTES, MAX_RECORD_BYTES, MAX_REPLACES, RECORD_ID_BYTES } from './constants.ts'
-import { RoomkvError } from './errors.ts'
 import { compareClocks, type Clock } from './hlc.ts'
 import { HeadSet } from './proto/record.ts'
 import {
@@ -9,7 +8,7 @@ import {
 } from './record-store.ts'
 import { compareRecords, readStoredRecord, sealRecord, sealRecordAsync, type SealInit, type VerifiedRecord } from './record.ts'
 import { deriveRoomKeys, keyIdFor, type RoomKeys } from './room-keys.ts'
-import { b32, collect, hex, pick, prng, randomInt, shuffle, verified as verifiedAt } from './test-support.ts'
+import { b32, collect, hex, pick, prng, randomInt, rejectionCode, shuffle, verified as verifiedAt } from './test-support.ts'
 
 const NOW = 1_767_225_600_000
 const keysA = deriveRoomKeys(Uint8Array.from({ length: 32 }, (_, i) => i))
@@ -102,15 +101,7 @@ function microPauses (random: () => number): () => Promise<void> {
   }
 }
 
-async function codeOf (promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise
-  } catch (err) {
-    if (!(err instanceof RoomkvError)) throw new Error(`expected a RoomkvError, got ${String(err)}`)
-    return err.code
-  }
-  return 'NO_ERROR'
-}
+const codeOf = rejectionCode
 
 /** The documented order (clock, writer, id), greatest first, written out without compareRecords. */
 function byRankDesc (a: VerifiedRecord, b: VerifiedRecord): number {

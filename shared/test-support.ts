@@ -3,7 +3,19 @@
  * seeded PRNG so randomized tests reproduce, and small byte/iteration helpers.
  */
 import { toString } from 'uint8arrays'
+import { RoomkvError } from './errors.ts'
 import { verifyRecord, type VerifiedRecord } from './record.ts'
+
+/** The code of the RoomkvError a promise rejects with; 'NO_ERROR' when it resolves. Any other error is rethrown. */
+export async function rejectionCode (promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise
+  } catch (err) {
+    if (!(err instanceof RoomkvError)) throw new Error(`expected a RoomkvError, got ${String(err)}`)
+    return err.code
+  }
+  return 'NO_ERROR'
+}
 
 /** Deterministic PRNG (mulberry32): floats in [0, 1). The same seed gives the same sequence. */
 export function prng (seed: number): () => number {

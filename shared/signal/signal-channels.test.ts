@@ -2,21 +2,13 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { describe, expect, it } from 'vitest'
-import { RoomkvError } from '../errors.ts'
+import { rejectionCode } from '../test-support.ts'
 import { deriveRoomKeys } from '../room-keys.ts'
 import { createSignalChannels, type SignalChannel, type SignalChannels, type SignalChannelsInit } from './signal-channels.ts'
 
 const keys = deriveRoomKeys(Uint8Array.from({ length: 32 }, (_, i) => i))
 
-async function codeOf (p: Promise<unknown>): Promise<string> {
-  try {
-    await p
-  } catch (err) {
-    expect(err).toBeInstanceOf(RoomkvError)
-    return (err as RoomkvError).code
-  }
-  throw new Error('did not throw')
-}
+const codeOf = rejectionCode
 
 /** Two members and a fake relay that passes sealed bytes on (or refuses with `refuse`). */
 async function pair (options: Partial<SignalChannelsInit> & { refuse?: string } = {}): Promise<{ a: SignalChannels, b: SignalChannels, aId: PeerId, bId: PeerId, relay: PeerId, sent: Uint8Array[], incoming: Array<{ channel: SignalChannel, peer: PeerId }> }> {

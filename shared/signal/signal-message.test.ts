@@ -4,22 +4,14 @@ import { describe, expect, it } from 'vitest'
 import { concat } from 'uint8arrays'
 import { aesGcmEncrypt } from '../aead.ts'
 import { MAX_SIGNAL_BYTES } from '../constants.ts'
-import { RoomkvError } from '../errors.ts'
+import { rejectionCode } from '../test-support.ts'
 import { deriveRoomKeys } from '../room-keys.ts'
 import { openSignal, sealSignal, SignalMessage, signalSigningBytes } from './signal-message.ts'
 
 const keys = deriveRoomKeys(Uint8Array.from({ length: 32 }, (_, i) => i))
 const otherRoom = deriveRoomKeys(Uint8Array.from({ length: 32 }, (_, i) => 0xff - i))
 
-async function codeOf (p: Promise<unknown>): Promise<string> {
-  try {
-    await p
-  } catch (err) {
-    expect(err).toBeInstanceOf(RoomkvError)
-    return (err as RoomkvError).code
-  }
-  throw new Error('did not throw')
-}
+const codeOf = rejectionCode
 
 describe('sealed WebRTC signals', async () => {
   const aliceKey = await generateKeyPair('Ed25519')
