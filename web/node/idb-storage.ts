@@ -1,26 +1,51 @@
 /**
  * Record storage in IndexedDB (idb-keyval's store helper), one object store
- * for every room, keyed by [room id, key id] so a room is one key range.
- * Records are stored as received: signed ciphertext.
+ * for every room. Records are stored as received: signed ciphertext.
  *
- * Batches are what make IndexedDB fast to write: a put in its own
- * transaction costs ~0.7 ms here, ~0.1 ms at 100-1,000 per transaction, so
- * `write` uses one transaction for the whole batch. Reads are what make it
- * slow: 0.2-1 ms per record even in pages (a 10,000-key room took 1.7 s to
- * list, and a catch-up spent as long reading heads that were not there). So
- * a room in use is resident: read whole once (or known empty) and then held
- * in memory, every read served from there, every write applied there at
- * once and committed to IndexedDB in the background (in order: the next
- * transaction of the store waits for it). Rooms past `maxResidentBytes`
- * stay on disk and are read per request as before.
+ * IndexedDB costs ~80 us per entry whatever the batch size (20,480 entries
+ * in 1.5-1.8 s at 128-2,048 per transaction) and little per byte, and reads
+ * cost as much per entry. So a room in use is resident: read whole once and
+ * held in memory, every read served from there, every write applied there
+ * at once and committed in the background (in order: the next transaction
+ * of the store waits for it), by the writer Worker when there is one. And on
+ * disk a resident room is a log of packed segments (idb-segments.ts): each
+ * committed batch is ONE entry, [roomId, [seq]], its keys, values and
+ * deletions. Loading a room replays its segments in seq order.
  *
- * Other tabs of the same browser share the database: after each commit a
- * tab names the keys it wrote on a BroadcastChannel, and the others drop
- * them from memory and read them again from disk when next asked.
+ * Entries per key, [roomId, keyId], are what the previous version wrote and
+ * what a room too big to be resident (past `maxResidentBytes`) is still
+ * read and written as, per request. Invariant: every per-key entry of a room
+ * is older than every segment of it. Segments are appended after; a per-key
+ * write first unfolds the room's segments into per-key entries in its own
+ * transaction. So a load reads the per-key entries, then replays the
+ * segments over them.
+ *
+ * Compaction: when the room's bytes on disk pass twice its live bytes (and
+ * `compactMinBytes`), one base segment holding the live state replaces every
+ * older segment and per-key entry, in one transaction (a crash leaves the old
+ * set or the new). It is written only when this tab's memory is exactly what
+ * the disk replays to (no batch of its own in flight, no other tab's segment
+ * unread), and the transaction checks the room's last seq is the one this
+ * tab has read: another tab's append in between cancels it (a later commit
+ * tries again), so no concurrent append is lost. A base segment also tells
+ * a reader paging through the log to start over from it.
+ *
+ * Other tabs of the same browser share the database. Seqs are given inside
+ * the appending transaction (last + 1), and IndexedDB serializes readwrite
+ * transactions of one store across tabs: seqs never collide, their order is
+ * the commit order. After a commit a tab posts the seq on a BroadcastChannel;
+ * the others read the segments after the last one they applied, one key
+ * range, and replay them, except keys that have a batch of their own in
+ * flight: that batch commits later, so it wins. A per-key write or an
+ * unfold makes the others drop the room and read it again.
  */
 import { logger } from '@libp2p/logger'
 import { createStore, promisifyRequest, type UseStore } from 'idb-keyval'
 import type { RecordStorage, StorageWrite, StorageWriteResult } from '../../shared/record-store.ts'
+import {
+  appendSegments, decodeSegment, encodedSize, encodeSegment, lastSeq, legacyRange, segmentKey, segmentRange,
+  segmentsUpTo, seqOfKey, unfoldSegments, type Segment
+} from './idb-segments.ts'
 import type { WriteRequest, WriteResponse } from './idb-writer-protocol.ts'
 import { packBytes } from './packed-bytes.ts'
 
@@ -30,7 +55,7 @@ export interface IdbStorageInit {
   /** @default 'roomkv' */
   database?: string
   /**
-   * Values read per transaction when a room is read whole: other
+   * Per-key values read per transaction when a room is read whole: other
    * transactions get a turn between pages.
    * @default 1000
    */
@@ -43,10 +68,16 @@ export interface IdbStorageInit {
    */
   maxResidentBytes?: number
   /**
+   * A resident room's log is compacted when its bytes on disk pass twice its
+   * live bytes and this.
+   * @default 1 MiB
+   */
+  compactMinBytes?: number
+  /**
    * Starts a Worker that commits batches of resident rooms
-   * (idb-writer-worker.ts): cloning each value into IndexedDB then costs
-   * the main thread nothing but one copy into a transferred buffer. Rooms
-   * read from disk, and every batch when the Worker fails, commit here.
+   * (idb-writer-worker.ts): storing each segment then costs the main thread
+   * nothing but its encoding into a transferred buffer. Rooms read from
+   * disk, and every batch when the Worker fails, commit here.
    * @default none: every batch commits on this thread
    */
   createWriter?: () => Worker
@@ -54,76 +85,188 @@ export interface IdbStorageInit {
 
 const DEFAULT_LIST_PAGE = 1000
 const DEFAULT_MAX_RESIDENT_BYTES = 256 * 1024 * 1024
+const DEFAULT_COMPACT_MIN_BYTES = 1024 * 1024
+/** Segments read per request: a batch's segment is ~40 KB, a base one the whole room. */
+const SEGMENT_PAGE = 32
 /** Map entry, key text and array overhead per resident record, roughly. */
 const ENTRY_OVERHEAD = 160
 
 /** Tabs have no quota of their own (the browser's is reported as an abort): every write is applied. */
 const APPLIED: StorageWriteResult = { ok: true }
-const EMPTY = new Uint8Array(0)
 
 interface Resident {
+  roomId: string
   values: Map<string, Uint8Array>
-  /** Keys another tab wrote since: read again from disk before use. */
-  stale: Set<string>
+  /** Memory held, for maxResidentBytes. */
   bytes: number
+  /** The live state's size as one segment. */
+  live: number
+  /** Bytes of the room's segments and per-key entries on disk, as far as this tab knows. */
+  disk: number
+  /** Segments are applied up to this seq (-1: none). */
+  lastSeq: number
+  /** Another tab appended after lastSeq: read before use. */
+  behind: boolean
+  /** Keys written by batches of this tab not yet committed, and how many. */
+  pending: Map<string, number>
+  batches: number
+  /** values is in key order (list yields it so), up to maxKey. */
+  sorted: boolean
+  maxKey?: string
 }
 
 /** What one tab tells the others after a commit. */
-interface WrittenMessage { roomId: string, keyIds: string[] }
+type ChannelMessage =
+  /** A segment was appended at seq; `from` when it is a compaction of the log up to `from`. */
+  | { roomId: string, seq: number, from?: number, bytes?: number }
+  /** Per-key entries were written: drop the room and read it again. */
+  | { roomId: string, reload: true }
+
+const newResident = (roomId: string): Resident => ({ roomId, values: new Map(), bytes: 0, live: 0, disk: 0, lastSeq: -1, behind: false, pending: new Map(), batches: 0, sorted: true })
 
 export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
   const database = init.database ?? 'roomkv'
   const store: UseStore = createStore(database, 'records')
   const listPage = Math.max(1, init.listPage ?? DEFAULT_LIST_PAGE)
   const maxResidentBytes = init.maxResidentBytes ?? DEFAULT_MAX_RESIDENT_BYTES
+  const compactMinBytes = init.compactMinBytes ?? DEFAULT_COMPACT_MIN_BYTES
   // Per room: the load in progress or done; undefined = too big, on disk.
   const rooms = new Map<string, Promise<Resident | undefined>>()
   const loaded = new Map<string, Resident>()
   let residentBytes = 0
-  const sizeOf = (key: string, value: Uint8Array): number => value.byteLength + key.length + ENTRY_OVERHEAD
+  // Per room: the highest seq another tab announced, and how often it said to read the room again.
+  const heard = new Map<string, number>()
+  const epochs = new Map<string, number>()
+  // Per room: this tab's commits in flight (a reload waits for them).
+  const commits = new Map<string, Set<Promise<unknown>>>()
+
+  const memorySize = (key: string, value: Uint8Array): number => value.byteLength + key.length + ENTRY_OVERHEAD
+
+  function setValue (room: Resident, keyId: string, value: Uint8Array | undefined): void {
+    const old = room.values.get(keyId)
+    const before = room.bytes
+    if (old != null) {
+      room.bytes -= memorySize(keyId, old)
+      room.live -= encodedSize(keyId, old)
+    }
+    if (value == null) room.values.delete(keyId)
+    else {
+      if (old == null && room.sorted) {
+        if (room.maxKey == null || keyId > room.maxKey) room.maxKey = keyId
+        else room.sorted = false
+      }
+      room.values.set(keyId, value)
+      room.bytes += memorySize(keyId, value)
+      room.live += encodedSize(keyId, value)
+    }
+    if (loaded.get(room.roomId) === room) residentBytes += room.bytes - before
+  }
+
+  /** A segment read from disk, over what memory holds; keys with a batch of this tab in flight keep it. */
+  function applySegment (room: Resident, seq: number, segment: Segment, size: number): void {
+    if (segment.base) {
+      for (const keyId of [...room.values.keys()]) if (!room.pending.has(keyId)) setValue(room, keyId, undefined)
+      room.disk = 0
+    }
+    const { keyIds, values } = segment
+    for (let i = 0; i < keyIds.length; i++) if (!room.pending.has(keyIds[i])) setValue(room, keyIds[i], values[i])
+    room.disk += size
+    room.lastSeq = seq
+  }
+
+  function drop (roomId: string): void {
+    const room = loaded.get(roomId)
+    if (room == null) return
+    residentBytes -= room.bytes
+    loaded.delete(roomId)
+    rooms.delete(roomId)
+  }
 
   const channel = typeof BroadcastChannel === 'undefined' ? undefined : new BroadcastChannel(`roomkv-idb:${database}`)
+  const announce = (message: ChannelMessage): void => {
+    try {
+      channel?.postMessage(message)
+    } catch {}
+  }
   if (channel != null) {
-    channel.onmessage = (event: MessageEvent<WrittenMessage>) => {
-      const { roomId, keyIds } = event.data ?? {}
-      const room = typeof roomId === 'string' ? loaded.get(roomId) : undefined
-      if (room == null || !Array.isArray(keyIds)) return
-      for (const keyId of keyIds) if (typeof keyId === 'string') room.stale.add(keyId)
+    channel.onmessage = (event: MessageEvent<ChannelMessage>) => {
+      const message = event.data
+      if (typeof message?.roomId !== 'string') return
+      const { roomId } = message
+      if ('reload' in message) {
+        epochs.set(roomId, (epochs.get(roomId) ?? 0) + 1)
+        drop(roomId)
+        return
+      }
+      if (typeof message.seq !== 'number') return
+      heard.set(roomId, Math.max(heard.get(roomId) ?? -1, message.seq))
+      const room = loaded.get(roomId)
+      if (room == null || message.seq <= room.lastSeq) return
+      if (message.from != null && message.from === room.lastSeq) {
+        // A compaction of exactly what this tab has read: nothing to read.
+        room.lastSeq = message.seq
+        room.disk = message.bytes ?? room.disk
+      } else room.behind = true
     }
   }
 
-  async function * readRoom (roomId: string): AsyncGenerator<Array<[string, Uint8Array]>> {
-    // An empty array sorts after every string, so this range is exactly one room.
-    const upper: IDBValidKey = [roomId, []]
-    let range = IDBKeyRange.bound([roomId], upper)
+  /** Per-key entries of a range, in pages of listPage. */
+  async function * readRange (range: IDBKeyRange, count: number): AsyncGenerator<[IDBValidKey[], any[]]> {
+    const upper = range.upper as IDBValidKey
     for (;;) {
       // Keys and values of the same range and count in one transaction
       // line up; the last key starts the next page (exclusive).
-      const [keys, values] = await store('readonly', s => Promise.all([
-        promisifyRequest<IDBValidKey[]>(s.getAllKeys(range, listPage)),
-        promisifyRequest<Uint8Array[]>(s.getAll(range, listPage))
+      const page = await store('readonly', s => Promise.all([
+        promisifyRequest<IDBValidKey[]>(s.getAllKeys(range, count)),
+        promisifyRequest<any[]>(s.getAll(range, count))
       ]))
-      yield keys.map((key, i) => [(key as [string, string])[1], values[i]])
-      if (keys.length < listPage) return
-      range = IDBKeyRange.bound(keys[keys.length - 1], upper, true, false)
+      yield page
+      if (page[0].length < count) return
+      range = IDBKeyRange.bound(page[0][page[0].length - 1], upper, true, range.upperOpen)
     }
   }
 
-  async function load (roomId: string): Promise<Resident | undefined> {
-    const room: Resident = { values: new Map(), stale: new Set(), bytes: 0 }
-    for await (const page of readRoom(roomId)) {
-      for (const [keyId, value] of page) {
-        room.values.set(keyId, value)
-        room.bytes += sizeOf(keyId, value)
-      }
-      if (residentBytes + room.bytes > maxResidentBytes) {
-        log('room %s does not fit in memory (%d bytes resident): read from disk', roomId, residentBytes)
-        return undefined
-      }
+  /** Segments after seq `after`, replayed onto the room. False when the room stops fitting in memory. */
+  async function readSegments (room: Resident, fits: () => boolean): Promise<boolean> {
+    for await (const [keys, values] of readRange(segmentRange(room.roomId, room.lastSeq < 0 ? undefined : room.lastSeq), SEGMENT_PAGE)) {
+      keys.forEach((key, i) => { applySegment(room, seqOfKey(key), decodeSegment(values[i] as Uint8Array), (values[i] as Uint8Array).byteLength) })
+      if (!fits()) return false
     }
-    residentBytes += room.bytes
-    loaded.set(roomId, room)
-    return room
+    return true
+  }
+
+  async function readResident (roomId: string): Promise<Resident | undefined> {
+    const room = newResident(roomId)
+    const fits = (): boolean => {
+      if (residentBytes + room.bytes <= maxResidentBytes) return true
+      log('room %s does not fit in memory (%d bytes resident): read from disk', roomId, residentBytes)
+      return false
+    }
+    for await (const [keys, values] of readRange(legacyRange(roomId), listPage)) {
+      keys.forEach((key, i) => {
+        const keyId = (key as [string, string])[1]
+        setValue(room, keyId, values[i])
+        room.disk += encodedSize(keyId, values[i])
+      })
+      if (!fits()) return undefined
+    }
+    return await readSegments(room, fits) ? room : undefined
+  }
+
+  async function load (roomId: string): Promise<Resident | undefined> {
+    // What this tab still commits to the room must be on disk first.
+    await Promise.allSettled([...commits.get(roomId) ?? []])
+    for (;;) {
+      const epoch = epochs.get(roomId) ?? 0
+      const room = await readResident(roomId)
+      // Another tab wrote the room per key meanwhile: the log may be gone.
+      if ((epochs.get(roomId) ?? 0) !== epoch) continue
+      if (room == null) return undefined
+      if ((heard.get(roomId) ?? -1) > room.lastSeq) room.behind = true
+      residentBytes += room.bytes
+      loaded.set(roomId, room)
+      return room
+    }
   }
 
   /**
@@ -144,44 +287,61 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
     return room
   }
 
-  const set = (room: Resident, keyId: string, value: Uint8Array | undefined): void => {
-    const old = room.values.get(keyId)
-    if (old != null) room.bytes -= sizeOf(keyId, old)
-    if (value == null) room.values.delete(keyId)
-    else {
-      room.values.set(keyId, value)
-      room.bytes += sizeOf(keyId, value)
+  /** What other tabs appended: the segments after the last one read. */
+  async function catchUp (room: Resident): Promise<void> {
+    room.behind = false
+    await readSegments(room, () => true)
+  }
+
+  const track = (roomIds: Iterable<string>, done: Promise<unknown>): void => {
+    for (const roomId of roomIds) {
+      let set = commits.get(roomId)
+      if (set == null) commits.set(roomId, set = new Set())
+      set.add(done)
+      const remove = (): void => {
+        set.delete(done)
+        if (set.size === 0 && commits.get(roomId) === set) commits.delete(roomId)
+      }
+      void done.then(remove, remove)
     }
-    room.stale.delete(keyId)
+  }
+
+  /** A room's segments as per-key entries, before it is read or written per key. */
+  async function unfold (roomId: string): Promise<void> {
+    const any = await store('readwrite', async s => {
+      const complete = promisifyRequest(s.transaction)
+      complete.catch(() => {})
+      const any = await unfoldSegments(s, roomId)
+      await complete
+      return any
+    })
+    if (any) announce({ roomId, reload: true })
   }
 
   async function readDisk (roomId: string, keyIds: string[]): Promise<Array<Uint8Array | undefined>> {
-    if (keyIds.length === 0) return []
-    // All gets are queued on one transaction; IndexedDB answers them in order.
-    return store('readonly', s => Promise.all(keyIds.map(keyId => promisifyRequest<Uint8Array | undefined>(s.get([roomId, keyId])))))
-  }
-
-  /** Keys another tab wrote: read again, in one transaction. */
-  async function refresh (roomId: string, room: Resident): Promise<void> {
-    if (room.stale.size === 0) return
-    const keyIds = [...room.stale]
-    const values = await readDisk(roomId, keyIds)
-    // A write of this tab in the meantime is newer than what was read.
-    keyIds.forEach((keyId, i) => { if (room.stale.has(keyId)) set(room, keyId, values[i]) })
+    for (;;) {
+      // All gets are queued on one transaction; IndexedDB answers them in order.
+      const [segments, ...values] = await store('readonly', s => Promise.all([
+        promisifyRequest<number>(s.count(segmentRange(roomId))),
+        ...keyIds.map(keyId => promisifyRequest<Uint8Array | undefined>(s.get([roomId, keyId])))
+      ]))
+      if (segments === 0) return values as Array<Uint8Array | undefined>
+      await unfold(roomId)
+    }
   }
 
   // The writer Worker, while it works; batches it has not answered.
   let writer: Worker | undefined
-  const waiting = new Map<number, { resolve(): void, reject(err: Error): void }>()
+  const waiting = new Map<number, { resolve(seqs: number[]): void, reject(err: Error): void }>()
   let nextWrite = 0
-  const inflight = new Set<Promise<void>>()
+  const inflight = new Set<Promise<unknown>>()
   const retireWriter = (reason: string): void => {
     if (writer == null) return
     log('IndexedDB writer failed (%s): committing on the main thread', reason)
     writer.terminate()
     writer = undefined
     // Whether those batches committed is unknown: their callers get an
-    // error, and what memory holds of their keys is read again (write()).
+    // error, and their rooms are read again (write()).
     for (const w of waiting.values()) w.reject(new Error(`IndexedDB writer failed: ${reason}`))
     waiting.clear()
   }
@@ -189,12 +349,12 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
     if (init.createWriter != null && typeof Worker !== 'undefined') {
       writer = init.createWriter()
       writer.onmessage = (event: MessageEvent<WriteResponse>) => {
-        const { id, error } = event.data
+        const { id, seqs, error } = event.data
         const w = waiting.get(id)
         if (w == null) return
         waiting.delete(id)
-        if (error == null) w.resolve()
-        else w.reject(Object.assign(new Error(error.message), { name: error.name }))
+        if (error == null && Array.isArray(seqs)) w.resolve(seqs)
+        else w.reject(Object.assign(new Error(error?.message ?? 'no seqs'), { name: error?.name ?? 'Error' }))
       }
       writer.onerror = (event) => { retireWriter(event.message ?? 'error') }
       writer.onmessageerror = () => { retireWriter('unreadable message') }
@@ -204,43 +364,38 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
     writer = undefined
   }
 
-  /** The batch to the writer, or undefined when it cannot go there (no writer, a value that is not bytes). */
-  function commitInWriter (ops: StorageWrite[]): Promise<void> | undefined {
+  function commitInWriter (roomIds: string[], segments: Uint8Array[]): Promise<number[]> | undefined {
     if (writer == null) return undefined
-    const deletes = new Uint8Array(ops.length)
-    const values: Uint8Array[] = []
-    for (const [i, op] of ops.entries()) {
-      if (op.value == null) deletes[i] = 1
-      else if (!(op.value instanceof Uint8Array)) return undefined // not bytes: the main thread's clone reports it
-      values.push(op.value ?? EMPTY)
-    }
-    const { buffer, offsets } = packBytes(values)
+    const { buffer, offsets } = packBytes(segments)
     const id = nextWrite++
-    const request: WriteRequest = { id, database, roomIds: ops.map(op => op.roomId), keyIds: ops.map(op => op.keyId), deletes, offsets, buffer }
-    const done = new Promise<void>((resolve, reject) => { waiting.set(id, { resolve, reject }) })
-    inflight.add(done)
-    void done.catch(() => {}).finally(() => inflight.delete(done))
-    writer.postMessage(request, [buffer, deletes.buffer, offsets.buffer])
+    const request: WriteRequest = { id, database, roomIds, offsets, buffer }
+    const done = new Promise<number[]>((resolve, reject) => { waiting.set(id, { resolve, reject }) })
+    writer.postMessage(request, [buffer, offsets.buffer])
     return done
   }
 
-  async function commit (ops: StorageWrite[]): Promise<void> {
-    await store('readwrite', s => {
+  /** Segments of resident rooms and per-key ops of the others, in one transaction. */
+  async function commit (roomIds: string[], segments: Uint8Array[], keyOps: StorageWrite[]): Promise<number[]> {
+    return store('readwrite', async s => {
+      const complete = promisifyRequest(s.transaction)
+      complete.catch(() => {})
       try {
-        for (const op of ops) {
+        const seqs = appendSegments(s, roomIds, segments)
+        await Promise.all([...new Set(keyOps.map(op => op.roomId))].map(roomId => unfoldSegments(s, roomId)))
+        for (const op of keyOps) {
           if (op.value == null) s.delete([op.roomId, op.keyId])
           else s.put(op.value, [op.roomId, op.keyId])
         }
+        const given = await seqs
+        // Resolve on `complete` (every op then committed together), not on
+        // the last request's success, which precedes the commit.
+        await complete
+        return given
       } catch (err) {
-        // A synchronous throw (a value that cannot be cloned, a bad key)
-        // does not abort the transaction by itself: the ops before it
-        // would commit. The batch is all or nothing.
-        s.transaction.abort()
+        // The batch is all or nothing.
+        try { s.transaction.abort() } catch {}
         throw err
       }
-      // Resolve on `complete` (every op then committed together), not on
-      // the last request's success, which precedes the commit.
-      return promisifyRequest(s.transaction)
     })
   }
 
@@ -255,8 +410,59 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
     return next
   }
 
+  const compacting = new Set<string>()
+
+  /** The room's log replaced by one base segment when it is mostly dead bytes. */
+  function maybeCompact (room: Resident): void {
+    const { roomId } = room
+    const ready = (): boolean => loaded.get(roomId) === room && room.batches === 0 && !room.behind && room.lastSeq >= 0 &&
+      room.disk > Math.max(compactMinBytes, 2 * room.live)
+    if (compacting.has(roomId) || !ready()) return
+    compacting.add(roomId)
+    const done = inTurn(async (): Promise<{ written: Promise<number | undefined>, size: number, diskBefore: number }> => {
+      if (!ready()) return { written: Promise.resolve(undefined), size: 0 }
+      const from = room.lastSeq
+      const diskBefore = room.disk
+      const base = encodeSegment([...room.values].map(([keyId, value]) => ({ keyId, value })), { base: true })
+      let started!: () => void
+      const created = new Promise<void>(resolve => { started = resolve })
+      const written = store('readwrite', async s => {
+        started()
+        const complete = promisifyRequest(s.transaction)
+        complete.catch(() => {})
+        // Another tab appended since this tab read the log: not now.
+        const last = await lastSeq(s, roomId)
+        if (last !== from) return undefined
+        s.put(base, segmentKey(roomId, last + 1))
+        s.delete(segmentsUpTo(roomId, last))
+        s.delete(legacyRange(roomId))
+        await complete
+        return last + 1
+      })
+      // The turn ends once the transaction exists: later batches queue behind it.
+      await Promise.race([created, written.catch(() => {})])
+      return { written, size: base.byteLength, diskBefore }
+    }).then(async ({ written, size, diskBefore }) => {
+      const seq = await written
+      if (seq == null) return
+      log('room %s compacted to %d bytes', roomId, size)
+      // Segments of this tab appended since still count.
+      room.disk = size + room.disk - diskBefore
+      if (room.lastSeq === seq - 1) room.lastSeq = seq
+      announce({ roomId, seq, from: seq - 1, bytes: size })
+    })
+    void done.catch((err) => { log('compacting room %s failed: %e', roomId, err) }).finally(() => compacting.delete(roomId))
+    inflight.add(done)
+    void done.catch(() => {}).finally(() => inflight.delete(done))
+  }
+
   async function write (ops: StorageWrite[]): Promise<StorageWriteResult[]> {
     if (ops.length === 0) return []
+    for (const op of ops) {
+      // Values are packed into segments: what is not bytes is refused as
+      // IndexedDB refuses what it cannot clone, before anything is applied.
+      if (op.value != null && !(op.value instanceof Uint8Array)) throw new DOMException(`value of ${op.keyId} is not a Uint8Array`, 'DataCloneError')
+    }
     const byRoom = new Map<string, StorageWrite[]>()
     for (const op of ops) {
       const list = byRoom.get(op.roomId)
@@ -265,41 +471,78 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
     }
     const { committed, residents } = await inTurn(async () => {
       const residents = await Promise.all([...byRoom.keys()].map(resident))
+      const segmentRooms: string[] = []
+      const segments: Uint8Array[] = []
+      const keyOps: StorageWrite[] = []
       // In memory at once (reads from now on see the batch); on disk in
       // the order of the store's transactions (started within the turn).
-      for (const room of residents) if (room != null) residentBytes -= room.bytes
-      ;[...byRoom.values()].forEach((list, i) => {
+      ;[...byRoom].forEach(([roomId, list], i) => {
         const room = residents[i]
-        if (room != null) for (const op of list) set(room, op.keyId, op.value)
+        if (room == null) {
+          keyOps.push(...list)
+          return
+        }
+        room.batches++
+        for (const op of list) {
+          setValue(room, op.keyId, op.value)
+          room.pending.set(op.keyId, (room.pending.get(op.keyId) ?? 0) + 1)
+        }
+        segmentRooms.push(roomId)
+        segments.push(encodeSegment(list))
       })
-      for (const room of residents) if (room != null) residentBytes += room.bytes
       // Rooms read from disk commit on this thread: their reads must come
       // after the write, and only this thread's transactions are ordered
       // with them.
-      const inWriter = residents.every(room => room != null) ? commitInWriter(ops) : undefined
+      const inWriter = keyOps.length === 0 ? commitInWriter(segmentRooms, segments) : undefined
+      const done = inWriter ?? commit(segmentRooms, segments, keyOps)
+      inflight.add(done)
+      void done.catch(() => {}).finally(() => inflight.delete(done))
+      track(byRoom.keys(), done)
+      const sizes = segments.map(s => s.byteLength)
       // Wrapped: the turn ends without waiting for the commit.
-      return { committed: (inWriter ?? commit(ops)).then(() => undefined, (err: unknown) => err ?? new Error('IndexedDB write failed')), residents }
+      return { committed: done.then(seqs => ({ seqs, sizes }), (err: unknown) => ({ err: err ?? new Error('IndexedDB write failed') })), residents }
     })
-    const failed = await committed
-    if (failed != null) {
-      // Not on disk: what memory holds of these keys is read again.
-      ;[...byRoom.values()].forEach((list, i) => {
-        const room = residents[i]
-        if (room != null) for (const op of list) room.stale.add(op.keyId)
-      })
-      throw failed
+    const outcome = await committed
+    const residentRooms = residents.filter((room): room is Resident => room != null)
+    ;[...byRoom.values()].forEach((list, i) => {
+      const room = residents[i]
+      if (room == null) return
+      room.batches--
+      for (const op of list) {
+        const n = (room.pending.get(op.keyId) ?? 1) - 1
+        if (n === 0) room.pending.delete(op.keyId)
+        else room.pending.set(op.keyId, n)
+      }
+    })
+    if ('err' in outcome) {
+      // Not on disk (or not known to be): those rooms are read again.
+      for (const room of residentRooms) if (loaded.get(room.roomId) === room) drop(room.roomId)
+      throw outcome.err
     }
-    try {
-      for (const [roomId, list] of byRoom) channel?.postMessage({ roomId, keyIds: list.map(op => op.keyId) } satisfies WrittenMessage)
-    } catch {}
+    residentRooms.forEach((room, i) => {
+      const seq = outcome.seqs[i]
+      room.disk += outcome.sizes[i]
+      if (seq === room.lastSeq + 1) room.lastSeq = seq
+      // Another tab's segment came between: read it (and this one again).
+      else if (seq > room.lastSeq) room.behind = true
+      announce({ roomId: room.roomId, seq })
+    })
+    for (const [roomId] of [...byRoom].filter((_, i) => residents[i] == null)) announce({ roomId, reload: true })
+    for (const room of residentRooms) maybeCompact(room)
     return ops.map(() => APPLIED)
+  }
+
+  /** The room in memory, up to date with other tabs; undefined when it is read from disk. */
+  async function current (roomId: string): Promise<Resident | undefined> {
+    const room = await resident(roomId)
+    if (room?.behind === true) await catchUp(room)
+    return room
   }
 
   async function getMany (roomId: string, keyIds: string[]): Promise<Array<Uint8Array | undefined>> {
     return inTurn(async () => {
-      const room = await resident(roomId)
-      if (room == null) return readDisk(roomId, keyIds)
-      if (room.stale.size > 0) await refresh(roomId, room)
+      const room = await current(roomId)
+      if (room == null) return keyIds.length === 0 ? [] : readDisk(roomId, keyIds)
       return keyIds.map(keyId => room.values.get(keyId))
     })
   }
@@ -319,16 +562,24 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
     async * list (roomId) {
       // A snapshot taken in turn: writes while the caller iterates do not disturb it.
       const snapshot = await inTurn(async () => {
-        const room = await resident(roomId)
-        if (room == null) return undefined
-        if (room.stale.size > 0) await refresh(roomId, room)
+        const room = await current(roomId)
+        if (room == null) {
+          await readDisk(roomId, [])
+          return undefined
+        }
+        if (!room.sorted) {
+          // Key id order, as IndexedDB lists keys (UTF-16 code units).
+          room.values = new Map([...room.values].sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+          room.sorted = true
+          room.maxKey = [...room.values.keys()].pop()
+        }
         return [...room.values.values()]
       })
       if (snapshot != null) {
         yield * snapshot
         return
       }
-      for await (const page of readRoom(roomId)) for (const [, value] of page) yield value
+      for await (const [, values] of readRange(legacyRange(roomId), listPage)) yield * values as Uint8Array[]
     },
     async close () {
       // Batches sent are answered before the Worker goes.

@@ -1,21 +1,23 @@
 /**
  * Messages between the tab's storage and its IndexedDB writer Worker. A
- * batch's values travel in one transferred buffer (packed-bytes.ts): op i is
- * a put of part i at [roomIds[i], keyIds[i]], or a delete
- * when deletes[i] is 1.
+ * batch is one packed segment per room (idb-segments.ts), all of them in one
+ * transferred buffer (packed-bytes.ts): part i is the segment appended to
+ * room roomIds[i]. The batch commits in one transaction.
  */
 export interface WriteRequest {
   id: number
   database: string
   roomIds: string[]
-  keyIds: string[]
-  deletes: Uint8Array
   offsets: Uint32Array
   buffer: ArrayBuffer
 }
 
-/** error is set when the transaction did not commit (nothing of the batch is stored). */
+/**
+ * error is set when the transaction did not commit (nothing of the batch is
+ * stored); otherwise seqs[i] is the seq roomIds[i]'s segment was given.
+ */
 export interface WriteResponse {
   id: number
+  seqs?: number[]
   error?: { name: string, message: string }
 }

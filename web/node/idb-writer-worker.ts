@@ -1,11 +1,13 @@
 /**
  * Commits the tab's record batches to IndexedDB off the main thread: each
- * put clones its value, ~40 us of main thread per record when done in the
- * page (2.5 s of a 60,000-key catch-up). Batches commit in arrival order
- * (IndexedDB runs transactions of one store in creation order); the answer
- * comes after the transaction's `complete`.
+ * put clones its value, which costs the main thread when done in the page.
+ * A batch is one packed segment per room (idb-segments.ts), so one put per
+ * room. Batches commit in arrival order (IndexedDB runs transactions of one
+ * store in creation order); the answer comes after the transaction's
+ * `complete`, with the seq each segment was given.
  */
 import { createStore, promisifyRequest, type UseStore } from 'idb-keyval'
+import { appendSegments } from './idb-segments.ts'
 import type { WriteRequest, WriteResponse } from './idb-writer-protocol.ts'
 import { unpackBytes } from './packed-bytes.ts'
 
@@ -13,24 +15,25 @@ const scope = globalThis as unknown as { onmessage: ((event: MessageEvent<WriteR
 const stores = new Map<string, UseStore>()
 
 scope.onmessage = (event) => {
-  const { id, database, roomIds, keyIds, deletes } = event.data
+  const { id, database, roomIds, buffer } = event.data
   let store = stores.get(database)
   if (store == null) stores.set(database, store = createStore(database, 'records'))
-  const values = unpackBytes(event.data)
-  store('readwrite', s => {
+  const parts = unpackBytes(event.data)
+  // A view would store the whole batch's buffer: a part of its own unless it is the whole.
+  const segments = parts.map(part => part.byteLength === buffer.byteLength ? part : part.slice())
+  store('readwrite', async s => {
+    const complete = promisifyRequest(s.transaction)
+    complete.catch(() => {})
     try {
-      for (let i = 0; i < keyIds.length; i++) {
-        if (deletes[i] === 1) s.delete([roomIds[i], keyIds[i]])
-        // A copy of its own: a view would store the whole batch's buffer.
-        else s.put(values[i].slice(), [roomIds[i], keyIds[i]])
-      }
+      const seqs = await appendSegments(s, roomIds, segments)
+      await complete
+      return seqs
     } catch (err) {
-      s.transaction.abort()
+      try { s.transaction.abort() } catch {}
       throw err
     }
-    return promisifyRequest(s.transaction)
   }).then(
-    () => { scope.postMessage({ id }) },
+    (seqs) => { scope.postMessage({ id, seqs }) },
     (err: any) => { scope.postMessage({ id, error: { name: err?.name ?? 'Error', message: String(err?.message ?? err) } }) }
   )
 }
