@@ -420,7 +420,7 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
     if (compacting.has(roomId) || !ready()) return
     compacting.add(roomId)
     const done = inTurn(async (): Promise<{ written: Promise<number | undefined>, size: number, diskBefore: number }> => {
-      if (!ready()) return { written: Promise.resolve(undefined), size: 0 }
+      if (!ready()) return { written: Promise.resolve(undefined), size: 0, diskBefore: 0 }
       const from = room.lastSeq
       const diskBefore = room.disk
       const base = encodeSegment([...room.values].map(([keyId, value]) => ({ keyId, value })), { base: true })
