@@ -236,6 +236,143 @@ test('a room larger than maxResidentBytes stays on disk and still reads, writes 
   expect(result).toEqual({ read: [null, 1, 299 & 255], count: 299 })
 })
 
+/** Every entry of the database's store, as [key, value length], by idb-keyval's own requests (inside page.evaluate). */
+const ENTRIES = `async (database) => {
+  const db = await new Promise((resolve, reject) => { const r = indexedDB.open(database); r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error) })
+  const s = db.transaction('records').objectStore('records')
+  const keys = await new Promise(resolve => { const r = s.getAllKeys(); r.onsuccess = () => resolve(r.result) })
+  db.close()
+  return keys.map(k => JSON.stringify(k))
+}`
+
+test('many batches: one entry each, reopened with exactly the last values', async () => {
+  const page = await openPage()
+  const result = await page.evaluate(async (entries) => {
+    const { idbRecordStorage } = (globalThis as any).__idbStorage
+    const storage = idbRecordStorage({ database: 'log' })
+    // 50 batches over 200 keys: each key rewritten, some deleted.
+    for (let b = 0; b < 50; b++) {
+      await storage.write(Array.from({ length: 40 }, (_, i) => {
+        const k = (b * 40 + i * 7) % 200
+        return (b + i) % 11 === 0 ? { roomId: 'room', keyId: `k${k}` } : { roomId: 'room', keyId: `k${k}`, value: new Uint8Array([b, i]) }
+      }))
+    }
+    const memory = await storage.getMany('room', Array.from({ length: 200 }, (_, k) => `k${k}`))
+    await storage.close()
+    const keys: string[] = await (0, eval)(entries)('log')
+    const fresh = idbRecordStorage({ database: 'log' })
+    const disk = await fresh.getMany('room', Array.from({ length: 200 }, (_, k) => `k${k}`))
+    const show = (v: Uint8Array | undefined): number[] | null => v == null ? null : [...v]
+    return { memory: memory.map(show), disk: disk.map(show), entries: keys.length }
+  }, ENTRIES)
+  expect(result.disk).toEqual(result.memory)
+  expect(result.memory.filter(v => v == null).length).toBeGreaterThan(0)
+  expect(result.entries).toBe(50)
+})
+
+test('compaction: the log becomes one segment past twice the live bytes, every live value kept, per-key entries folded in', async () => {
+  const page = await openPage()
+  const result = await page.evaluate(async ({ entries, origin }) => {
+    const { idbRecordStorage } = (globalThis as any).__idbStorage
+    // Entries of the previous version, one per key, written directly.
+    const db: IDBDatabase = await new Promise((resolve, reject) => {
+      const r = indexedDB.open('compact')
+      r.onupgradeneeded = () => r.result.createObjectStore('records')
+      r.onsuccess = () => resolve(r.result)
+      r.onerror = () => reject(r.error)
+    })
+    await new Promise((resolve, reject) => {
+      const tx = db.transaction('records', 'readwrite')
+      for (let k = 0; k < 100; k++) tx.objectStore('records').put(new Uint8Array(100).fill(k), ['room', `k${String(k).padStart(3, '0')}`])
+      tx.objectStore('records').put(new Uint8Array([1]), ['other', 'k000'])
+      tx.oncomplete = resolve
+      tx.onerror = () => reject(tx.error)
+    })
+    db.close()
+    const before: string[] = await (0, eval)(entries)('compact')
+    const show = (v: Uint8Array | undefined): number[] | null => v == null ? null : [v[0], v.length]
+    const keys = Array.from({ length: 120 }, (_, k) => `k${String(k).padStart(3, '0')}`)
+    const storage = idbRecordStorage({ database: 'compact', compactMinBytes: 20_000, createWriter: () => new Worker(`${origin}/writer.js`) })
+    const legacy = (await storage.getMany('room', keys)).map(show)
+    // Newer segments override per-key entries: k000-k019 rewritten, k020-k029 deleted, k100-k119 new.
+    await storage.write([...keys.slice(0, 20).map(keyId => ({ roomId: 'room', keyId, value: new Uint8Array(100).fill(200) })), ...keys.slice(20, 30).map(keyId => ({ roomId: 'room', keyId }))])
+    await storage.write(keys.slice(100).map(keyId => ({ roomId: 'room', keyId, value: new Uint8Array(100).fill(201) })))
+    const mid: string[] = await (0, eval)(entries)('compact')
+    const overridden = (await idbRecordStorage({ database: 'compact' }).getMany('room', keys)).map(show)
+    // Rewrite k030-k039 until the log is past twice the live bytes.
+    for (let b = 0; b < 40; b++) await storage.write(keys.slice(30, 40).map(keyId => ({ roomId: 'room', keyId, value: new Uint8Array(100).fill(b) })))
+    const live = (await storage.getMany('room', keys)).map(show)
+    await storage.close()
+    const after: string[] = await (0, eval)(entries)('compact')
+    const fresh = idbRecordStorage({ database: 'compact' })
+    const reopened = (await fresh.getMany('room', keys)).map(show)
+    let listed = 0
+    for await (const _ of fresh.list('room')) listed++
+    return { before: before.length, legacy, mid: mid.length, overridden, live, after, reopened, listed, other: [...await fresh.get('other', 'k000')] }
+  }, { entries: ENTRIES, origin: ORIGIN })
+  const expected = Array.from({ length: 120 }, (_, k) => k < 20 ? [200, 100] : k < 30 ? null : k < 40 ? [39, 100] : k < 100 ? [k, 100] : [201, 100])
+  expect(result.before).toBe(101)
+  expect(result.legacy).toEqual(Array.from({ length: 120 }, (_, k) => k < 100 ? [k, 100] : null))
+  expect(result.mid).toBe(103)
+  expect(result.overridden).toEqual(expected.map((v, k) => k >= 30 && k < 40 ? [k, 100] : v))
+  expect(result.live).toEqual(expected)
+  expect(result.reopened).toEqual(expected)
+  expect(result.listed).toBe(110)
+  // Compacted: the per-key entries folded in and gone, a few segments left (the base and what came after it).
+  expect(result.after.filter(k => k.startsWith('["room","'))).toEqual([])
+  // Without compaction: 100 per-key entries + 42 segments; with it, the base and the batches since (~1.2 KB each, under 2x ~12 KB live).
+  expect(result.after.length).toBeLessThan(20)
+  expect(result.after).toContain('["other","k000"]')
+  expect(result.other).toEqual([1])
+})
+
+test('two tabs appending to one room see each other after the message and after a reopen', async () => {
+  const context = await browser.newContext()
+  const [a, b] = [await openPage(context), await openPage(context)]
+  const open = async (page: Page): Promise<void> => page.evaluate(async (origin) => {
+    const storage = (globalThis as any).__storage = (globalThis as any).__idbStorage.idbRecordStorage({ database: 'tabs', compactMinBytes: 2000, createWriter: () => new Worker(`${origin}/writer.js`) })
+    await storage.getMany('room', ['k'])
+  }, ORIGIN)
+  await open(a)
+  await open(b)
+  // Both append at once, many batches each, some keys shared: seqs must not collide.
+  const append = async (page: Page, tab: number): Promise<void> => page.evaluate(async (tab) => {
+    const storage = (globalThis as any).__storage
+    await Promise.all(Array.from({ length: 30 }, async (_, n) => storage.write([
+      { roomId: 'room', keyId: `t${tab}-${n}`, value: new Uint8Array(50).fill(n) },
+      { roomId: 'room', keyId: `shared${n % 3}`, value: new Uint8Array([tab, n]) }
+    ])))
+  }, tab)
+  await Promise.all([append(a, 1), append(b, 2)])
+  const view = async (page: Page, fresh: boolean): Promise<string[]> => page.evaluate(async (fresh) => {
+    const { idbRecordStorage } = (globalThis as any).__idbStorage
+    const storage = fresh ? idbRecordStorage({ database: 'tabs' }) : (globalThis as any).__storage
+    const keys = [...Array.from({ length: 30 }, (_, n) => `t1-${n}`), ...Array.from({ length: 30 }, (_, n) => `t2-${n}`)]
+    const values = await storage.getMany('room', keys)
+    const out = keys.map((k, i) => `${k}=${values[i]?.[0] ?? 'none'}`)
+    for await (const v of storage.list('room')) out.push(String(v.length))
+    return out
+  }, fresh)
+  // Listed in key order: shared0-2 sort first.
+  const expected = [...Array.from({ length: 30 }, (_, n) => `t1-${n}=${n}`), ...Array.from({ length: 30 }, (_, n) => `t2-${n}=${n}`), '2', '2', '2', ...Array.from({ length: 60 }, () => '50')]
+  await expect.poll(() => view(a, false)).toEqual(expected)
+  await expect.poll(() => view(b, false)).toEqual(expected)
+  expect(await view(a, true)).toEqual(expected)
+  // The shared keys: both tabs and a fresh reader agree on the last commit.
+  const shared = async (page: Page, fresh: boolean): Promise<number[][]> => page.evaluate(async (fresh) => {
+    const { idbRecordStorage } = (globalThis as any).__idbStorage
+    const storage = fresh ? idbRecordStorage({ database: 'tabs' }) : (globalThis as any).__storage
+    return (await storage.getMany('room', ['shared0', 'shared1', 'shared2'])).map((v: Uint8Array) => [...v])
+  }, fresh)
+  const disk = await shared(a, true)
+  await expect.poll(() => shared(a, false)).toEqual(disk)
+  await expect.poll(() => shared(b, false)).toEqual(disk)
+  // A tab's next write after the other's: seen by the other after the message.
+  await b.evaluate(async () => { await (globalThis as any).__storage.write([{ roomId: 'room', keyId: 't1-0', value: new Uint8Array([99]) }]) })
+  await expect.poll(() => a.evaluate(async () => [...await (globalThis as any).__storage.get('room', 't1-0')])).toEqual([99])
+  await context.close()
+})
+
 test('the room page shows 2,000 keys as they are written, without listing the room again, and after a reload', async () => {
   const relay = await startRelayProcess()
   const page = await (await browser.newContext()).newPage()
