@@ -231,9 +231,18 @@ test('a room larger than maxResidentBytes stays on disk and still reads, writes 
     const read = await big.getMany('room', ['k000', 'k001', 'k299'])
     let count = 0
     for await (const _ of big.list('room')) count++
-    return { read: read.map((v: Uint8Array | undefined) => v?.[0] ?? null), count }
+    // The resident instance is told its log was unfolded: it reads the room again.
+    let resident = await storage.get('room', 'k000')
+    for (let i = 0; i < 50 && resident != null; i++) {
+      await new Promise(resolve => setTimeout(resolve, 20))
+      resident = await storage.get('room', 'k000')
+    }
+    // Its next append is a segment again: the per-disk instance unfolds it before reading.
+    await storage.write([{ roomId: 'room', keyId: 'k001', value: new Uint8Array([77]) }])
+    const after = await big.getMany('room', ['k000', 'k001', 'k002'])
+    return { read: read.map((v: Uint8Array | undefined) => v?.[0] ?? null), count, resident: resident ?? null, after: after.map((v: Uint8Array | undefined) => v?.[0] ?? null) }
   })
-  expect(result).toEqual({ read: [null, 1, 299 & 255], count: 299 })
+  expect(result).toEqual({ read: [null, 1, 299 & 255], count: 299, resident: null, after: [null, 77, 2] })
 })
 
 /** Every entry of the database's store, as [key, value length], by idb-keyval's own requests (inside page.evaluate). */
