@@ -275,7 +275,7 @@ test('many batches: one entry each, reopened with exactly the last values', asyn
     return { memory: memory.map(show), disk: disk.map(show), entries: keys.length }
   }, ENTRIES)
   expect(result.disk).toEqual(result.memory)
-  expect(result.memory.filter(v => v == null).length).toBeGreaterThan(0)
+  expect(result.memory.filter((v: unknown) => v == null).length).toBeGreaterThan(0)
   expect(result.entries).toBe(50)
 })
 
