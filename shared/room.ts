@@ -768,7 +768,9 @@ class Session implements RoomSession {
 
   async #announce (): Promise<void> {
     if (this.#closed) return
-    const hasCircuit = this.#node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))
+    // The reservation service knows at once; the node's address list follows an event later.
+    const hasCircuit = this.#connectedRelays().some(relay => this.#node.services.reservations?.has(relay) === true) ||
+      this.#node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))
     if (!hasCircuit) return // nobody could dial us yet; self:peer:update brings us back
     // The DHT reaches members too (tabs are DHT servers), and kad-dht dials
     // them over WebRTC itself: while a member's WebRTC connection is being
@@ -1069,7 +1071,9 @@ class Session implements RoomSession {
     const relaysConnected = this.#connectedRelays().length
     const direct = members.filter(m => m.connection === 'direct').length
     const relayed = members.filter(m => m.connection === 'relayed').length
-    const hasCircuit = this.#node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))
+    // The reservation service knows at once; the node's address list follows an event later.
+    const hasCircuit = this.#connectedRelays().some(relay => this.#node.services.reservations?.has(relay) === true) ||
+      this.#node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))
     let alone = ''
     if (direct === 0) {
       alone = relaysConnected === 0
