@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { toString } from 'uint8arrays'
 import { dhtDatastore } from './dht-datastore.ts'
 import { dhtKeyFor } from './dht-key.ts'
-import { RoomkvError } from './errors.ts'
+import { rejectionCode } from './test-support.ts'
 import { createRecordStore, memoryRecordStorage, supersededBy, type RecordStore } from './record-store.ts'
 import { sealRecord, verifyRecord, type SealInit, type VerifiedRecord } from './record.ts'
 import { deriveRoomKeys, keyIdFor, type RoomKeys } from './room-keys.ts'
@@ -47,15 +47,7 @@ function setup (prefix?: string): Setup {
   return { inner, records, clock, ds: dhtDatastore(inner, records, prefix == null ? {} : { recordPrefix: prefix }) }
 }
 
-async function codeOf (promise: unknown): Promise<string> {
-  try {
-    await promise
-  } catch (err) {
-    if (!(err instanceof RoomkvError)) throw new Error(`expected a RoomkvError, got ${String(err)}`)
-    return err.code
-  }
-  return 'NO_ERROR'
-}
+const codeOf = async (promise: unknown): Promise<string> => await rejectionCode(Promise.resolve(promise))
 
 async function errorName (promise: unknown): Promise<string> {
   try {

@@ -7,7 +7,7 @@
  * accepts and rejects the same signatures.
  */
 import { ed25519 } from '@noble/curves/ed25519.js'
-import { equals } from 'uint8arrays'
+import { equals, toString } from 'uint8arrays'
 import { nodeCrypto } from './node-crypto.ts'
 
 const MAX_CACHED_KEYS = 256
@@ -131,7 +131,7 @@ function verifyInNode (signature: Uint8Array, message: Uint8Array, publicKey: Ui
   let last = lastNodeKey
   if (last == null || !equals(last.bytes, publicKey)) {
     try {
-      last = { bytes: publicKey.slice(), key: crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: toBase64url(publicKey) }, format: 'jwk' }) }
+      last = { bytes: publicKey.slice(), key: crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: toString(publicKey, 'base64url') }, format: 'jwk' }) }
     } catch {
       return Promise.resolve(false) // not a valid Ed25519 point
     }
@@ -147,11 +147,6 @@ function verifyInNode (signature: Uint8Array, message: Uint8Array, publicKey: Ui
   })
 }
 
-const toBase64url = (bytes: Uint8Array): string => {
-  let text = ''
-  for (const b of bytes) text += String.fromCharCode(b)
-  return btoa(text).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
-}
 
 /** The general path: finds out whether WebCrypto has Ed25519, imports the key. */
 async function verifySignatureFirst (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean> {

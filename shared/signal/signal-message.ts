@@ -48,6 +48,14 @@ export interface OpenedSignal extends Signal {
   from: PeerId
 }
 
+/** The wire number of each type (SignalMessage.Type is a string enum in TypeScript). */
+const TYPE_NUMBER: Record<SignalMessage.Type, number> = {
+  [SignalMessage.Type.OFFER]: 0,
+  [SignalMessage.Type.ANSWER]: 1,
+  [SignalMessage.Type.CANDIDATE]: 2,
+  [SignalMessage.Type.ABORT]: 3
+}
+
 const signed = (type: SignalMessage.Type): boolean => type === SignalMessage.Type.OFFER || type === SignalMessage.Type.ANSWER
 
 /**
@@ -58,8 +66,7 @@ const signed = (type: SignalMessage.Type): boolean => type === SignalMessage.Typ
 export function signalSigningBytes (to: Uint8Array, dial: bigint, type: SignalMessage.Type, data: string): Uint8Array {
   const dialBytes = new Uint8Array(8)
   new DataView(dialBytes.buffer).setBigUint64(0, dial)
-  const typeByte = Uint8Array.of(type === SignalMessage.Type.OFFER ? 0 : type === SignalMessage.Type.ANSWER ? 1 : type === SignalMessage.Type.CANDIDATE ? 2 : 3)
-  return concat([SIGNING_DOMAIN, Uint8Array.of(to.length), to, dialBytes, typeByte, new TextEncoder().encode(data)])
+  return concat([SIGNING_DOMAIN, Uint8Array.of(to.length), to, dialBytes, Uint8Array.of(TYPE_NUMBER[type]), new TextEncoder().encode(data)])
 }
 
 const aadOf = (roomId: Uint8Array): Uint8Array => concat([AAD_PREFIX, roomId])
