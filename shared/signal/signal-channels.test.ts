@@ -66,7 +66,7 @@ describe('signal channels', () => {
     const { a, bId, relay } = await pair({ answerTimeout: 50 })
     a.route(bId, keys.roomId, relay)
     const out = await a.open(bId)
-    // Written, never answered (b takes no offers: no incoming handler there? it has one, but never reads or writes).
+    // Nothing is written, so b never hears of the dial and nothing comes back.
     expect(await codeOf(out!.read())).toBe('ERR_TIMEOUT')
     expect(await a.open(bId)).toBeUndefined()
   })
