@@ -56,6 +56,11 @@ function fakeNode () {
     dialed,
     reserved,
     refuse (value: boolean) { refuseReservations = value },
+    /** The reservation goes while the connection stays (its listener says so, as libp2p's does). */
+    loseReservation (id: string) {
+      held.delete(id)
+      for (const fn of listeners.get('transport:listening') ?? []) fn({})
+    },
     /** The relay drops us: connection and reservation gone. */
     drop (id: string) {
       open.delete(id)
@@ -114,6 +119,24 @@ describe('connectRelays', () => {
     await until(() => connection?.status().phase === 'reserved' && fake.reserved.length === 2, 'second reservation')
     expect(fake.reserved).toEqual([relay.addr.toString(), relay.addr.toString()])
     expect(connection.relayStates()[0]).toMatchObject({ state: 'reserved', failures: 0 })
+  })
+
+  it('renews a reservation lost while the relay stays connected, at once, and never reports it held meanwhile', async () => {
+    const fake = fakeNode()
+    const relay = await relayAddr(1005)
+    fake.reachable.add(relay.addr.toString())
+    const phases: string[] = []
+    connection = connectRelays({ node: fake.node, addrs: [relay.addr], onStatus: (s) => { phases.push(s.phase) }, minBackoff: 10, maxBackoff: 20 })
+    await until(() => connection?.status().phase === 'reserved', 'first reservation')
+    fake.refuse(true)
+    fake.loseReservation(relay.id)
+    expect(connection.status().phase).toBe('connected')
+    expect(connection.relayStates()[0].state).toBe('connected')
+    // Renewed well before the 5 s re-check: the loss woke the loop.
+    await until(() => fake.reserved.length === 2, 'renewal tried')
+    expect(connection.relayStates()[0]).toMatchObject({ state: 'connected', errorCode: 'ERR_NO_RESERVATION' })
+    expect(phases).toContain('reserved')
+    expect(phases.slice(-1)).toEqual(['connected'])
   })
 
   it('stays connected and says why when the relay refuses a reservation', async () => {

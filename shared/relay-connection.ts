@@ -159,7 +159,23 @@ export function connectRelays (init: RelayConnectionInit): RelayConnection {
       wake?.()
       return
     }
-    if (hasReservation() && status.phase === 'connected') set({ phase: 'reserved', detail: 'relay connected, reservation held' })
+    // A reservation can go while its relay stays connected (the connection it
+    // was made on closed, a second one remains; a refresh failed): say so and
+    // renew it now rather than at the next check.
+    const reservations = node.services.reservations
+    let lost = false
+    for (const relay of relays) {
+      if (relay.state.state === 'reserved' && reservations != null && !reservations.has(relay.id) && isOpen(relay)) {
+        relay.state = { ...relay.state, state: 'connected', reservedAt: undefined }
+        lost = true
+      }
+    }
+    if (lost && status.phase === 'reserved' && !relays.some(r => r.state.state === 'reserved')) {
+      set({ phase: 'connected', detail: 'relay connected, reservation lost: renewing it' })
+    }
+    if (lost) wake?.()
+    // Without the reservations service the node reserves by itself: its circuit address tells.
+    if (reservations == null && hasReservation() && status.phase === 'connected') set({ phase: 'reserved', detail: 'relay connected, reservation held' })
   }
   node.addEventListener('peer:disconnect', refresh)
   node.addEventListener('transport:listening', refresh)
@@ -262,6 +278,8 @@ export function connectRelays (init: RelayConnectionInit): RelayConnection {
     },
     relayStates: () => [...relays.map(r => ({
       ...r.state,
+      // Live: a reservation lost a moment ago is not reported as held.
+      state: r.state.state === 'reserved' && node.services.reservations?.has(r.id) === false ? 'connected' as const : r.state.state,
       // The live view: a reservation renewed by libp2p, or lost with its connection.
       reservedAt: node.services.reservations?.reservedAt(r.id) ?? (r.state.state === 'reserved' ? r.state.reservedAt : undefined)
     })), ...unknown],

@@ -110,11 +110,11 @@ export interface DiagnosticsInit {
 
 export async function roomDiagnostics (init: DiagnosticsInit): Promise<RoomDiagnostics> {
   const { node, session, relay } = init
-  const status = session.status()
+  const before = session.status()
   const relayIds = relay.relays()
   const targets: Array<{ peer: PeerId, role: PeerDiagnostics['role'] }> = [
     ...relayIds.map(peer => ({ peer, role: 'relay' as const })),
-    ...status.members.map(m => ({ peer: peerIdFromString(m.id), role: 'member' as const }))
+    ...before.members.map(m => ({ peer: peerIdFromString(m.id), role: 'member' as const }))
   ]
   const ping = (node.services as { ping?: { ping(peer: PeerId, options: { signal: AbortSignal }): Promise<number> } }).ping
   const now = Date.now()
@@ -139,6 +139,9 @@ export async function roomDiagnostics (init: DiagnosticsInit): Promise<RoomDiagn
       openFor: connection == null ? undefined : now - connection.timeline.open
     }
   }))
+  // Taken together after the pings (up to a timeout each): a status from
+  // before them could contradict the relay states (reserved meanwhile).
+  const status = session.status()
   const relays = relay.relayStates()
   const relayStatus = relay.status()
   let reason = ''

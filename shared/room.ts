@@ -895,7 +895,9 @@ class Session implements RoomSession {
       self: this.#node.peerId.toString(),
       peer: id,
       waited: Date.now() - (this.#firstSeen.get(id) ?? Date.now()),
-      inbound: this.#node.getConnections(peer).some(c => c.direction === 'inbound' && c.status === 'open'),
+      // Its dial already reached us (a connection, or its offer through signalling): let it finish.
+      inbound: this.#node.getConnections(peer).some(c => c.direction === 'inbound' && c.status === 'open') ||
+        this.#node.services.signals?.incomingFrom(peer) === true,
       grace: this.#init.dialYield ?? DIAL_YIELD
     })
     if (!turn.dial) {

@@ -62,6 +62,22 @@ describe('signal channels', () => {
     expect(b.dropped).toEqual({})
   })
 
+  it('says while a peer\'s dial to us is under way (its offer came), and not after it is over', async () => {
+    const { a, b, aId, bId, relay, incoming } = await pair()
+    a.route(bId, keys.roomId, relay)
+    expect(b.incomingFrom(aId)).toBe(false)
+    const out = await a.open(bId)
+    // Our own dial is not an incoming one.
+    expect(a.incomingFrom(bId)).toBe(false)
+    await out!.write({ type: 'SDP_OFFER', data: 'offer' })
+    await expect.poll(() => incoming.length).toBe(1)
+    expect(b.incomingFrom(aId)).toBe(true)
+    expect(b.incomingFrom(relay)).toBe(false)
+    await incoming[0].channel.close()
+    expect(b.incomingFrom(aId)).toBe(false)
+    await out!.close()
+  })
+
   it('gives a dial up when nothing comes back in time, and dials that peer over a circuit for a while', async () => {
     const { a, bId, relay } = await pair({ answerTimeout: 50 })
     a.route(bId, keys.roomId, relay)

@@ -64,7 +64,7 @@ export interface SignalChannelsInit {
 }
 
 /** What a room session tells the signalling: its keys, and which relay listed which member. */
-export type RoomSignals = Pick<SignalChannels, 'addRoom' | 'route'>
+export type RoomSignals = Pick<SignalChannels, 'addRoom' | 'route' | 'incomingFrom'>
 
 export interface SignalChannels {
   /** A channel for a dial to `peer`, or undefined: dial over a circuit instead. */
@@ -75,6 +75,12 @@ export interface SignalChannels {
   addRoom(keys: Pick<RoomKeys, 'roomId' | 'signalKey'>): () => void
   /** `relay` listed `peer` as a member of `roomId`: dials to it can be signalled there. */
   route(peer: PeerId, roomId: Uint8Array, relay: PeerId): void
+  /**
+   * Whether `peer` is dialling us through signalling right now (its offer
+   * came, the dial is not over): the room then leaves the dial to it instead
+   * of starting a second RTCPeerConnection for the same pair.
+   */
+  incomingFrom(peer: PeerId): boolean
   /** A signal (or, with `error`, a refusal) a relay passed on (replication.onSignal). */
   received(relay: PeerId, roomId: Uint8Array, sender: PeerId, sealed: Uint8Array, error: string): void
   /** Signals dropped, by error code (bad seal or signature, no room, too many dials). */
@@ -131,6 +137,7 @@ export function createSignalChannels (init: SignalChannelsInit): SignalChannels 
     readonly #route: Route
     readonly #keys: Pick<RoomKeys, 'roomId' | 'signalKey'>
     readonly #dial: bigint
+    readonly outbound: boolean
     readonly #queue: WebRtcSignal[] = []
     readonly #readers: Array<{ resolve: (m: WebRtcSignal) => void, reject: (err: Error) => void }> = []
     #writes: Promise<void> = Promise.resolve()
@@ -143,6 +150,7 @@ export function createSignalChannels (init: SignalChannelsInit): SignalChannels 
       this.#route = route
       this.#keys = keys
       this.#dial = dial
+      this.outbound = outbound
       this.key = `${peer.toString()}/${dial}`
       channels.set(this.key, this)
       if (outbound) {
@@ -291,6 +299,10 @@ export function createSignalChannels (init: SignalChannelsInit): SignalChannels 
     },
     onIncoming (handler) {
       incoming = handler
+    },
+    incomingFrom (peer) {
+      for (const channel of channels.values()) if (!channel.outbound && channel.peer.equals(peer)) return true
+      return false
     },
     addRoom (keys) {
       const text = toString(keys.roomId, 'base32')
