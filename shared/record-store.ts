@@ -160,6 +160,8 @@ const text = (bytes: Uint8Array): string => toString(bytes, 'base32')
 
 /** Records mergeMany queues before it gives the event loop a turn. */
 const ENQUEUE_SLICE = 256
+/** Longest run of index building (reading a room from storage) between turns of the event loop, ms. */
+const INDEX_BUILD_SLICE_MS = 10
 
 /**
  * What a new write of a key supersedes: every head the writer holds, then
@@ -316,7 +318,14 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     maxItems: init.maxIndexedItems,
     now,
     async * read (roomId) {
+      // A big room takes a while to read and index: other work (another
+      // peer's write, a sync already streaming) gets turns meanwhile.
+      let lastTurn = Date.now()
       for await (const value of storage.list(roomId)) {
+        if (Date.now() - lastTurn > INDEX_BUILD_SLICE_MS) {
+          await yieldToEventLoop()
+          lastTurn = Date.now()
+        }
         let records: Uint8Array[]
         try {
           records = HeadSet.decode(value).records

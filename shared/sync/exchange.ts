@@ -35,6 +35,7 @@ import { readStoredRecord } from '../record.ts'
 import type { RecordStore } from '../record-store.ts'
 import { boundedLengthDecoder } from '../protocol/replication.ts'
 import { SyncLimitError, SyncMalformedError } from './errors.ts'
+import { yieldToEventLoop } from '../yield.ts'
 import { ITEM_ID_BYTES, ITEM_KEY_BYTES, lowerBound, type SyncItems } from './items.ts'
 import { checkRanges, idText, MODE_IDS, openingRanges, reconcile } from './reconcile.ts'
 
@@ -44,6 +45,8 @@ const log = logger('roomkv:sync')
 const MAX_FRAME_RECORDS = 16_384
 /** Bytes of records per reply frame, below MAX_SYNC_FRAME_BYTES with room for framing. */
 const FRAME_RECORD_BYTES = MAX_SYNC_FRAME_BYTES - 64 * 1024
+/** Bytes of records in the first reply frame of a round; each next frame may hold twice as many. */
+const FIRST_FRAME_RECORD_BYTES = 64 * 1024
 /** Keys read from storage at once when serving records. */
 const READ_BATCH_KEYS = 256
 /** Reply frames one asker accepts in one sync: 16 GiB of records at most, a bound on a responder that never says `last`. */
@@ -396,15 +399,24 @@ async function streamRecords (init: ServeInit, roomId: Uint8Array, items: SyncIt
   let frame: Uint8Array[] = []
   let bytes = 0
   let sent = 0
+  // Small frames first, doubling up to the largest: the asker starts
+  // checking records after one round trip's worth of bytes instead of a
+  // whole 1 MiB frame, and large frames keep the per-frame cost low after.
+  let target = FIRST_FRAME_RECORD_BYTES
   const flush = async (last: boolean): Promise<void> => {
     await init.admitRead?.(frame.length, bytes)
     await write({ records: frame, last })
     sent += frame.length
     frame = []
     bytes = 0
+    target = Math.min(2 * target, FRAME_RECORD_BYTES)
+    // Storage reads and writes to a fast stream all resolve as microtasks:
+    // without a turn of the event loop here the socket would see nothing
+    // until the last frame, and every other peer of this process would wait.
+    if (!last) await yieldToEventLoop()
   }
   for await (const record of recordsOf(init.store, roomId, items, indexes)) {
-    if (frame.length > 0 && (bytes + record.length + 8 > FRAME_RECORD_BYTES || frame.length >= MAX_FRAME_RECORDS)) await flush(false)
+    if (frame.length > 0 && (bytes + record.length + 8 > target || frame.length >= MAX_FRAME_RECORDS)) await flush(false)
     frame.push(record)
     bytes += record.length + 8
   }
