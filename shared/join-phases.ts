@@ -39,19 +39,28 @@ export interface JoinTimeline {
   mark(phase: JoinPhase): void
   /** Recorded phases, ms since the time origin (see the module comment). */
   phases(): JoinPhases
+  /** Resolves once `phase` is recorded (at once if it was). */
+  reached(phase: JoinPhase): Promise<void>
 }
 
 /** `initial`: phases recorded before the timeline existed (e.g. the script's load time). */
 export function createJoinTimeline (initial: JoinPhases = {}): JoinTimeline {
   const recorded: JoinPhases = { ...initial }
+  const waiting = new Map<JoinPhase, Array<() => void>>()
   return {
     mark (phase) {
       if (recorded[phase] != null) return
       recorded[phase] = performance.now()
+      for (const resolve of waiting.get(phase) ?? []) resolve()
+      waiting.delete(phase)
       try {
         // Shows in Chromium's performance panel and in traces; absent in old runtimes.
         performance.mark?.(`roomkv:${phase}`)
       } catch {}
+    },
+    async reached (phase) {
+      if (recorded[phase] != null) return
+      await new Promise<void>(resolve => { waiting.set(phase, [...(waiting.get(phase) ?? []), resolve]) })
     },
     phases () {
       const out: JoinPhases = {}

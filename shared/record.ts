@@ -236,9 +236,19 @@ function isCanonicalSignedRecord (bytes: Uint8Array, body: Uint8Array, signature
   }
   if (bytes[pos++] !== length) return false
   if (bytes.length !== pos + body.length + 2 + 64) return false
-  if (!equals(bytes.subarray(pos, pos + body.length), body)) return false
+  if (!sameBytes(bytes, pos, body)) return false
   pos += body.length
-  return bytes[pos] === 0x12 && bytes[pos + 1] === 64 && equals(bytes.subarray(pos + 2), signature)
+  return bytes[pos] === 0x12 && bytes[pos + 1] === 64 && sameBytes(bytes, pos + 2, signature)
+}
+
+/**
+ * Whether `part` equals `bytes` from `at` on. A parsed field is usually a
+ * view of those very bytes (protons decodes into subarrays): then it is
+ * equal without comparing a byte, which a catch-up would do per record.
+ */
+function sameBytes (bytes: Uint8Array, at: number, part: Uint8Array): boolean {
+  if (part.buffer === bytes.buffer && part.byteOffset === bytes.byteOffset + at) return at + part.length <= bytes.length
+  return equals(bytes.subarray(at, at + part.length), part)
 }
 
 interface Parsed { bytes: Uint8Array, signed: SignedRecord, body: RecordBody, roomId: Uint8Array }

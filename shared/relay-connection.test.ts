@@ -139,6 +139,28 @@ describe('connectRelays', () => {
     expect(phases.slice(-1)).toEqual(['connected'])
   })
 
+  it('takes the first reservation once reserveAfter resolves, or after reserveDelayMax at the latest', async () => {
+    const fake = fakeNode()
+    const relay = await relayAddr(1006)
+    fake.reachable.add(relay.addr.toString())
+    let release = (): void => {}
+    const after = new Promise<void>(resolve => { release = resolve })
+    connection = connectRelays({ node: fake.node, addrs: [relay.addr], onStatus: () => {}, reserveAfter: async () => { await after }, reserveDelayMax: 10_000 })
+    await connection.connected(2000)
+    await new Promise(resolve => setTimeout(resolve, 50))
+    expect(fake.reserved).toEqual([])
+    release()
+    await until(() => connection?.status().phase === 'reserved', 'reserved after the release')
+    connection.stop()
+
+    const slow = fakeNode()
+    slow.reachable.add(relay.addr.toString())
+    const started = Date.now()
+    connection = connectRelays({ node: slow.node, addrs: [relay.addr], onStatus: () => {}, reserveAfter: async () => await new Promise<void>(() => {}), reserveDelayMax: 100 })
+    await until(() => connection?.status().phase === 'reserved', 'reserved after the longest wait')
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90)
+  })
+
   it('stays connected and says why when the relay refuses a reservation', async () => {
     const fake = fakeNode()
     const relay = await relayAddr(1004)

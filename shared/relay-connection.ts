@@ -75,6 +75,14 @@ export interface RelayConnectionInit {
   maxBackoff?: number
   /** A connection without a reservation after this is reported. @default 10 s */
   reservationTimeout?: number
+  /**
+   * The first reservation is taken once this resolves (the room session
+   * heard the member list) or after reserveDelayMax, whichever is first.
+   * @default none: at once
+   */
+  reserveAfter?: () => Promise<void>
+  /** @default 500 ms */
+  reserveDelayMax?: number
   onStatus(status: RelayStatus): void
   /** Records relayConnected and reserved. @default none */
   timeline?: JoinTimeline
@@ -131,6 +139,7 @@ export function connectRelays (init: RelayConnectionInit): RelayConnection {
   const maxBackoff = init.maxBackoff ?? 1.5 * second
   let status: RelayStatus = { phase: 'connecting', attempts: 0, detail: relays.length === 0 ? 'no relay address given' : 'connecting to relay' }
   let stopped = false
+  let reservedOnce = false
   let wake: (() => void) | undefined
   const waiters = new Set<() => void>()
   const controller = new AbortController()
@@ -199,6 +208,14 @@ export function connectRelays (init: RelayConnectionInit): RelayConnection {
         set({ detail: reason })
         continue
       }
+      // The first reservation waits for the room's member list (or a
+      // moment): the room session, members and WebRTC dials (signalled
+      // through the session) are what a join waits on; the reservation only
+      // matters for peers that must reach us over a circuit.
+      if (init.reserveAfter != null && relay.state.state === 'connected' && !reservedOnce) {
+        await Promise.race([init.reserveAfter(), new Promise(resolve => setTimeout(resolve, init.reserveDelayMax ?? 500))])
+      }
+      reservedOnce = true
       await reserve(relay, addr)
       return true
     }

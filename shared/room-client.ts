@@ -130,7 +130,7 @@ export async function joinRoom (init: JoinRoomInit): Promise<RoomClient> {
     const status = client.status()
     for (const watcher of watchers) watcher(status)
   }
-  const relay = connectRelays({ node, addrs: info.addrs, onStatus: emit, timeline })
+  const relay = connectRelays({ node, addrs: info.addrs, onStatus: emit, timeline, reserveAfter: async () => { await timeline.reached('membersKnown') } })
   for (const { url, err } of failed) relay.addUnreachable(url, `relay ${url} did not answer /roomkv.json`, errorCode(err))
   for (const [i, ask] of asked.entries()) {
     ask.then(({ info }) => {

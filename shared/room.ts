@@ -9,7 +9,7 @@
  *   relays and every member found through DHT provider records.
  */
 import { logger } from '@libp2p/logger'
-import { toString } from 'uint8arrays'
+import { equals, toString } from 'uint8arrays'
 import type { Connection, PeerId, PeerInfo } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Libp2p } from 'libp2p'
@@ -426,9 +426,11 @@ class Session implements RoomSession {
   #notifying: Promise<void> = Promise.resolve()
 
   #onStored (record: VerifiedRecord, heads: VerifiedRecord[]): void {
-    if (hex(record.roomId) !== hex(this.#keys.roomId)) return
+    // Byte compares and no id text unless this tab wrote something: a
+    // catch-up passes here once per record.
+    if (!equals(record.roomId, this.#keys.roomId)) return
     this.#clock.observe(record.clock)
-    const source = this.#localWrites.delete(hex(record.id)) ? 'local' : 'remote'
+    const source = this.#localWrites.size > 0 && this.#localWrites.delete(hex(record.id)) ? 'local' : 'remote'
     // Nobody watching (a CLI writer, a relay-less import): no decryption at all.
     if (this.#watchers.size === 0) return
     const opening = this.#entry(heads)
