@@ -216,6 +216,7 @@ export function connectRelays (init: RelayConnectionInit): RelayConnection {
         await Promise.race([init.reserveAfter(), new Promise(resolve => setTimeout(resolve, init.reserveDelayMax ?? 500))])
       }
       reservedOnce = true
+      if (stopped) return false
       await reserve(relay, addr)
       return true
     }

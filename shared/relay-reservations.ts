@@ -49,6 +49,7 @@ class Reservations implements RelayReservations {
   async reserve (relayAddr: Multiaddr, signal: AbortSignal): Promise<void> {
     const relay = relayAddr.getComponents().findLast(c => c.name === 'p2p')?.value
     if (relay == null) throw new RelayUnreachableError(`Relay address ${relayAddr.toString()} names no peer id`)
+    signal.throwIfAborted()
     // Two callers at once (a reconnect and a timer) share one attempt.
     const pending = this.#pending.get(relay)
     if (pending != null) return abortable(pending, signal)
@@ -91,7 +92,11 @@ class Reservations implements RelayReservations {
 }
 
 async function abortable<T> (promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  signal.throwIfAborted()
+  if (signal.aborted) {
+    // The attempt goes on (it is shared); its failure must not go unhandled.
+    promise.catch(() => {})
+    throw signal.reason
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => { reject(signal.reason) }
     signal.addEventListener('abort', onAbort, { once: true })
