@@ -229,6 +229,31 @@ describe('createRecordStore merge', () => {
     expect(hex((await store.get(keysA.roomId, greeting))?.bytes ?? new Uint8Array())).toBe(hex(v3))
   })
 
+  it('heads read back carry their ids, from storage that returns the values it was given and from storage that copies', async () => {
+    const same = memoryRecordStorage()
+    const copying: RecordStorage = {
+      ...same,
+      get: async (roomId, keyId) => { const v = await same.get(roomId, keyId); return v == null ? undefined : Uint8Array.from(v) },
+      async * list (roomId) { for await (const v of same.list(roomId)) yield Uint8Array.from(v) }
+    }
+    for (const storage of [same, copying]) {
+      const store = createRecordStore(storage, { now: () => NOW })
+      const a = seal({ clock: at(NOW - 10), writer: 'writer-a' })
+      const b = seal({ clock: at(NOW - 9), writer: 'writer-b' }) // concurrent: two heads
+      const other = seal({ key: 'other', clock: at(NOW - 8) })
+      await store.mergeMany([a, b, other])
+      const check = async (): Promise<void> => {
+        for (const record of await collect(store.list(keysA.roomId))) expect(hex(record.id)).toBe(hex(idOf(record.bytes)))
+      }
+      await check()
+      await check() // a second read (ids kept from the first, or computed again)
+      const c = seal({ clock: at(NOW - 5), replaces: supersededBy(await store.heads(keysA.roomId, greeting)) })
+      await store.merge(c)
+      await check()
+      expect(idsOf(await store.heads(keysA.roomId, greeting))).toEqual(idsOf([c]))
+    }
+  })
+
   it('an older version that does not replace the winner is a conflict, not stale', async () => {
     const store = createRecordStore(memoryRecordStorage(), { now: () => NOW })
     const newer = seal({ clock: at(NOW - 5), writer: 'a' })

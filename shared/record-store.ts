@@ -342,6 +342,16 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
 
   const isLive = (record: VerifiedRecord): boolean => record.body.expiresAt === 0 || record.body.expiresAt > now()
 
+  /**
+   * The record ids of a stored value's heads, by the value itself: storage
+   * that keeps the values it was given in memory (a tab's resident rooms,
+   * memory storage) hands the same objects back, and reading them then
+   * costs no SHA-256 per record (listing a 100,000-key room spent 0.7 s of
+   * its 1.8 s hashing). Values are never changed in place, only replaced;
+   * entries go with their values.
+   */
+  const storedIds = new WeakMap<Uint8Array, Uint8Array[]>()
+
   /** Stored heads, live or not; unreadable entries are dropped (they never win). */
   function decode (value: Uint8Array | undefined): VerifiedRecord[] {
     if (value == null) return []
@@ -352,14 +362,17 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
       init.onCorrupt?.(value)
       return []
     }
+    const known = storedIds.get(value)
+    const ids = known?.length === set.records.length ? known : undefined
     const heads: VerifiedRecord[] = []
-    for (const bytes of set.records) {
+    set.records.forEach((bytes, i) => {
       try {
-        heads.push(readStoredRecord(bytes))
+        heads.push(readStoredRecord(bytes, ids?.[i]))
       } catch {
         init.onCorrupt?.(bytes)
       }
-    }
+    })
+    if (ids == null && heads.length === set.records.length) storedIds.set(value, heads.map(h => h.id))
     return heads
   }
 
@@ -522,7 +535,9 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
         outcome.push({ p, result: result('stale', heads) })
         return
       }
-      ops.push({ roomId: p.roomId, keyId: p.keyId, value: HeadSet.encode({ records: capped.map(h => h.bytes) }) })
+      const value = HeadSet.encode({ records: capped.map(h => h.bytes) })
+      storedIds.set(value, capped.map(h => h.id))
+      ops.push({ roomId: p.roomId, keyId: p.keyId, value })
       outcome.push({ p, result: result('stored', capped), op: ops.length - 1 })
     })
     const writing = writeMany(ops).catch((err: any): StorageWriteResult[] => {

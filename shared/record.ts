@@ -302,9 +302,10 @@ function checkTime ({ bytes, signed, body, roomId }: Parsed, options: VerifyOpti
 /**
  * Read a record back from this replica's own storage: it was verified when
  * it was merged, so only parse it (a signature check per read made listing a
- * 10,000-key room cost seconds of CPU).
+ * 10,000-key room cost seconds of CPU). `recordId`: its id, when the
+ * caller kept it from an earlier read or write of these same bytes.
  */
-export function readStoredRecord (bytes: Uint8Array): VerifiedRecord {
+export function readStoredRecord (bytes: Uint8Array, recordId?: Uint8Array): VerifiedRecord {
   let signed: SignedRecord
   let body: RecordBody
   try {
@@ -313,7 +314,7 @@ export function readStoredRecord (bytes: Uint8Array): VerifiedRecord {
   } catch (err: any) {
     throw new InvalidRecordError(`Stored record does not parse: ${err.message}`)
   }
-  return { bytes, body, id: recordIdOf(signed.body), roomId: roomIdFromRoomKey(body.roomKey), clock: { wall: body.hlcWall, counter: body.hlcCounter } }
+  return { bytes, body, id: recordId ?? recordIdOf(signed.body), roomId: roomIdFromRoomKey(body.roomKey), clock: { wall: body.hlcWall, counter: body.hlcCounter } }
 }
 
 /** Decrypt a verified record with the room secret. */
