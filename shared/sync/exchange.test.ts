@@ -11,7 +11,8 @@ import { deriveRoomKeys } from '../room-keys.ts'
 import { prng, randomInt } from '../test-support.ts'
 import { askSync, serveSync } from './exchange.ts'
 import { byteText, type SyncItems } from './items.ts'
-import { MODE_FINGERPRINT } from './reconcile.ts'
+import { MODE_FINGERPRINT, openingRanges } from './reconcile.ts'
+import { EMPTY_ITEMS } from './items.ts'
 import { lpStream } from '@libp2p/utils'
 
 const keys = deriveRoomKeys(new Uint8Array(32).fill(9))
@@ -101,6 +102,42 @@ describe('sync exchange', () => {
     await fresh.mergeMany(await collectAll(a))
     expect(itemsText(await fresh.syncItems(keys.roomId))).toEqual(itemsText(items))
   })
+})
+
+describe('sync exchange, responder pacing', () => {
+  it('sends small frames first, growing, and gives the event loop a turn between frames', async () => {
+    const b = store()
+    await b.mergeMany(await seal(1500, 'k'))
+    const [outbound, inbound] = await streamPair()
+    // Work queued when serving starts runs before the last frame is written,
+    // not after the whole room (a relay serves other peers meanwhile).
+    const writes: string[] = []
+    const originalSend = inbound.send.bind(inbound)
+    inbound.send = (data: any) => { writes.push('frame'); return originalSend(data) }
+    const served = serveSync({ stream: inbound, store: b, readTimeout: 5000, admit: () => {} })
+    let serving = true
+    const tick = (): void => { if (!serving) return; writes.push('other work'); setImmediate(tick) }
+    setImmediate(tick)
+    void served.finally(() => { serving = false })
+    const lp = lpStream(outbound)
+    await lp.write(SyncQuery.encode({ roomId: keys.roomId, ranges: openingRanges(EMPTY_ITEMS), want: new Uint8Array(0) }))
+    const frames: SyncReply[] = []
+    for (;;) {
+      const reply = SyncReply.decode(await lp.read({ signal: AbortSignal.timeout(5000) }))
+      frames.push(reply)
+      if (reply.last) break
+    }
+    await lp.write(SyncQuery.encode({ roomId: keys.roomId, ranges: [], want: new Uint8Array(0) }))
+    await served
+    const sizes = frames.slice(1).map(f => f.records.reduce((n, r) => n + r.length, 0))
+    expect(frames.slice(1).reduce((n, f) => n + f.records.length, 0)).toBe(1500)
+    expect(sizes[0]).toBeLessThanOrEqual(64 * 1024)
+    expect(sizes.length).toBeGreaterThanOrEqual(3)
+    expect(sizes[1]).toBeGreaterThan(sizes[0])
+    // Between the first records frame and the last one, other work ran.
+    const firstRecords = writes.indexOf('frame', writes.indexOf('frame') + 1)
+    expect(writes.slice(firstRecords, writes.lastIndexOf('frame'))).toContain('other work')
+  }, 60_000)
 })
 
 describe('sync exchange, hostile peers', () => {
