@@ -213,7 +213,9 @@ export function connectRelays (init: RelayConnectionInit): RelayConnection {
       // through the session) are what a join waits on; the reservation only
       // matters for peers that must reach us over a circuit.
       if (init.reserveAfter != null && relay.state.state === 'connected' && !reservedOnce) {
-        await Promise.race([init.reserveAfter(), new Promise(resolve => setTimeout(resolve, init.reserveDelayMax ?? 500))])
+        let timer: ReturnType<typeof setTimeout> | undefined
+        await Promise.race([init.reserveAfter(), new Promise(resolve => { timer = setTimeout(resolve, init.reserveDelayMax ?? 500) })])
+        clearTimeout(timer)
       }
       reservedOnce = true
       if (stopped) return false

@@ -57,6 +57,14 @@ export interface JoinRoomInit {
   store?: RecordStoreInit
   /** Where records are decrypted and checked for watch() and list() (a tab: Workers). @default this thread */
   openPayload?: PayloadOpener
+  /**
+   * Take the first relay reservation only once a relay listed the room's
+   * members, or after this many ms: a tab's join then does not share its
+   * main thread with the reservation and the address updates it sets off
+   * while it dials members (signalled through the session, no reservation
+   * needed). A room with nobody else waits the whole time. @default 0: at once
+   */
+  deferReservation?: number
 }
 
 export interface ClientStatus {
@@ -130,7 +138,15 @@ export async function joinRoom (init: JoinRoomInit): Promise<RoomClient> {
     const status = client.status()
     for (const watcher of watchers) watcher(status)
   }
-  const relay = connectRelays({ node, addrs: info.addrs, onStatus: emit, timeline, reserveAfter: async () => { await timeline.reached('membersKnown') } })
+  const deferReservation = init.deferReservation ?? 0
+  const relay = connectRelays({
+    node,
+    addrs: info.addrs,
+    onStatus: emit,
+    timeline,
+    reserveAfter: deferReservation > 0 ? async () => { await timeline.reached('membersKnown') } : undefined,
+    reserveDelayMax: deferReservation
+  })
   for (const { url, err } of failed) relay.addUnreachable(url, `relay ${url} did not answer /roomkv.json`, errorCode(err))
   for (const [i, ask] of asked.entries()) {
     ask.then(({ info }) => {

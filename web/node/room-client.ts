@@ -62,6 +62,9 @@ export async function joinTabRoom (init: JoinTabRoomInit): Promise<RoomClient> {
       // Batches of 128: one batch's merge, write and listeners stay a short task.
       store: { verifySignature: cryptoPool.verify, maxBatch: 128 },
       openPayload: cryptoPool.open,
+      // A tab's join is bound by its main thread: the reservation (only for
+      // peers that reach us over a circuit) waits until the members are known.
+      deferReservation: 500,
       // Addresses cached per change before the relay and the session listen to
       // the node: their room statuses read them on every event.
       createNode: async (node) => cacheOwnAddresses(await createBrowserNode({ ...node, iceServers: init.iceServers ?? node.iceServers })).node
