@@ -147,7 +147,6 @@ function verifyInNode (signature: Uint8Array, message: Uint8Array, publicKey: Ui
   })
 }
 
-
 /** The general path: finds out whether WebCrypto has Ed25519, imports the key. */
 async function verifySignatureFirst (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean> {
   if (webCrypto !== false && globalThis.crypto?.subtle != null && publicKey.length === 32 && signature.length === 64) {

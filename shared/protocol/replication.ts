@@ -145,6 +145,13 @@ export const MAX_QUERY_KEYS = 64
 const roomKey = (peer: PeerId | string, roomId: Uint8Array): string => `${peer.toString()}/${toString(roomId, 'base32')}`
 
 /** One stream, in both directions. */
+/** One ReplicateFrame with every field not given at its default (the encoder wants them all). */
+export function encodeReplicateFrame (frame: Partial<ReplicateFrame>): Uint8Array {
+  return ReplicateFrame.encode({ roomId: EMPTY, seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: [], query: 0, want: [], reply: 0, signalPeer: EMPTY, signal: EMPTY, signals: false, ...frame })
+}
+
+const EMPTY = new Uint8Array(0)
+
 class Session {
   readonly peer: PeerId
   readonly roomId: Uint8Array
@@ -187,7 +194,7 @@ class Session {
   }
 
   write (frame: Partial<ReplicateFrame>): Promise<void> {
-    const bytes = ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: [], query: 0, want: [], reply: 0, signalPeer: new Uint8Array(0), signal: new Uint8Array(0), signals: false, ...frame })
+    const bytes = encodeReplicateFrame(frame)
     const next = this.#writes.then(async () => {
       if (this.closed) throw new ProtocolError('Session closed')
       await this.#lp.write(bytes)
@@ -776,7 +783,7 @@ export function createReplication (init: ReplicationInit, events: ReplicationEve
       const refuse = async (code: string, message: string): Promise<void> => {
         events.onRejected?.(code, peer)
         try {
-          await lp.write(ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: code, members: [], query: 0, want: [], reply: 0, signalPeer: new Uint8Array(0), signal: new Uint8Array(0), signals: false }), { signal: AbortSignal.timeout(second) })
+          await lp.write(encodeReplicateFrame({ error: code }), { signal: AbortSignal.timeout(second) })
           await stream.close({ signal: AbortSignal.timeout(second) })
         } catch {
           stream.abort(new ProtocolError(message))

@@ -18,7 +18,7 @@ import { ReplicateFrame } from '../proto/protocol.ts'
 import { createRateLimiter, type RateLimiter } from '../rate-limit.ts'
 import type { RecordStore } from '../record-store.ts'
 import { askSync, serveSync, type SyncProgress } from '../sync/exchange.ts'
-import { boundedLengthDecoder, createReplication, type Admit, type Delivery, type Replication } from './replication.ts'
+import { boundedLengthDecoder, createReplication, encodeReplicateFrame, type Admit, type Delivery, type Replication } from './replication.ts'
 
 /**
  * A relay tells a room's members that members left (their last session for
@@ -327,7 +327,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
       // Other relays (federation links) have no member list to correct.
       const remaining = this.replication.members(roomId).filter(p => !this.isRelay(p)).slice(-MAX_LEFT_RECIPIENTS)
       for (let i = 0; i < peers.length; i += MAX_LEFT_PEERS) {
-        const frame = ReplicateFrame.encode({ roomId, seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: peers.slice(i, i + MAX_LEFT_PEERS).map(p => p.toMultihash().bytes), query: 0, want: [], reply: 0, signalPeer: new Uint8Array(0), signal: new Uint8Array(0), signals: false })
+        const frame = encodeReplicateFrame({ roomId, members: peers.slice(i, i + MAX_LEFT_PEERS).map(p => p.toMultihash().bytes) })
         for (const member of remaining) void this.#sendLeft(member, frame)
       }
     }

@@ -19,6 +19,7 @@ import { openRoom } from '../../cli/node-peer.ts'
 import { MAX_SIGNAL_BYTES, REPLICATE_PROTOCOL } from '../../shared/constants.ts'
 import { formatRoomLink } from '../../shared/link.ts'
 import { ReplicateFrame } from '../../shared/proto/protocol.ts'
+import { encodeReplicateFrame } from '../../shared/protocol/replication.ts'
 import { deriveRoomKeys, newRoomSecret } from '../../shared/room-keys.ts'
 import type { RoomClient } from '../../shared/room-client.ts'
 
@@ -49,8 +50,7 @@ async function rawClient (): Promise<Libp2p> {
   return node
 }
 
-const frame = (init: Partial<ReplicateFrame>): Uint8Array =>
-  ReplicateFrame.encode({ roomId: new Uint8Array(0), seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: [], query: 0, want: [], reply: 0, signalPeer: new Uint8Array(0), signal: new Uint8Array(0), signals: false, ...init })
+const frame = encodeReplicateFrame
 
 beforeAll(async () => { relay = await startRelayProcess() })
 afterAll(async () => {

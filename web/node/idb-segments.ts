@@ -24,6 +24,8 @@
  * Keys decode with one TextDecoder call for the whole segment.
  */
 
+import { promisifyRequest } from 'idb-keyval'
+
 const VERSION = 1
 const HEADER = 12
 const DELETED = 0xffffffff
@@ -133,14 +135,9 @@ export function segmentRange (roomId: string, after?: number): IDBKeyRange {
 /** The room's segments up to and including seq `last`. */
 export const segmentsUpTo = (roomId: string, last: number): IDBKeyRange => IDBKeyRange.bound([roomId, []], [roomId, [last]], true, false)
 
-const request = <T>(req: IDBRequest<T>): Promise<T> => new Promise((resolve, reject) => {
-  req.onsuccess = () => { resolve(req.result) }
-  req.onerror = () => { reject(req.error) }
-})
-
 /** The room's last segment seq in this transaction, -1 without any. */
 export async function lastSeq (store: IDBObjectStore, roomId: string): Promise<number> {
-  const cursor = await request(store.openKeyCursor(segmentRange(roomId), 'prev'))
+  const cursor = await promisifyRequest(store.openKeyCursor(segmentRange(roomId), 'prev'))
   return cursor == null ? -1 : seqOfKey(cursor.key)
 }
 
@@ -165,7 +162,7 @@ export async function appendSegments (store: IDBObjectStore, roomIds: string[], 
  */
 export async function unfoldSegments (store: IDBObjectStore, roomId: string): Promise<boolean> {
   let any = false
-  for (let cursor = await request(store.openCursor(segmentRange(roomId))); cursor != null; cursor = await next(cursor)) {
+  for (let cursor = await promisifyRequest(store.openCursor(segmentRange(roomId))); cursor != null; cursor = await next(cursor)) {
     any = true
     const segment = decodeSegment(cursor.value as Uint8Array)
     if (segment.base) store.delete(legacyRange(roomId))
@@ -182,7 +179,7 @@ export async function unfoldSegments (store: IDBObjectStore, roomId: string): Pr
 
 async function next (cursor: IDBCursorWithValue): Promise<IDBCursorWithValue | null> {
   const req = cursor.request as IDBRequest<IDBCursorWithValue | null>
-  const done = request(req)
+  const done = promisifyRequest(req)
   cursor.continue()
   return done
 }
