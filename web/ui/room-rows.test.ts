@@ -35,6 +35,44 @@ describe('room rows patched from changes', () => {
   })
 })
 
+describe('room rows patched from changes, against a full sort', () => {
+  test('random sets, updates and deletions: sorted() equals the rows sorted from scratch, as new arrays', () => {
+    let seed = 7 // mulberry32: seeded, so a failure replays
+    const random = (n: number): number => {
+      seed = (seed + 0x6d2b79f5) | 0
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * n)
+    }
+    const rows = new RoomRows()
+    const truth = new Map<string, KeyEntry>()
+    const initial = Array.from({ length: 300 }, (_, i) => entry(`k${String(i * 3).padStart(4, '0')}`, i))
+    rows.reset(initial)
+    for (const e of initial) truth.set(e.key, e)
+    let previous = rows.sorted()
+    for (let round = 0; round < 200; round++) {
+      // Mostly a few changes per call (new keys placed by binary search),
+      // now and then a burst (merged in one pass).
+      for (let i = random(10) === 0 ? 400 + random(400) : random(40); i >= 0; i--) {
+        const key = random(5) === 0 ? `x${random(50)}` : `k${String(random(1000)).padStart(4, '0')}`
+        if (random(4) === 0) {
+          rows.apply(entry(key, undefined, { deleted: true }))
+          truth.delete(key)
+        } else {
+          const e = entry(key, round)
+          rows.apply(e)
+          truth.set(key, e)
+        }
+      }
+      const sorted = rows.sorted()
+      expect(sorted).not.toBe(previous)
+      expect(sorted.map(e => e.key)).toEqual([...truth.keys()].sort((a, b) => a < b ? -1 : a > b ? 1 : 0))
+      expect(sorted.every(e => truth.get(e.key) === e)).toBe(true)
+      previous = sorted
+    }
+  })
+})
+
 describe('conflicts shown to people', () => {
   test('a version equal to the winner (or to another shown one) is no choice and is hidden', () => {
     const same = entry('k', { a: 1 })
