@@ -21,7 +21,8 @@ function preloadLazyChunks (): Plugin {
       order: 'post',
       handler (html, ctx) {
         const lazy = Object.values(ctx.bundle ?? {})
-          .filter(chunk => chunk.type === 'chunk' && chunk.isDynamicEntry)
+          // Not the pure-JS AES fallback (shared/aead-js.ts): a browser with WebCrypto never loads it.
+          .filter(chunk => chunk.type === 'chunk' && chunk.isDynamicEntry && !chunk.fileName.includes('aead-js'))
           .map(chunk => ({ tag: 'link', attrs: { rel: 'modulepreload', crossorigin: true, href: `/${chunk.fileName}` }, injectTo: 'head' as const }))
         const workers = Object.values(ctx.bundle ?? {})
           .filter(file => file.type === 'asset' && /^assets\/[\w-]*worker[\w-]*\.js$/.test(file.fileName))

@@ -11,9 +11,16 @@
  * (algorithm normalisation, promises) was 30 us and most of the garbage of
  * opening 10,000 records.
  */
-import { gcm } from '@noble/ciphers/aes.js'
 import { concat } from 'uint8arrays'
 import { nodeCrypto } from './node-crypto.ts'
+
+/**
+ * The pure-JS fallback, loaded only where it is used (no WebCrypto, no
+ * node:crypto): evaluating @noble/ciphers/aes.js precomputes its AES and
+ * GHASH tables, ~50 ms of a tab's main thread while it joins, for a
+ * fallback a browser never takes.
+ */
+const noble = async (): Promise<typeof import('./aead-js.ts')> => import('./aead-js.ts')
 
 const TAG_BYTES = 16
 
@@ -45,7 +52,7 @@ export async function aesGcmEncrypt (key: Uint8Array, nonce: Uint8Array, aad: Ui
     return concat([head, cipher.final(), cipher.getAuthTag()])
   }
   const k = await nativeKey(key)
-  if (k == null) return gcm(key, nonce, aad).encrypt(plaintext)
+  if (k == null) return (await noble()).gcm(key, nonce, aad).encrypt(plaintext)
   return new Uint8Array(await globalThis.crypto.subtle.encrypt({ name: 'AES-GCM', iv: nonce.slice(), additionalData: aad.slice(), tagLength: 128 }, k, plaintext.slice()))
 }
 
@@ -61,6 +68,6 @@ export async function aesGcmDecrypt (key: Uint8Array, nonce: Uint8Array, aad: Ui
     return concat([head, decipher.final()])
   }
   const k = await nativeKey(key)
-  if (k == null) return gcm(key, nonce, aad).decrypt(ciphertext)
+  if (k == null) return (await noble()).gcm(key, nonce, aad).decrypt(ciphertext)
   return new Uint8Array(await globalThis.crypto.subtle.decrypt({ name: 'AES-GCM', iv: nonce.slice(), additionalData: aad.slice(), tagLength: 128 }, k, ciphertext.slice()))
 }

@@ -7,7 +7,8 @@ import { dhtDatastore } from './dht-datastore.ts'
 import { dhtKeyFor } from './dht-key.ts'
 import { rejectionCode } from './test-support.ts'
 import { createRecordStore, memoryRecordStorage, supersededBy, type RecordStore } from './record-store.ts'
-import { sealRecord, verifyRecord, type SealInit, type VerifiedRecord } from './record.ts'
+import { verifyRecord, type SealInit, type VerifiedRecord } from './record.ts'
+import { sealRecord } from './record-js.ts'
 import { deriveRoomKeys, keyIdFor, type RoomKeys } from './room-keys.ts'
 
 const NOW = 1_767_225_600_000

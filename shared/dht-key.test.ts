@@ -5,7 +5,8 @@ import { RoomkvError } from './errors.ts'
 import {
   createDhtValidators, dhtKeyFor, dhtNamespaceOf, dhtSelectors, dhtValidators, isRoomkvDhtKey, parseDhtKey, selectDhtRecord, validateDhtRecord
 } from './dht-key.ts'
-import { sealRecord, type SealInit } from './record.ts'
+import { type SealInit } from './record.ts'
+import { sealRecord } from './record-js.ts'
 import { deriveRoomKeys, keyIdFor, type RoomKeys } from './room-keys.ts'
 
 // Clocks well in the past: validateDhtRecord checks against the real Date.now().

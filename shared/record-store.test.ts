@@ -6,7 +6,8 @@ import { HeadSet } from './proto/record.ts'
 import {
   createRecordStore, memoryRecordStorage, supersededBy, writeContext, type MergeResult, type MergeStatus, type RecordStorage
 } from './record-store.ts'
-import { compareRecords, readStoredRecord, sealRecord, sealRecordAsync, type SealInit, type VerifiedRecord } from './record.ts'
+import { compareRecords, readStoredRecord, sealRecordAsync, type SealInit, type VerifiedRecord } from './record.ts'
+import { sealRecord } from './record-js.ts'
 import { deriveRoomKeys, keyIdFor, type RoomKeys } from './room-keys.ts'
 import { b32, collect, hex, pick, prng, randomInt, rejectionCode, shuffle, verified as verifiedAt } from './test-support.ts'
 

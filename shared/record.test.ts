@@ -8,10 +8,8 @@ import {
 import { RoomkvError } from './errors.ts'
 import { compareClocks, type Clock } from './hlc.ts'
 import { Payload, RecordBody, SignedRecord } from './proto/record.ts'
-import {
-  compareRecords, encodeValue, openRecord, recordIdOf, sealRecord, sealRecordAsync, selectRecord, validateKeyName, verifyRecord,
-  verifyRecordAsync, type SealInit, type VerifiedRecord
-} from './record.ts'
+import { compareRecords, encodeValue, recordIdOf, sealRecordAsync, selectRecord, validateKeyName, verifyRecord, verifyRecordAsync, type SealInit, type VerifiedRecord } from './record.ts'
+import { openRecord, sealRecord } from './record-js.ts'
 import { deriveRoomKeys, keyIdFor, type RoomKeys } from './room-keys.ts'
 import { prng } from './test-support.ts'
 

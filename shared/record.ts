@@ -3,8 +3,6 @@
  * signature, expiry; no secret needed, so relays can run it), open (decrypt,
  * members only) and the deterministic order that picks a winner.
  */
-import { gcm } from '@noble/ciphers/aes.js'
-import { ed25519 } from '@noble/curves/ed25519.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { randomBytes } from '@noble/hashes/utils.js'
 import { compare as compareBytes, concat, equals } from 'uint8arrays'
@@ -26,9 +24,10 @@ import { aesGcmDecrypt, aesGcmEncrypt } from './aead.ts'
 import { sign, verifySignature, verifySignatureSync, type SignatureVerifier } from './signature.ts'
 import type { OpenedCache } from './opened-cache.ts'
 
-const SIGNATURE_PREFIX = new TextEncoder().encode('roomkv/v1/record\0')
+/** Prefix of every signed message (domain separation). */
+export const SIGNATURE_PREFIX = new TextEncoder().encode('roomkv/v1/record\0')
 const AAD_PREFIX = new TextEncoder().encode('roomkv/v1/payload\0')
-const NONCE_BYTES = 12
+export const NONCE_BYTES = 12
 const TAG_BYTES = 16
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
@@ -94,7 +93,8 @@ export function encodeValue (value: unknown): string {
   return json
 }
 
-function aad (roomId: Uint8Array, keyId: Uint8Array): Uint8Array {
+/** The AEAD associated data of a record's payload. */
+export function aad (roomId: Uint8Array, keyId: Uint8Array): Uint8Array {
   return concat([AAD_PREFIX, roomId, keyId])
 }
 
@@ -106,7 +106,7 @@ export function recordIdOf (body: Uint8Array): Uint8Array {
 }
 
 /** Check a new record's fields and prepare its payload; `body(ciphertext)` encodes the body (everything but the signature). */
-function sealParts (keys: RoomKeys, init: SealInit): { nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, body(ciphertext: Uint8Array): Uint8Array } {
+export function sealParts (keys: RoomKeys, init: SealInit): { nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, body(ciphertext: Uint8Array): Uint8Array } {
   validateKeyName(init.key)
   const deleted = init.deleted === true
   const value = deleted ? '' : encodeValue(init.value)
@@ -147,17 +147,11 @@ function sealParts (keys: RoomKeys, init: SealInit): { nonce: Uint8Array, plaint
   return { nonce, plaintext, aad: associated, body }
 }
 
-function signedBytes (body: Uint8Array, signature: Uint8Array): Uint8Array {
+/** The SignedRecord encoding, refused past MAX_RECORD_BYTES. */
+export function signedBytes (body: Uint8Array, signature: Uint8Array): Uint8Array {
   const bytes = SignedRecord.encode({ body, signature })
   if (bytes.length > MAX_RECORD_BYTES) throw new RecordTooLargeError(`Record is ${bytes.length} bytes; the limit is ${MAX_RECORD_BYTES}`)
   return bytes
-}
-
-/** Encrypt and sign a new record (synchronous, noble). Returns the SignedRecord encoding. */
-export function sealRecord (keys: RoomKeys, init: SealInit): Uint8Array {
-  const parts = sealParts(keys, init)
-  const body = parts.body(gcm(keys.encryptionKey, parts.nonce, parts.aad).encrypt(parts.plaintext))
-  return signedBytes(body, ed25519.sign(concat([SIGNATURE_PREFIX, body]), keys.signingSeed))
 }
 
 /**
@@ -317,20 +311,6 @@ export function readStoredRecord (bytes: Uint8Array, recordId?: Uint8Array): Ver
   return { bytes, body, id: recordId ?? recordIdOf(signed.body), roomId: roomIdFromRoomKey(body.roomKey), clock: { wall: body.hlcWall, counter: body.hlcCounter } }
 }
 
-/** Decrypt a verified record with the room secret. */
-export function openRecord (keys: RoomKeys, record: VerifiedRecord): RoomEntry {
-  const { body } = record
-  if (!equals(record.roomId, keys.roomId)) throw new WrongRoomError('Record belongs to another room')
-  let payload: Payload
-  try {
-    const cipher = gcm(keys.encryptionKey, body.sealed.subarray(0, NONCE_BYTES), aad(keys.roomId, body.keyId))
-    payload = Payload.decode(cipher.decrypt(body.sealed.subarray(NONCE_BYTES)))
-  } catch {
-    throw new DecryptError()
-  }
-  return entryOf(keys, record, payload)
-}
-
 /** A record's payload once decrypted and checked: the key name and the value as JSON text. */
 export interface OpenedPayload {
   name: string
@@ -379,7 +359,7 @@ export async function openRecordAsync (keys: RoomKeys, record: VerifiedRecord, c
 }
 
 /** The checks after decryption, and the entry. */
-function entryOf (keys: RoomKeys, record: VerifiedRecord, payload: Payload): RoomEntry {
+export function entryOf (keys: RoomKeys, record: VerifiedRecord, payload: Payload): RoomEntry {
   if (!equals(keyIdFor(keys, payload.name), record.body.keyId)) throw new WrongRoomError('Key name does not match key id')
   return entryFields(record, payload, checkPayload(record, payload))
 }

@@ -19,7 +19,8 @@ import { AckResult, ReplicateFrame, SyncQuery, SyncReply } from './proto/protoco
 import { boundBefore, fingerprintOfIds, itemsFrom, type SyncItems } from './sync/items.ts'
 import { checkRanges, openingRanges, reconcile } from './sync/reconcile.ts'
 import { Payload, RecordBody, SignedRecord } from './proto/record.ts'
-import { openRecord, recordIdOf, sealRecord, verifyRecord } from './record.ts'
+import { recordIdOf, verifyRecord } from './record.ts'
+import { openRecord, sealRecord } from './record-js.ts'
 import { deriveRoomKeys, keyIdFor } from './room-keys.ts'
 
 interface VectorInput {

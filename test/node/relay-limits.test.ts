@@ -17,7 +17,7 @@ import { openRoom } from '../../cli/node-peer.ts'
 import { MiB } from '../../shared/constants.ts'
 import { formatRoomLink } from '../../shared/link.ts'
 import { deriveRoomKeys, newRoomSecret, type RoomKeys } from '../../shared/room-keys.ts'
-import { sealRecord } from '../../shared/record.ts'
+import { sealRecord } from '../../shared/record-js.ts'
 import type { RoomClient } from '../../shared/room-client.ts'
 
 function record (keys: RoomKeys, key: string, value: unknown, counter = 0): Uint8Array {

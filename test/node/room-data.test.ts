@@ -8,7 +8,7 @@ import { startRelayProcess, type RelayProcess } from '../../e2e/harness.ts'
 import { openRoom } from '../../cli/node-peer.ts'
 import { formatRoomLink } from '../../shared/link.ts'
 import { deriveRoomKeys, newRoomSecret } from '../../shared/room-keys.ts'
-import { sealRecord } from '../../shared/record.ts'
+import { sealRecord } from '../../shared/record-js.ts'
 import type { RoomClient } from '../../shared/room-client.ts'
 
 let relay: RelayProcess
