@@ -6,7 +6,8 @@
  * the winner among heads is deterministic, so replicas that saw the same
  * records hold the same state and show the same winner and conflicts.
  */
-import { equals, toString } from 'uint8arrays'
+import { equals } from 'uint8arrays'
+import { base32 } from './base32.ts'
 import { DIGEST_ID_BYTES, MAX_HEADS, MAX_RECORD_BYTES, MAX_REPLACES, MAX_SEEN, RECORD_ID_BYTES } from './constants.ts'
 import { compareClocks, type Clock } from './hlc.ts'
 import { HeadSet } from './proto/record.ts'
@@ -156,7 +157,8 @@ export interface RecordStoreInit {
   verifySignature?: SignatureVerifier
 }
 
-const text = (bytes: Uint8Array): string => toString(bytes, 'base32')
+/** Storage's text for room and key ids (base32). */
+const text = base32
 
 /** Records mergeMany queues before it gives the event loop a turn. */
 const ENQUEUE_SLICE = 256
@@ -257,42 +259,53 @@ function scanRecord (bytes: Uint8Array): { body: Uint8Array, roomKey: Uint8Array
 
 /** The first field `field` of wire type `type` (0 varint, 2 bytes) of a protobuf message; undefined when absent or the message does not scan. */
 function protoField (message: Uint8Array, field: number, type: 0 | 2): Uint8Array | number | undefined {
+  // No closures or objects per call: a catch-up scans three fields of every record.
   let pos = 0
-  const varint = (): number => {
-    let value = 0
-    for (let shift = 0; shift < 64; shift += 7) {
-      if (pos >= message.length) throw new RangeError('truncated')
-      const b = message[pos++]
-      value += (b & 0x7f) * 2 ** shift
-      if (b < 0x80) return value
+  while (pos < message.length) {
+    const tag = readVarint(message, pos)
+    if (tag < 0) return undefined
+    pos = varintEnd
+    const wire = tag % 8
+    const number = Math.floor(tag / 8)
+    if (wire === 0) {
+      const value = readVarint(message, pos)
+      if (value < 0) return undefined
+      pos = varintEnd
+      if (number === field && type === 0) return value
+    } else if (wire === 2) {
+      const length = readVarint(message, pos)
+      if (length < 0) return undefined
+      pos = varintEnd
+      if (pos + length > message.length) return undefined
+      if (number === field && type === 2) return message.subarray(pos, pos + length)
+      pos += length
+    } else if (wire === 1) {
+      pos += 8
+    } else if (wire === 5) {
+      pos += 4
+    } else {
+      return undefined
     }
-    throw new RangeError('varint too long')
-  }
-  try {
-    while (pos < message.length) {
-      const tag = varint()
-      const wire = tag % 8
-      const number = Math.floor(tag / 8)
-      if (wire === 0) {
-        const value = varint()
-        if (number === field && type === 0) return value
-      } else if (wire === 2) {
-        const length = varint()
-        if (pos + length > message.length) return undefined
-        if (number === field && type === 2) return message.subarray(pos, pos + length)
-        pos += length
-      } else if (wire === 1) {
-        pos += 8
-      } else if (wire === 5) {
-        pos += 4
-      } else {
-        return undefined
-      }
-    }
-  } catch {
-    return undefined
   }
   return undefined
+}
+
+/** Where the last readVarint ended (module state: protoField runs synchronously). */
+let varintEnd = 0
+
+/** The varint at `pos`, or -1 when it is truncated or longer than 64 bits; sets varintEnd. */
+function readVarint (bytes: Uint8Array, pos: number): number {
+  let value = 0
+  for (let shift = 0; shift < 64; shift += 7) {
+    if (pos >= bytes.length) return -1
+    const b = bytes[pos++]
+    value += (b & 0x7f) * 2 ** shift
+    if (b < 0x80) {
+      varintEnd = pos
+      return value
+    }
+  }
+  return -1
 }
 
 /** Keep the MAX_HEADS greatest heads of a key (see docs/protocol.md, "Heads and merge"). */
@@ -470,6 +483,18 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     }
   }
 
+  /** Seal a local write from the key's heads (writeOwn); the error, not a rejection, when it fails. */
+  async function buildOwn (p: Pending, heads: VerifiedRecord[]): Promise<VerifiedRecord | Error> {
+    try {
+      p.parsed = await p.build!(heads)
+      p.bytes = p.parsed.bytes
+      p.id = p.parsed.id
+      return p.parsed
+    } catch (err: any) {
+      return err instanceof Error ? err : new Error(String(err))
+    }
+  }
+
   /**
    * Compute a batch's new heads and start its storage write; `done` (never
    * rejects) waits for the write, then updates the sync index, tells
@@ -491,33 +516,40 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     }))
     // 2. Records already held need no crypto at all; the rest are verified
     //    side by side (WebCrypto runs them off the JS thread).
-    const verified = await Promise.all(batch.map(async (p): Promise<VerifiedRecord | Error> => {
+    // A plain loop, awaiting only what is pending: an async callback per
+    // record was a promise and a closure each, thousands per catch-up batch.
+    const verified: Array<VerifiedRecord | Error | Promise<VerifiedRecord | Error>> = new Array(batch.length)
+    let waits = false
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]
       const heads = current.get(p) ?? []
       if (p.build != null) {
+        verified[i] = buildOwn(p, heads)
+        waits = true
+      } else if (heads.some(h => equals(h.id, p.id))) {
         try {
-          p.parsed = await p.build(heads)
-          p.bytes = p.parsed.bytes
-          p.id = p.parsed.id
-          return p.parsed
+          verified[i] = p.parsed ?? readStoredRecord(p.bytes)
         } catch (err: any) {
-          return err instanceof Error ? err : new Error(String(err))
+          verified[i] = err instanceof Error ? err : new Error(String(err))
         }
+      } else if (p.verified && p.parsed != null) {
+        verified[i] = p.parsed
+      } else {
+        verified[i] = p.verifying ?? verifyPending(p, t)
+        waits = true
       }
-      if (heads.some(h => equals(h.id, p.id))) {
-        try {
-          return p.parsed ?? readStoredRecord(p.bytes)
-        } catch (err: any) {
-          return err instanceof Error ? err : new Error(String(err))
-        }
+    }
+    if (waits) {
+      for (let i = 0; i < verified.length; i++) {
+        const v = verified[i]
+        if (v instanceof Promise) verified[i] = await v
       }
-      if (p.verified && p.parsed != null) return p.parsed
-      return await (p.verifying ?? verifyPending(p, t))
-    }))
+    }
     // 3. New head sets, one write per key, all in one storage transaction.
     const ops: StorageWrite[] = []
     const outcome: Array<{ p: Pending, result?: MergeResult, error?: Error, op?: number }> = []
     batch.forEach((p, i) => {
-      const record = verified[i]
+      const record = verified[i] as VerifiedRecord | Error // settled above
       if (record instanceof Error) {
         outcome.push({ p, error: record })
         return

@@ -452,16 +452,24 @@ class Session implements RoomSession {
 
   /** Open a key's heads (winner first) into one entry; undefined if none opens. */
   async #entry (heads: VerifiedRecord[]): Promise<KeyEntry | undefined> {
-    const opened = (await Promise.all(heads.map(async (head) => {
-      try {
-        return await openRecordAsync(this.#keys, head, this.#opened, this.#init.openPayload)
-      } catch (err) {
-        this.#log.error('record %s does not open: %e', hex(head.id), err)
-        return undefined
-      }
-    }))).filter((e): e is RoomEntry => e != null)
+    // One head (no conflict) is nearly every key: no array of promises for it.
+    if (heads.length === 1) {
+      const entry = await this.#open(heads[0])
+      return entry == null ? undefined : { ...entry, conflicts: [] }
+    }
+    const opened = (await Promise.all(heads.map(async head => this.#open(head)))).filter((e): e is RoomEntry => e != null)
     if (opened.length === 0) return undefined
     return { ...opened[0], conflicts: opened.slice(1) }
+  }
+
+  /** A head opened, or undefined (logged) when it does not open. */
+  async #open (head: VerifiedRecord): Promise<RoomEntry | undefined> {
+    try {
+      return await openRecordAsync(this.#keys, head, this.#opened, this.#init.openPayload)
+    } catch (err) {
+      this.#log.error('record %s does not open: %e', hex(head.id), err)
+      return undefined
+    }
   }
 
   // ---- writes ----
