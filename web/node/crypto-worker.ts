@@ -20,9 +20,15 @@ async function verify (item: Uint8Array): Promise<boolean> {
   ).catch(() => false)
 }
 
+/**
+ * Opening reads the body, not the record id: a placeholder spares hashing
+ * every record again here (the main thread computed its id on arrival).
+ */
+const UNUSED_ID = new Uint8Array(0)
+
 async function open (keys: { roomId: Uint8Array, encryptionKey: Uint8Array, nameKey: Uint8Array }, item: Uint8Array): Promise<OpenResult> {
   try {
-    return await openPayloadAsync(keys, readStoredRecord(item))
+    return await openPayloadAsync(keys, readStoredRecord(item, UNUSED_ID))
   } catch (err: any) {
     return { error: { code: typeof err?.code === 'string' ? err.code : 'ERR_OPEN_FAILED', message: String(err?.message ?? err) } }
   }
