@@ -67,6 +67,9 @@ export function createOpenedCache (init: OpenedCacheInit = {}): OpenedCache {
       if (cost(payload) > maxChars) return
       entries.set(id, payload)
       chars += cost(payload)
+      // Only when over a bound: an iterator (and an entry pair per step) on
+      // every insert was garbage a catch-up made 10,000 times.
+      if (chars <= maxChars && entries.size <= maxEntries) return
       for (const [oldest, p] of entries) {
         if (chars <= maxChars && entries.size <= maxEntries) break
         entries.delete(oldest)

@@ -93,7 +93,28 @@ function importKey (publicKey: Uint8Array): Promise<CryptoKey | undefined> {
  * default is `verifySignature` (this thread); a tab passes one that runs
  * in Workers (web/node/crypto-pool.ts).
  */
-export type SignatureVerifier = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => Promise<boolean>
+export type SignatureVerifier = (signature: Uint8Array, message: SignedMessage, publicKey: Uint8Array) => Promise<boolean>
+
+/**
+ * The signed bytes, or parts that concatenate to them: a record's message is
+ * a prefix and its body, and a verifier that copies anyway (into a Worker's
+ * buffer) copies the parts without joining them first.
+ */
+export type SignedMessage = Uint8Array | readonly Uint8Array[]
+
+/** The message's bytes in one array (the parts joined, one allocation). */
+export function joinMessage (message: SignedMessage): Uint8Array {
+  if (message instanceof Uint8Array) return message
+  let size = 0
+  for (const part of message) size += part.length
+  const out = new Uint8Array(size)
+  let at = 0
+  for (const part of message) {
+    out.set(part, at)
+    at += part.length
+  }
+  return out
+}
 
 /**
  * Verify a signature; false for any bad input. With WebCrypto known to work
@@ -101,7 +122,8 @@ export type SignatureVerifier = (signature: Uint8Array, message: Uint8Array, pub
  * first), it is one WebCrypto call and one promise: the awaits of the
  * general path cost a measurable share of a 10,000-record verify.
  */
-export function verifySignature (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean> {
+export function verifySignature (signature: Uint8Array, signed: SignedMessage, publicKey: Uint8Array): Promise<boolean> {
+  const message = joinMessage(signed)
   if (nodeCrypto != null && signature.length === 64 && publicKey.length === 32) return verifyInNode(signature, message, publicKey)
   const last = lastKey
   if (webCrypto === true && last?.resolved != null && signature.length === 64 && equals(last.bytes, publicKey)) {

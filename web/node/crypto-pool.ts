@@ -11,7 +11,7 @@
 import { logger } from '@libp2p/logger'
 import { openPayloadAsync, type OpenedPayload, type PayloadOpener, type VerifiedRecord } from '../../shared/record.ts'
 import type { RoomKeys } from '../../shared/room-keys.ts'
-import { verifySignature, type SignatureVerifier } from '../../shared/signature.ts'
+import { verifySignature, type SignatureVerifier, type SignedMessage } from '../../shared/signature.ts'
 import { RoomkvError } from '../../shared/errors.ts'
 import { packBytes as pack } from './packed-bytes.ts'
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, type CryptoRequest, type CryptoResponse, type OpenResult } from './crypto-protocol.ts'
@@ -41,7 +41,7 @@ export interface CryptoPool {
 type OpenKeys = Pick<RoomKeys, 'roomId' | 'encryptionKey' | 'nameKey'>
 
 type Item =
-  | { kind: 'verify', signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array, resolve(ok: boolean): void }
+  | { kind: 'verify', signature: Uint8Array, message: SignedMessage, publicKey: Uint8Array, resolve(ok: boolean): void }
   | { kind: 'open', keys: OpenKeys, record: VerifiedRecord, resolve(payload: OpenedPayload): void, reject(err: Error): void }
 
 interface Slot {
@@ -61,7 +61,8 @@ function request (id: number, batch: Item[]): { message: CryptoRequest, transfer
     // Wrong sizes can never verify: zeros stand in (the worker answers false).
     const { buffer, offsets } = pack(batch.map(item => {
       const v = item as Extract<Item, { kind: 'verify' }>
-      return [v.signature.length === SIGNATURE_BYTES ? v.signature : ZERO_SIGNATURE, v.publicKey.length === PUBLIC_KEY_BYTES ? v.publicKey : ZERO_KEY, v.message]
+      const head = [v.signature.length === SIGNATURE_BYTES ? v.signature : ZERO_SIGNATURE, v.publicKey.length === PUBLIC_KEY_BYTES ? v.publicKey : ZERO_KEY]
+      return v.message instanceof Uint8Array ? [...head, v.message] : [...head, ...v.message]
     }))
     return { message: { kind: 'verify', id, buffer, offsets }, transfer: [buffer, offsets.buffer] }
   }

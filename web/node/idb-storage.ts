@@ -88,6 +88,8 @@ const DEFAULT_MAX_RESIDENT_BYTES = 256 * 1024 * 1024
 const DEFAULT_COMPACT_MIN_BYTES = 1024 * 1024
 /** Segments read per request: a batch's segment is ~40 KB, a base one the whole room. */
 const SEGMENT_PAGE = 32
+/** Longest delay before other tabs hear that a room's log grew, ms. */
+const APPEND_ANNOUNCE_MS = 50
 /** Map entry, key text and array overhead per resident record, roughly. */
 const ENTRY_OVERHEAD = 160
 
@@ -187,6 +189,21 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
     try {
       channel?.postMessage(message)
     } catch {}
+  }
+  // Appends are announced at most every APPEND_ANNOUNCE_MS, with the
+  // newest seq per room: a catch-up commits a segment every few ms, and a
+  // BroadcastChannel message each (a clone and an IPC round) was ~3 % of the
+  // tab's main thread; other tabs only need to know the log grew.
+  const appended = new Map<string, number>()
+  let appendTimer: ReturnType<typeof setTimeout> | undefined
+  const flushAppends = (): void => {
+    appendTimer = undefined
+    for (const [roomId, seq] of appended) announce({ roomId, seq })
+    appended.clear()
+  }
+  const announceAppend = (roomId: string, seq: number): void => {
+    appended.set(roomId, Math.max(appended.get(roomId) ?? -1, seq))
+    appendTimer ??= setTimeout(flushAppends, APPEND_ANNOUNCE_MS)
   }
   if (channel != null) {
     channel.onmessage = (event: MessageEvent<ChannelMessage>) => {
@@ -525,7 +542,7 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
       if (seq === room.lastSeq + 1) room.lastSeq = seq
       // Another tab's segment came between: read it (and this one again).
       else if (seq > room.lastSeq) room.behind = true
-      announce({ roomId: room.roomId, seq })
+      announceAppend(room.roomId, seq)
     })
     for (const [roomId] of [...byRoom].filter((_, i) => residents[i] == null)) announce({ roomId, reload: true })
     for (const room of residentRooms) maybeCompact(room)
@@ -586,6 +603,8 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
       await Promise.allSettled([...inflight])
       writer?.terminate()
       writer = undefined
+      clearTimeout(appendTimer)
+      flushAppends()
       channel?.close()
       rooms.clear()
       loaded.clear()
