@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { decodeSegment, encodedSize, encodeSegment, SegmentFormatError } from './idb-segments.ts'
+import { decodeSegment, encodedSize, encodeSegment, encodeSegmentInSlices, SegmentFormatError } from './idb-segments.ts'
 
 const show = (values: Array<Uint8Array | undefined>): Array<number[] | null> => values.map(v => v == null ? null : [...v])
 
@@ -16,6 +16,23 @@ describe('segment encoding', () => {
     expect(segment.base).toBe(false)
     expect(segment.keyIds).toEqual(['b', 'a', 'é€😀', '', 'b'])
     expect(show(segment.values)).toEqual([[1, 2, 3], null, [], [9], [4]])
+  })
+
+  test('encoded in slices: the same bytes as at once, for any slice size, and it pauses between slices', async () => {
+    const entries = Array.from({ length: 23 }, (_, i) => ({
+      keyId: i % 5 === 0 ? `é€😀${i}` : `key-${i}`,
+      value: i % 7 === 3 ? undefined : Uint8Array.from({ length: i * 3 }, (_, j) => (i + j) & 255)
+    }))
+    for (const base of [false, true]) {
+      const whole = encodeSegment(entries, { base })
+      for (const slice of [1, 2, 5, 23, 100]) {
+        let pauses = 0
+        const sliced = await encodeSegmentInSlices(entries.map(e => e.keyId), entries.map(e => e.value), { base }, async () => { pauses++ }, slice)
+        expect(sliced).toEqual(whole)
+        expect(pauses).toBe(2 * Math.ceil(entries.length / slice) - 1)
+      }
+    }
+    expect(await encodeSegmentInSlices([], [], {}, async () => {})).toEqual(encodeSegment([]))
   })
 
   test('an empty segment, and the base flag', () => {

@@ -86,6 +86,61 @@ export function encodeSegment (entries: SegmentEntry[], options: { base?: boolea
   return bytes
 }
 
+/**
+ * encodeSegment's bytes, built `slice` entries at a time with `pause()`
+ * between slices: a resident room's base segment holds every key (100,000
+ * keys are ~35 MB), and encoding it at once was one main-thread task of
+ * 100-450 ms in the middle of a catch-up. `keyIds` and `values` are a
+ * snapshot: the caller must not change them meanwhile.
+ */
+export async function encodeSegmentInSlices (keyIds: readonly string[], values: ReadonlyArray<Uint8Array | undefined>, options: { base?: boolean }, pause: () => Promise<void>, slice = 4096): Promise<Uint8Array> {
+  const count = keyIds.length
+  // Keys as UTF-8 a slice at a time (each key is whole, so the slices'
+  // UTF-8 joined is the whole list's), and the values' total size.
+  const keyChunks: Uint8Array[] = []
+  let keyBytes = 0
+  let valueBytes = 0
+  for (let i = 0; i < count; i += slice) {
+    if (i > 0) await pause()
+    const end = Math.min(count, i + slice)
+    let joined = ''
+    for (let j = i; j < end; j++) {
+      joined += keyIds[j]
+      const value = values[j]
+      if (value != null) valueBytes += value.byteLength
+    }
+    const chunk = encoder.encode(joined)
+    keyChunks.push(chunk)
+    keyBytes += chunk.byteLength
+  }
+  const tables = HEADER + count * 8
+  const bytes = new Uint8Array(tables + keyBytes + valueBytes)
+  const view = new DataView(bytes.buffer)
+  view.setUint8(0, VERSION)
+  view.setUint8(1, options.base === true ? FLAG_BASE : 0)
+  view.setUint32(4, count, true)
+  view.setUint32(8, keyBytes, true)
+  let at = tables
+  for (const chunk of keyChunks) {
+    bytes.set(chunk, at)
+    at += chunk.byteLength
+  }
+  for (let i = 0; i < count; i += slice) {
+    await pause()
+    const end = Math.min(count, i + slice)
+    for (let j = i; j < end; j++) {
+      const value = values[j]
+      view.setUint32(HEADER + j * 4, keyIds[j].length, true)
+      view.setUint32(HEADER + (count + j) * 4, value == null ? DELETED : value.byteLength, true)
+      if (value != null) {
+        bytes.set(value, at)
+        at += value.byteLength
+      }
+    }
+  }
+  return bytes
+}
+
 export function decodeSegment (bytes: Uint8Array): Segment {
   if (bytes.byteLength < HEADER) throw new SegmentFormatError('segment shorter than its header')
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)

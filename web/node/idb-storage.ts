@@ -43,11 +43,12 @@ import { logger } from '@libp2p/logger'
 import { createStore, promisifyRequest, type UseStore } from 'idb-keyval'
 import type { RecordStorage, StorageWrite, StorageWriteResult } from '../../shared/record-store.ts'
 import {
-  appendSegments, decodeSegment, encodedSize, encodeSegment, lastSeq, legacyRange, segmentKey, segmentRange,
+  appendSegments, decodeSegment, encodedSize, encodeSegment, encodeSegmentInSlices, lastSeq, legacyRange, segmentKey, segmentRange,
   segmentsUpTo, seqOfKey, unfoldSegments, type Segment
 } from './idb-segments.ts'
 import type { WriteRequest, WriteResponse } from './idb-writer-protocol.ts'
 import { packBytes } from './packed-bytes.ts'
+import { yieldToEventLoop } from '../../shared/yield.ts'
 
 const log = logger('roomkv:idb-storage')
 
@@ -440,7 +441,9 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
       if (!ready()) return { written: Promise.resolve(undefined), size: 0, diskBefore: 0 }
       const from = room.lastSeq
       const diskBefore = room.disk
-      const base = encodeSegment([...room.values].map(([keyId, value]) => ({ keyId, value })), { base: true })
+      // A snapshot, then encoded in slices with turns of the event loop
+      // between them (writes wait for this turn; the page does not).
+      const base = await encodeSegmentInSlices([...room.values.keys()], [...room.values.values()], { base: true }, yieldToEventLoop)
       let started!: () => void
       const created = new Promise<void>(resolve => { started = resolve })
       const written = store('readwrite', async s => {
