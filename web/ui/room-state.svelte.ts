@@ -262,9 +262,14 @@ export class RoomState {
 
   /** One timer for the soonest expiry: an expired version disappears from the rows as it does from `list()`. */
   #watchExpiry (entry?: KeyEntry): void {
-    const soonest = entry == null
-      ? this.#rows.nextExpiry()
-      : [entry, ...entry.conflicts].reduce<number | undefined>((min, v) => v.expiresAt > 0 && (min == null || v.expiresAt < min) ? v.expiresAt : min, this.#expiryAt)
+    let soonest: number | undefined
+    if (entry == null) soonest = this.#rows.nextExpiry()
+    else {
+      // Per change, so no array: a catch-up sends thousands.
+      soonest = this.#expiryAt
+      if (entry.expiresAt > 0 && (soonest == null || entry.expiresAt < soonest)) soonest = entry.expiresAt
+      for (const c of entry.conflicts) if (c.expiresAt > 0 && (soonest == null || c.expiresAt < soonest)) soonest = c.expiresAt
+    }
     if (soonest === this.#expiryAt && this.#expiryTimer != null) return
     clearTimeout(this.#expiryTimer)
     this.#expiryTimer = undefined
