@@ -92,6 +92,31 @@ test('Workers answer every check exactly as the main thread does, in one tick or
   expect(result.afterClose).toBe(expected[0])
 })
 
+test('a few checks at a time run on the main thread and start no Worker; the first burst starts them for good', async () => {
+  const page = await openPage()
+  const { items, expected } = cases()
+  const result = await page.evaluate(async ({ items, origin }) => {
+    const { createCryptoPool } = (globalThis as any).__cryptoPool
+    let started = 0
+    const pool = createCryptoPool({ workers: 2, localBelow: 8, createWorker: () => { started++; return new Worker(`${origin}/worker.js`) } })
+    const check = async (item: any): Promise<boolean> => pool.verify(Uint8Array.from(item.signature), Uint8Array.from(item.message), Uint8Array.from(item.publicKey))
+    const few: boolean[] = []
+    for (let i = 0; i < 40; i += 4) few.push(...await Promise.all(items.slice(i, i + 4).map(check)))
+    const startedAfterFew = started
+    const burst = await Promise.all(items.map(check))
+    // Workers running: a few at a time go to them now (answers the same).
+    const after: boolean[] = []
+    for (let i = 0; i < 40; i += 4) after.push(...await Promise.all(items.slice(i, i + 4).map(check)))
+    pool.close()
+    return { few, startedAfterFew, burst, after, started }
+  }, { items, origin: ORIGIN })
+  expect(result.startedAfterFew).toBe(0)
+  expect(result.few).toEqual(expected.slice(0, 40))
+  expect(result.started).toBe(2)
+  expect(result.burst).toEqual(expected)
+  expect(result.after).toEqual(expected.slice(0, 40))
+})
+
 test('a Worker that fails hands its checks back to the main thread; none is lost or wrong', async () => {
   const page = await openPage()
   const { items, expected } = cases()

@@ -4,9 +4,10 @@
  * signature, ~35 us to open a record, measured with the CPU profiler: 3-5 s
  * of main thread for a 60,000-key catch-up), so a tab hands them to a few
  * Workers: requests of one tick go out as one batch per Worker (one
- * transferred buffer), answers come back as one array. Where Workers cannot
- * start (CSP, an old browser) or one fails, the work runs on this thread as
- * before, with the same code.
+ * transferred buffer), answers come back as one array. The Workers start
+ * with the first tick of many items (a catch-up); until then the few
+ * checks of live changes run here. Where Workers cannot start (CSP, an old
+ * browser) or one fails, the work runs on this thread, with the same code.
  */
 import { logger } from '@libp2p/logger'
 import { openPayloadAsync, type OpenedPayload, type PayloadOpener, type VerifiedRecord } from '../../shared/record.ts'
@@ -29,6 +30,14 @@ export interface CryptoPoolInit {
   maxBatch?: number
   /** Starts a Worker; tests pass their own. @default the bundled crypto-worker */
   createWorker?: () => Worker
+  /**
+   * Until a tick brings at least this many items (a catch-up), the work is
+   * done on this thread (~0.1 ms per record) and no Worker runs: starting
+   * them (a thread, an isolate, 86 KB of script each) in the first second
+   * of a join delayed a tab's first direct peer by ~100 ms on two cores.
+   * From then on every tick goes to the Workers. @default 32
+   */
+  localBelow?: number
 }
 
 export interface CryptoPool {
@@ -51,6 +60,7 @@ interface Slot {
 }
 
 const DEFAULT_MAX_BATCH = 256
+const DEFAULT_LOCAL_BELOW = 32
 
 const ZERO_SIGNATURE = new Uint8Array(SIGNATURE_BYTES)
 const ZERO_KEY = new Uint8Array(PUBLIC_KEY_BYTES)
@@ -75,7 +85,9 @@ export function createCryptoPool (init: CryptoPoolInit = {}): CryptoPool {
   const maxBatch = Math.max(1, init.maxBatch ?? DEFAULT_MAX_BATCH)
   const count = Math.max(1, init.workers ?? Math.min(4, Math.max(2, (globalThis.navigator?.hardwareConcurrency ?? 2) - 1)))
   const createWorker = init.createWorker ?? (() => new Worker(new URL('./crypto-worker.ts', import.meta.url), { type: 'module', name: 'roomkv-crypto' }))
+  const localBelow = init.localBelow ?? DEFAULT_LOCAL_BELOW
   const slots: Slot[] = []
+  let started = false
   let nextId = 0
   let queue: Item[] = []
   let scheduled = false
@@ -105,23 +117,27 @@ export function createCryptoPool (init: CryptoPoolInit = {}): CryptoPool {
     slot.pending.clear()
   }
 
-  try {
-    for (let i = 0; i < count && typeof Worker !== 'undefined'; i++) {
-      const slot: Slot = { worker: createWorker(), pending: new Map() }
-      slot.worker.onmessage = (event: MessageEvent<CryptoResponse>) => {
-        const response = event.data
-        const items = slot.pending.get(response.id)
-        if (items == null) return
-        slot.pending.delete(response.id)
-        if ('results' in response) items.forEach((item, i) => settle(item, response.results[i] === 1))
-        else items.forEach((item, i) => settle(item, response.opened[i]))
+  /** The Workers, started on the first tick with enough work. */
+  const start = (): void => {
+    started = true
+    try {
+      for (let i = 0; i < count && typeof Worker !== 'undefined'; i++) {
+        const slot: Slot = { worker: createWorker(), pending: new Map() }
+        slot.worker.onmessage = (event: MessageEvent<CryptoResponse>) => {
+          const response = event.data
+          const items = slot.pending.get(response.id)
+          if (items == null) return
+          slot.pending.delete(response.id)
+          if ('results' in response) items.forEach((item, i) => settle(item, response.results[i] === 1))
+          else items.forEach((item, i) => settle(item, response.opened[i]))
+        }
+        slot.worker.onerror = (event) => { retire(slot, event.message) }
+        slot.worker.onmessageerror = () => { retire(slot, 'unreadable message') }
+        slots.push(slot)
       }
-      slot.worker.onerror = (event) => { retire(slot, event.message) }
-      slot.worker.onmessageerror = () => { retire(slot, 'unreadable message') }
-      slots.push(slot)
+    } catch (err) {
+      log('no crypto workers: %e', err)
     }
-  } catch (err) {
-    log('no crypto workers: %e', err)
   }
 
   const send = (batch: Item[], turn: number): void => {
@@ -143,6 +159,13 @@ export function createCryptoPool (init: CryptoPoolInit = {}): CryptoPool {
     scheduled = false
     const items = queue
     queue = []
+    if (!started) {
+      if (items.length < localBelow) {
+        items.forEach(local)
+        return
+      }
+      start()
+    }
     if (slots.length === 0) {
       items.forEach(local)
       return
