@@ -108,13 +108,21 @@ test('a few checks at a time run on the main thread and start no Worker; the fir
     const after: boolean[] = []
     for (let i = 0; i < 40; i += 4) after.push(...await Promise.all(items.slice(i, i + 4).map(check)))
     pool.close()
-    return { few, startedAfterFew, burst, after, started }
+    // Closed before its first burst was flushed: the burst runs here, no Worker starts.
+    let lateStarted = 0
+    const late = createCryptoPool({ workers: 2, localBelow: 8, createWorker: () => { lateStarted++; return new Worker(`${origin}/worker.js`) } })
+    const pending = items.slice(0, 40).map(async (item: any) => late.verify(Uint8Array.from(item.signature), Uint8Array.from(item.message), Uint8Array.from(item.publicKey)))
+    late.close()
+    const lateOut = await Promise.all(pending)
+    return { few, startedAfterFew, burst, after, started, lateOut, lateStarted }
   }, { items, origin: ORIGIN })
   expect(result.startedAfterFew).toBe(0)
   expect(result.few).toEqual(expected.slice(0, 40))
   expect(result.started).toBe(2)
   expect(result.burst).toEqual(expected)
   expect(result.after).toEqual(expected.slice(0, 40))
+  expect(result.lateStarted).toBe(0)
+  expect(result.lateOut).toEqual(expected.slice(0, 40))
 })
 
 test('a Worker that fails hands its checks back to the main thread; none is lost or wrong', async () => {

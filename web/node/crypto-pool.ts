@@ -160,7 +160,8 @@ export function createCryptoPool (init: CryptoPoolInit = {}): CryptoPool {
     const items = queue
     queue = []
     if (!started) {
-      if (items.length < localBelow) {
+      // Closed meanwhile (this flush was already scheduled): no Worker starts.
+      if (closed || items.length < localBelow) {
         items.forEach(local)
         return
       }

@@ -420,7 +420,9 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
   // Every operation takes its turn here before it touches memory, so a
   // read called after a write sees it even while a room is still loading.
   // A turn is short: memory only, or a disk read of a room that is not
-  // resident; a write's commit runs outside its turn.
+  // resident; a write's commit runs outside its turn. The longest is a
+  // compaction's, which encodes a snapshot of the room in slices (writes
+  // wait; the page keeps its turns of the event loop).
   let turns: Promise<unknown> = Promise.resolve()
   const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
     const next = turns.then(fn)
