@@ -159,7 +159,7 @@ test('batches committed by the writer Worker: on disk for a fresh reader, delete
   const page = await openPage()
   const result = await page.evaluate(async (origin) => {
     const { idbRecordStorage } = (globalThis as any).__idbStorage
-    const storage = idbRecordStorage({ database: 'worker', createWriter: () => new Worker(`${origin}/writer.js`) })
+    const storage = idbRecordStorage({ database: 'worker', writerAfterBytes: 0, createWriter: () => new Worker(`${origin}/writer.js`) })
     const writes = []
     for (let b = 0; b < 10; b++) writes.push(storage.write(Array.from({ length: 300 }, (_, i) => ({ roomId: 'room', keyId: `k${b * 300 + i}`, value: new Uint8Array([b, i & 255, 7]) }))))
     writes.push(storage.write([{ roomId: 'room', keyId: 'k5' }, { roomId: 'room', keyId: 'k6', value: new Uint8Array([42]) }]))
@@ -176,6 +176,25 @@ test('batches committed by the writer Worker: on disk for a fresh reader, delete
   expect(result).toEqual({ ok: true, meanwhile: [null, [42], [9, 299 & 255, 7]], count: 2999, read: [[0, 0, 7], null, [42], [9, 299 & 255, 7]] })
 })
 
+test('the writer Worker starts with the first batch of writerAfterBytes: small batches before it commit on the main thread, every batch after it in the Worker', async () => {
+  const page = await openPage()
+  const result = await page.evaluate(async (origin) => {
+    const { idbRecordStorage } = (globalThis as any).__idbStorage
+    let started = 0
+    const storage = idbRecordStorage({ database: 'lazy', writerAfterBytes: 4096, createWriter: () => { started++; return new Worker(`${origin}/writer.js`) } })
+    await storage.write([{ roomId: 'room', keyId: 'a', value: new Uint8Array([1]) }])
+    const afterSmall = started
+    await storage.write(Array.from({ length: 100 }, (_, i) => ({ roomId: 'room', keyId: `k${i}`, value: new Uint8Array(64).fill(i) })))
+    await storage.write([{ roomId: 'room', keyId: 'a', value: new Uint8Array([2]) }])
+    await storage.close()
+    const fresh = idbRecordStorage({ database: 'lazy' })
+    let count = 0
+    for await (const _ of fresh.list('room')) count++
+    return { afterSmall, started, count, a: [...await fresh.get('room', 'a')], k7: [...await fresh.get('room', 'k7')].slice(0, 2) }
+  }, ORIGIN)
+  expect(result).toEqual({ afterSmall: 0, started: 1, count: 101, a: [2], k7: [7, 7] })
+})
+
 test('a writer Worker that fails: its batches are refused, memory reads them again from disk, later batches commit on the main thread', async () => {
   const page = await openPage()
   const result = await page.evaluate(async (origin) => {
@@ -183,7 +202,7 @@ test('a writer Worker that fails: its batches are refused, memory reads them aga
     const seed = idbRecordStorage({ database: 'broken' })
     await seed.write([{ roomId: 'room', keyId: 'a', value: new Uint8Array([1]) }])
     await seed.close()
-    const storage = idbRecordStorage({ database: 'broken', createWriter: () => new Worker(`${origin}/broken.js`) })
+    const storage = idbRecordStorage({ database: 'broken', writerAfterBytes: 0, createWriter: () => new Worker(`${origin}/broken.js`) })
     let error = ''
     try {
       await storage.write([{ roomId: 'room', keyId: 'a', value: new Uint8Array([2]) }])
@@ -301,7 +320,7 @@ test('compaction: the log becomes one segment past twice the live bytes, every l
     const before: string[] = await (0, eval)(entries)('compact')
     const show = (v: Uint8Array | undefined): number[] | null => v == null ? null : [v[0], v.length]
     const keys = Array.from({ length: 120 }, (_, k) => `k${String(k).padStart(3, '0')}`)
-    const storage = idbRecordStorage({ database: 'compact', compactMinBytes: 20_000, createWriter: () => new Worker(`${origin}/writer.js`) })
+    const storage = idbRecordStorage({ database: 'compact', compactMinBytes: 20_000, writerAfterBytes: 0, createWriter: () => new Worker(`${origin}/writer.js`) })
     const legacy = (await storage.getMany('room', keys)).map(show)
     // Newer segments override per-key entries: k000-k019 rewritten, k020-k029 deleted, k100-k119 new.
     await storage.write([...keys.slice(0, 20).map(keyId => ({ roomId: 'room', keyId, value: new Uint8Array(100).fill(200) })), ...keys.slice(20, 30).map(keyId => ({ roomId: 'room', keyId }))])
@@ -339,7 +358,7 @@ test('two tabs appending to one room see each other after the message and after 
   const context = await browser.newContext()
   const [a, b] = [await openPage(context), await openPage(context)]
   const open = async (page: Page): Promise<void> => page.evaluate(async (origin) => {
-    const storage = (globalThis as any).__storage = (globalThis as any).__idbStorage.idbRecordStorage({ database: 'tabs', compactMinBytes: 2000, createWriter: () => new Worker(`${origin}/writer.js`) })
+    const storage = (globalThis as any).__storage = (globalThis as any).__idbStorage.idbRecordStorage({ database: 'tabs', compactMinBytes: 2000, writerAfterBytes: 0, createWriter: () => new Worker(`${origin}/writer.js`) })
     await storage.getMany('room', ['k'])
   }, ORIGIN)
   await open(a)

@@ -82,11 +82,18 @@ export interface IdbStorageInit {
    * @default none: every batch commits on this thread
    */
   createWriter?: () => Worker
+  /**
+   * The Worker starts with the first batch of at least this many bytes (a
+   * catch-up's batches are ~40 KB; a live change's a few hundred bytes);
+   * smaller batches before it commit here. @default 16 KiB
+   */
+  writerAfterBytes?: number
 }
 
 const DEFAULT_LIST_PAGE = 1000
 const DEFAULT_MAX_RESIDENT_BYTES = 256 * 1024 * 1024
 const DEFAULT_COMPACT_MIN_BYTES = 1024 * 1024
+const DEFAULT_WRITER_AFTER_BYTES = 16 * 1024
 /** Segments read per request: a batch's segment is ~40 KB, a base one the whole room. */
 const SEGMENT_PAGE = 32
 /** Longest delay before other tabs hear that a room's log grew, ms. */
@@ -133,6 +140,7 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
   const listPage = Math.max(1, init.listPage ?? DEFAULT_LIST_PAGE)
   const maxResidentBytes = init.maxResidentBytes ?? DEFAULT_MAX_RESIDENT_BYTES
   const compactMinBytes = init.compactMinBytes ?? DEFAULT_COMPACT_MIN_BYTES
+  const writerAfterBytes = init.writerAfterBytes ?? DEFAULT_WRITER_AFTER_BYTES
   // Per room: the load in progress or done; undefined = too big, on disk.
   const rooms = new Map<string, Promise<Resident | undefined>>()
   const loaded = new Map<string, Resident>()
@@ -363,26 +371,42 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
     for (const w of waiting.values()) w.reject(new Error(`IndexedDB writer failed: ${reason}`))
     waiting.clear()
   }
-  try {
-    if (init.createWriter != null && typeof Worker !== 'undefined') {
-      writer = init.createWriter()
-      writer.onmessage = (event: MessageEvent<WriteResponse>) => {
-        const { id, seqs, error } = event.data
-        const w = waiting.get(id)
-        if (w == null) return
-        waiting.delete(id)
-        if (error == null && Array.isArray(seqs)) w.resolve(seqs)
-        else w.reject(Object.assign(new Error(error?.message ?? 'no seqs'), { name: error?.name ?? 'Error' }))
+  // Started with the first batch of writerAfterBytes or more (a catch-up):
+  // a join's first writes are small, and starting a Worker (a thread, an
+  // isolate, its script) in a tab's first second competed with the join
+  // for the CPU. Until then batches commit on this thread; once started,
+  // every batch goes to the Worker (one connection keeps their order).
+  let writerStarted = false
+  const startWriter = (): void => {
+    writerStarted = true
+    try {
+      if (init.createWriter != null && typeof Worker !== 'undefined') {
+        const started = init.createWriter()
+        writer = started
+        started.onmessage = (event: MessageEvent<WriteResponse>) => {
+          const { id, seqs, error } = event.data
+          const w = waiting.get(id)
+          if (w == null) return
+          waiting.delete(id)
+          if (error == null && Array.isArray(seqs)) w.resolve(seqs)
+          else w.reject(Object.assign(new Error(error?.message ?? 'no seqs'), { name: error?.name ?? 'Error' }))
+        }
+        started.onerror = (event) => { retireWriter(event.message ?? 'error') }
+        started.onmessageerror = () => { retireWriter('unreadable message') }
       }
-      writer.onerror = (event) => { retireWriter(event.message ?? 'error') }
-      writer.onmessageerror = () => { retireWriter('unreadable message') }
+    } catch (err) {
+      log('no IndexedDB writer: %e', err)
+      writer = undefined
     }
-  } catch (err) {
-    log('no IndexedDB writer: %e', err)
-    writer = undefined
   }
 
   function commitInWriter (roomIds: string[], segments: Uint8Array[]): Promise<number[]> | undefined {
+    if (!writerStarted) {
+      let bytes = 0
+      for (const segment of segments) bytes += segment.byteLength
+      if (bytes < writerAfterBytes) return undefined
+      startWriter()
+    }
     if (writer == null) return undefined
     const { buffer, offsets } = packBytes(segments)
     const id = nextWrite++
