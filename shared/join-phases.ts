@@ -60,7 +60,11 @@ export function createJoinTimeline (initial: JoinPhases = {}): JoinTimeline {
     },
     async reached (phase) {
       if (recorded[phase] != null) return
-      await new Promise<void>(resolve => { waiting.set(phase, [...(waiting.get(phase) ?? []), resolve]) })
+      await new Promise<void>(resolve => {
+        const list = waiting.get(phase)
+        if (list == null) waiting.set(phase, [resolve])
+        else list.push(resolve)
+      })
     },
     phases () {
       const out: JoinPhases = {}

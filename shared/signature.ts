@@ -7,7 +7,7 @@
  * accepts and rejects the same signatures.
  */
 import { ed25519 } from '@noble/curves/ed25519.js'
-import { equals, toString } from 'uint8arrays'
+import { concat, equals, toString } from 'uint8arrays'
 import { nodeCrypto } from './node-crypto.ts'
 
 const MAX_CACHED_KEYS = 256
@@ -104,16 +104,7 @@ export type SignedMessage = Uint8Array | readonly Uint8Array[]
 
 /** The message's bytes in one array (the parts joined, one allocation). */
 export function joinMessage (message: SignedMessage): Uint8Array {
-  if (message instanceof Uint8Array) return message
-  let size = 0
-  for (const part of message) size += part.length
-  const out = new Uint8Array(size)
-  let at = 0
-  for (const part of message) {
-    out.set(part, at)
-    at += part.length
-  }
-  return out
+  return message instanceof Uint8Array ? message : concat([...message])
 }
 
 /**

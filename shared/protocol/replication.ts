@@ -144,7 +144,6 @@ export const MAX_QUERY_KEYS = 64
 
 const roomKey = (peer: PeerId | string, roomId: Uint8Array): string => `${peer.toString()}/${toString(roomId, 'base32')}`
 
-/** One stream, in both directions. */
 /** One ReplicateFrame with every field not given at its default (the encoder wants them all). */
 export function encodeReplicateFrame (frame: Partial<ReplicateFrame>): Uint8Array {
   return ReplicateFrame.encode({ roomId: EMPTY, seq: 0, records: [], delivered: [], ack: 0, results: [], error: '', members: [], query: 0, want: [], reply: 0, signalPeer: EMPTY, signal: EMPTY, signals: false, ...frame })
@@ -152,6 +151,7 @@ export function encodeReplicateFrame (frame: Partial<ReplicateFrame>): Uint8Arra
 
 const EMPTY = new Uint8Array(0)
 
+/** One stream, in both directions. */
 class Session {
   readonly peer: PeerId
   readonly roomId: Uint8Array

@@ -57,33 +57,8 @@ const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
 export function encodeSegment (entries: SegmentEntry[], options: { base?: boolean } = {}): Uint8Array {
-  const count = entries.length
-  let joined = ''
-  let valueBytes = 0
-  for (const entry of entries) {
-    joined += entry.keyId
-    if (entry.value != null) valueBytes += entry.value.byteLength
-  }
-  const keys = encoder.encode(joined)
-  const tables = HEADER + count * 8
-  const bytes = new Uint8Array(tables + keys.byteLength + valueBytes)
-  const view = new DataView(bytes.buffer)
-  view.setUint8(0, VERSION)
-  view.setUint8(1, options.base === true ? FLAG_BASE : 0)
-  view.setUint32(4, count, true)
-  view.setUint32(8, keys.byteLength, true)
-  bytes.set(keys, tables)
-  let at = tables + keys.byteLength
-  for (let i = 0; i < count; i++) {
-    const { keyId, value } = entries[i]
-    view.setUint32(HEADER + i * 4, keyId.length, true)
-    view.setUint32(HEADER + (count + i) * 4, value == null ? DELETED : value.byteLength, true)
-    if (value != null) {
-      bytes.set(value, at)
-      at += value.byteLength
-    }
-  }
-  return bytes
+  const steps = encodeSteps(entries.map(e => e.keyId), entries.map(e => e.value), options, Infinity)
+  for (let step = steps.next(); ; step = steps.next()) if (step.done === true) return step.value
 }
 
 /**
@@ -94,6 +69,15 @@ export function encodeSegment (entries: SegmentEntry[], options: { base?: boolea
  * snapshot: the caller must not change them meanwhile.
  */
 export async function encodeSegmentInSlices (keyIds: readonly string[], values: ReadonlyArray<Uint8Array | undefined>, options: { base?: boolean }, pause: () => Promise<void>, slice = 4096): Promise<Uint8Array> {
+  const steps = encodeSteps(keyIds, values, options, slice)
+  for (let step = steps.next(); ; step = steps.next()) {
+    if (step.done === true) return step.value
+    await pause()
+  }
+}
+
+/** The encoding, yielding between slices of `slice` entries (none when it is Infinity). */
+function * encodeSteps (keyIds: readonly string[], values: ReadonlyArray<Uint8Array | undefined>, options: { base?: boolean }, slice: number): Generator<void, Uint8Array> {
   const count = keyIds.length
   // Keys as UTF-8 a slice at a time (each key is whole, so the slices'
   // UTF-8 joined is the whole list's), and the values' total size.
@@ -101,7 +85,7 @@ export async function encodeSegmentInSlices (keyIds: readonly string[], values: 
   let keyBytes = 0
   let valueBytes = 0
   for (let i = 0; i < count; i += slice) {
-    if (i > 0) await pause()
+    if (i > 0) yield
     const end = Math.min(count, i + slice)
     let joined = ''
     for (let j = i; j < end; j++) {
@@ -126,7 +110,7 @@ export async function encodeSegmentInSlices (keyIds: readonly string[], values: 
     at += chunk.byteLength
   }
   for (let i = 0; i < count; i += slice) {
-    await pause()
+    if (slice !== Infinity) yield
     const end = Math.min(count, i + slice)
     for (let j = i; j < end; j++) {
       const value = values[j]
