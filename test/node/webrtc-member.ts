@@ -37,6 +37,8 @@ export interface WebRtcMember {
   webrtcDials: Map<string, number>
   /** Peers a WebRTC dial was tried to (succeeded or not), in order. */
   webrtcDialTargets: string[]
+  /** The same tries with when each started and whether a WebRTC connection to that peer was open then. */
+  webrtcDialLog: Array<{ peer: string, at: number, whileOpen: boolean }>
   /** Member lists relays sent this member, in order. */
   memberLists: string[][]
   /** Relayed (circuit) connections opened, either way, by remote peer id. */
@@ -52,6 +54,7 @@ export async function joinWebRtcMember (link: string, relayUrl: string, options:
   const webrtcDials = new Map<string, number>()
   const relayedConnections = new Map<string, number>()
   const webrtcDialTargets: string[] = []
+  const webrtcDialLog: WebRtcMember['webrtcDialLog'] = []
   const memberLists: string[][] = []
   const createNode = async (init: NodeFactoryInit): Promise<RoomNode> => {
     const privateKey = await generateKeyPair('Ed25519')
@@ -77,7 +80,11 @@ export async function joinWebRtcMember (link: string, relayUrl: string, options:
     node.dial = async (target, options) => {
       for (const ma of Array.isArray(target) ? target : [target]) {
         const text = ma.toString()
-        if (text.includes('/webrtc')) webrtcDialTargets.push(text.slice(text.lastIndexOf('/p2p/') + 5))
+        if (!text.includes('/webrtc')) continue
+        const peer = text.slice(text.lastIndexOf('/p2p/') + 5)
+        webrtcDialTargets.push(peer)
+        const whileOpen = node.getConnections().some(c => c.remotePeer.toString() === peer && c.status === 'open' && c.remoteAddr.toString().includes('/webrtc'))
+        webrtcDialLog.push({ peer, at: Date.now(), whileOpen })
       }
       return dial(target, options)
     }
@@ -92,7 +99,7 @@ export async function joinWebRtcMember (link: string, relayUrl: string, options:
     return node as unknown as RoomNode
   }
   const client = await joinRoom({ link, relayUrl, storage: memoryRecordStorage(), writer: `member-${randomBytes(6).toString('hex')}`, createNode })
-  return { client, webrtcDials, webrtcDialTargets, memberLists, relayedConnections }
+  return { client, webrtcDials, webrtcDialTargets, webrtcDialLog, memberLists, relayedConnections }
 }
 
 if (process.argv[1]?.endsWith('webrtc-member.ts') === true) {
