@@ -18,7 +18,13 @@ export const CHROMIUM_ARGS = [
   '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   // Host ICE candidates as plain IPs (no mDNS), and no name lookups leave this machine.
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  // The WebUIOmnibox* features: headless Chromium 156 builds every new
+  // window's omnibox popup as a WebUI page (chrome://omnibox-popup.top-chrome)
+  // in a renderer of its own, ~1 s of one core per browser context, which a
+  // test or bench opens for every tab; on two cores it slowed the tab under
+  // test by a third (trace of a join: first direct peer ~950 -> ~620 ms).
+  // Browser chrome, not the page: a user's link opens in a window that has it.
+  '--disable-features=WebRtcHideLocalIpsWithMdns,WebUIOmniboxPopup,WebUIOmniboxFullPopup,WebUIOmniboxAimPopup',
   '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost'
 ]
 
