@@ -43,6 +43,8 @@ export interface WebRtcMember {
   memberLists: string[][]
   /** Relayed (circuit) connections opened, either way, by remote peer id. */
   relayedConnections: Map<string, number>
+  /** Every sync this member ran, in the order they ended: with whom, when, records received. */
+  syncs: Array<{ peer: string, started: number, ended: number, received: number }>
 }
 
 export interface WebRtcMemberOptions {
@@ -55,6 +57,7 @@ export async function joinWebRtcMember (link: string, relayUrl: string, options:
   const relayedConnections = new Map<string, number>()
   const webrtcDialTargets: string[] = []
   const webrtcDialLog: WebRtcMember['webrtcDialLog'] = []
+  const syncs: WebRtcMember['syncs'] = []
   const memberLists: string[][] = []
   const createNode = async (init: NodeFactoryInit): Promise<RoomNode> => {
     const privateKey = await generateKeyPair('Ed25519')
@@ -74,6 +77,14 @@ export async function joinWebRtcMember (link: string, relayUrl: string, options:
       }
     })
     signalling?.attach(node as unknown as RoomNode)
+    const rooms = node.services.rooms
+    const sync = rooms.sync.bind(rooms)
+    rooms.sync = async (peer, roomId, options) => {
+      const started = Date.now()
+      const result = await sync(peer, roomId, options)
+      syncs.push({ peer: peer.toString(), started, ended: Date.now(), received: result.received })
+      return result
+    }
     node.addEventListener('peer:disconnect', (evt) => { forgetDhtPeer(node.services.dht, evt.detail) })
     node.services.rooms.replication.onMembers((_from, _room, members) => { memberLists.push(members.map(p => p.toString())) })
     const dial = node.dial.bind(node)
@@ -99,7 +110,7 @@ export async function joinWebRtcMember (link: string, relayUrl: string, options:
     return node as unknown as RoomNode
   }
   const client = await joinRoom({ link, relayUrl, storage: memoryRecordStorage(), writer: `member-${randomBytes(6).toString('hex')}`, createNode })
-  return { client, webrtcDials, webrtcDialTargets, webrtcDialLog, memberLists, relayedConnections }
+  return { client, webrtcDials, webrtcDialTargets, webrtcDialLog, memberLists, relayedConnections, syncs }
 }
 
 if (process.argv[1]?.endsWith('webrtc-member.ts') === true) {
