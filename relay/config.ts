@@ -104,6 +104,8 @@ interface Option {
   choices?: string[]
   /** Upper bound, for numbers. */
   max?: number
+  /** Lower bound, for numbers (beyond "positive"). */
+  min?: number
   default: string | number | string[]
   help: string
   key: keyof RelayConfig
@@ -156,9 +158,11 @@ export const RELAY_OPTIONS: Option[] = [
   // (~1-2 ms of CPU) and a few tens of KiB; 32 per core keeps a burst of
   // legitimate reconnects (a relay restart) from being refused.
   { key: 'maxPendingConnections', flag: 'max-pending-connections', env: 'ROOMKV_MAX_PENDING_CONNECTIONS', type: 'number', default: Math.max(64, 32 * availableParallelism()), help: 'libp2p port: most connections still in the handshake, all IPs (default 32 per CPU core, at least 64)' },
-  // libp2p writes at most one Noise transport message (65535 bytes + 2-byte
-  // length prefix) per WebSocket message; ws's own default is 100 MiB.
-  { key: 'maxWsMessageBytes', flag: 'max-ws-message-bytes', env: 'ROOMKV_MAX_WS_MESSAGE_BYTES', type: 'number', default: 65537, help: 'libp2p port: largest WebSocket message, bytes (one Noise message: 65535 + 2)' },
+  // libp2p (patched, see patches/) packs a write's chunks into WebSocket
+  // messages of at most 65537 bytes (one Noise transport message, 65535
+  // bytes, with its 2-byte length prefix); ws's own default is 100 MiB. Less
+  // than that would refuse legitimate messages.
+  { key: 'maxWsMessageBytes', flag: 'max-ws-message-bytes', env: 'ROOMKV_MAX_WS_MESSAGE_BYTES', type: 'number', default: 65537, min: 65537, help: 'libp2p port: largest WebSocket message, bytes (at least 65537: one Noise message, 65535 + 2)' },
   { key: 'logFormat', flag: 'log-format', env: 'ROOMKV_LOG_FORMAT', type: 'string', default: 'text', choices: ['text', 'json'], help: 'log lines as text, or one JSON object per line' },
   { key: 'logLevel', flag: 'log-level', env: 'ROOMKV_LOG_LEVEL', type: 'string', default: 'info', choices: ['error', 'warn', 'info', 'debug'], help: 'least severe level logged' },
   { key: 'iceServers', flag: 'ice-server', env: 'ROOMKV_ICE_SERVERS', type: 'urls', default: [], help: 'STUN/TURN URL given to pages for WebRTC, e.g. stun:stun.example.org:3478 (repeatable)' }
@@ -220,6 +224,7 @@ export function parseConfig (argv: string[], env: NodeJS.ProcessEnv = process.en
         throw new ConfigError(`--${o.flag}: "${raw}" is not a valid ${o.flag.endsWith('port') ? 'port (0-65535)' : 'positive integer'}`)
       }
       if (o.max != null && n > o.max) throw new ConfigError(`--${o.flag}: ${n} is above the maximum ${o.max}`)
+      if (o.min != null && n < o.min) throw new ConfigError(`--${o.flag}: ${n} is below the minimum ${o.min}`)
       config[o.key] = n
     } else {
       const value = String(raw)

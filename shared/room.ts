@@ -36,6 +36,15 @@ import type { RoomSignals } from './signal/signal-channels.ts'
  * tries against a newcomer whose reservation is a moment away.
  */
 const DIAL_YIELD = 3 * second
+/**
+ * Records a sync pushes back to a member at most: enough to heal a few
+ * missed writes at once; a member that lacks more (a newcomer catching up
+ * from a relay) pulls them itself, in turn, instead of getting the room
+ * twice. See #addMember and AskInit.maxPushBack.
+ */
+const MEMBER_PUSH_BACK = 256
+/** Longest a sync waits for the one before it (see #syncWith). */
+const SYNC_TURN_WAIT = 30 * second
 
 /** The join's DHT walks (announce, member lookup) wait at most this long for member connections under way. */
 const DHT_MAX_HOLD = 10 * second
@@ -594,9 +603,13 @@ class Session implements RoomSession {
   /** A member is reachable directly: count it, open the session, catch up (in turn, see #syncWith). */
   async #joinMember (peer: PeerId): Promise<void> {
     this.#init.timeline?.mark('direct')
-    this.addMember(peer)
+    this.#addMember(peer, false)
     await this.#openSession(peer)
-    void this.#syncWith(peer)
+    // Not awaited: a dial's bookkeeping (#dialing) ends now; refresh() waits for it (#memberSyncs).
+    const sync = this.#syncWith(peer)
+    const id = peer.toString()
+    this.#memberSyncs.set(id, sync)
+    void sync.finally(() => { if (this.#memberSyncs.get(id) === sync) this.#memberSyncs.delete(id) })
   }
 
   async #openSession (peer: PeerId): Promise<void> {
@@ -757,12 +770,23 @@ class Session implements RoomSession {
   // ---- members ----
 
   addMember (peer: PeerId): void {
+    this.#addMember(peer, true)
+  }
+
+  /**
+   * A member that reached us (its push or sync) is synced with in turn:
+   * it pushes back only a little of what we lack (MEMBER_PUSH_BACK), so we
+   * pull the rest ourselves.
+   */
+  #addMember (peer: PeerId, sync: boolean): void {
     if (peer.equals(this.#node.peerId) || this.#isRelay(peer) || this.#isServer(peer)) return
     if (!this.#members.has(peer.toString())) {
       this.#members.set(peer.toString(), peer)
-      if (this.#isDirect(peer)) this.#init.timeline?.mark('direct')
+      const direct = this.#isDirect(peer)
+      if (direct) this.#init.timeline?.mark('direct')
       this.#log('member %p joined', peer)
       this.#emitStatus()
+      if (direct && sync) void this.#syncWith(peer)
     }
   }
 
@@ -845,10 +869,14 @@ class Session implements RoomSession {
     } catch (err) {
       if (found.length === 0) this.#fail('looking up room members', err)
     }
-    await Promise.allSettled(found
-      .filter(p => !p.id.equals(this.#node.peerId))
-      .map(async (p) => { await this.#connectMember(p.id, p.multiaddrs) }))
+    const others = found.filter(p => !p.id.equals(this.#node.peerId))
+    await Promise.allSettled(others.map(async (p) => { await this.#connectMember(p.id, p.multiaddrs) }))
+    // "then sync with everyone reachable": the syncs those joins started.
+    await Promise.allSettled(others.map(async (p) => { await this.#memberSyncs.get(p.id.toString()) }))
   }
+
+  /** Syncs started by members joining (#joinMember), until they end. */
+  #memberSyncs = new Map<string, Promise<void>>()
 
   /**
    * Members a relay listed, in answer to our session hello or as newcomers
@@ -1046,18 +1074,32 @@ class Session implements RoomSession {
    */
   async #syncWith (peer: PeerId): Promise<void> {
     const id = peer.toString()
-    if (this.#closed || this.#syncWaiting.has(id)) return
-    this.#syncWaiting.add(id)
-    const turn = this.#syncTurns.then(async () => {
+    const waiting = this.#syncWaiting.get(id)
+    if (this.#closed) return
+    if (waiting != null) return await waiting
+    const previous = this.#syncTurns
+    const turn = (async () => {
+      // A turn waits SYNC_TURN_WAIT at most: a peer that trickles its
+      // frames (each read may take the read timeout) must not hold every
+      // other sync for the exchange's 5 minutes.
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([previous, new Promise(resolve => { timer = setTimeout(resolve, SYNC_TURN_WAIT) })])
+      clearTimeout(timer)
       this.#syncWaiting.delete(id)
+      // Gone while it waited (a member dropped, a relay disconnected): no
+      // dial from here (the sync's stream would dial it); it is synced
+      // again when it comes back.
+      if (!this.#node.getConnections(peer).some(c => c.status === 'open')) return
       await this.#syncNow(peer)
-    })
+    })()
+    this.#syncWaiting.set(id, turn)
     this.#syncTurns = turn.catch(() => {})
     await turn
   }
 
   #syncTurns: Promise<void> = Promise.resolve()
-  #syncWaiting = new Set<string>()
+  /** Syncs waiting for their turn, by peer: a second request for one shares it. */
+  #syncWaiting = new Map<string, Promise<void>>()
 
   async #syncNow (peer: PeerId): Promise<void> {
     if (this.#closed) return
@@ -1066,6 +1108,8 @@ class Session implements RoomSession {
       // room's catch-up on a slow device must not be cut at a minute.
       const result = await this.#node.services.rooms.sync(peer, this.#keys.roomId, {
         signal: this.#signal(5 * 60 * second),
+        // A member pulls what it lacks from us itself (#addMember); a relay does not.
+        maxPushBack: this.#isRelay(peer) ? undefined : MEMBER_PUSH_BACK,
         onProgress: ({ received, total }) => {
           this.#syncing = { peer: peer.toString(), received, total }
           // At most a few status updates a second while frames stream in.

@@ -128,6 +128,8 @@ export interface SyncOptions {
   signal?: AbortSignal
   /** Told after every frame of records: received so far, and the peer's item count (an upper bound). */
   onProgress?(progress: SyncProgress): void
+  /** Records pushed back to the peer at most (see AskInit.maxPushBack). @default unlimited */
+  maxPushBack?: number
 }
 
 export interface RoomProtocol {
@@ -480,6 +482,7 @@ class RoomProtocolService implements RoomProtocol, Startable {
         signal,
         readTimeout: this.#readTimeout,
         onProgress: options.onProgress,
+        maxPushBack: options.maxPushBack,
         // Over the replication session: the peer admits, stores, answers
         // and forwards them as any write (see shared/sync/exchange.ts).
         push: async (records) => {

@@ -85,6 +85,14 @@ export interface AskInit {
   readTimeout: number
   /** Send records the responder lacks (over the replication session); resolves with how many it took. */
   push(records: Uint8Array[]): Promise<number>
+  /**
+   * Push back at most this many records; the responder gets the rest when
+   * it syncs with us itself (members do, with every member they meet). A
+   * newcomer still catching up from a relay lacks the whole room: pushing
+   * it all sent the room twice. @default unlimited (a relay only learns
+   * what it missed from its members' pushes)
+   */
+  maxPushBack?: number
   onProgress?(progress: SyncProgress): void
 }
 
@@ -230,7 +238,10 @@ export async function askSync (init: AskInit): Promise<AskResult> {
   // chunk after another, while the exchange goes on.
   let pushing: Promise<void> = Promise.resolve()
   let pushError: unknown
-  const pushBack = (indexes: number[]): void => {
+  let pushBudget = init.maxPushBack ?? Infinity
+  const pushBack = (all: number[]): void => {
+    const indexes = all.length <= pushBudget ? all : all.slice(0, pushBudget)
+    pushBudget -= indexes.length
     if (indexes.length === 0) return
     pushing = pushing.then(async () => {
       let chunk: Uint8Array[] = []

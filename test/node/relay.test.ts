@@ -164,5 +164,9 @@ describe('relay command line', () => {
     const badAddr = cli(['--announce', 'not-a-multiaddr'])
     expect(badAddr.status).toBe(2)
     expect(badAddr.stderr).toContain('is not a multiaddr')
+    // Below one Noise message: legitimate WebSocket messages would be refused.
+    const small = cli(['--max-ws-message-bytes', '65535'])
+    expect(small.status).toBe(2)
+    expect(small.stderr).toContain('--max-ws-message-bytes: 65535 is below the minimum 65537')
   })
 })

@@ -43,8 +43,10 @@ export interface WebRtcMember {
   memberLists: string[][]
   /** Relayed (circuit) connections opened, either way, by remote peer id. */
   relayedConnections: Map<string, number>
-  /** Every sync this member ran, in the order they ended: with whom, when, records received. */
-  syncs: Array<{ peer: string, started: number, ended: number, received: number }>
+  /** Every sync this member ran, in the order they ended: with whom, when, records received, whether it succeeded. */
+  syncs: Array<{ peer: string, started: number, ended: number, received: number, ok: boolean }>
+  /** Records handed to this member's store by any path (syncs, pushes, live writes), duplicates included. */
+  merged: { records: number }
 }
 
 export interface WebRtcMemberOptions {
@@ -58,6 +60,7 @@ export async function joinWebRtcMember (link: string, relayUrl: string, options:
   const webrtcDialTargets: string[] = []
   const webrtcDialLog: WebRtcMember['webrtcDialLog'] = []
   const syncs: WebRtcMember['syncs'] = []
+  const merged = { records: 0 }
   const memberLists: string[][] = []
   const createNode = async (init: NodeFactoryInit): Promise<RoomNode> => {
     const privateKey = await generateKeyPair('Ed25519')
@@ -81,9 +84,21 @@ export async function joinWebRtcMember (link: string, relayUrl: string, options:
     const sync = rooms.sync.bind(rooms)
     rooms.sync = async (peer, roomId, options) => {
       const started = Date.now()
-      const result = await sync(peer, roomId, options)
-      syncs.push({ peer: peer.toString(), started, ended: Date.now(), received: result.received })
-      return result
+      let received = 0
+      let ok = false
+      try {
+        const result = await sync(peer, roomId, options)
+        received = result.received
+        ok = true
+        return result
+      } finally {
+        syncs.push({ peer: peer.toString(), started, ended: Date.now(), received, ok })
+      }
+    }
+    const mergeMany = init.store.mergeMany.bind(init.store)
+    init.store.mergeMany = async (records, options) => {
+      merged.records += records.length
+      return await mergeMany(records, options)
     }
     node.addEventListener('peer:disconnect', (evt) => { forgetDhtPeer(node.services.dht, evt.detail) })
     node.services.rooms.replication.onMembers((_from, _room, members) => { memberLists.push(members.map(p => p.toString())) })
@@ -110,7 +125,7 @@ export async function joinWebRtcMember (link: string, relayUrl: string, options:
     return node as unknown as RoomNode
   }
   const client = await joinRoom({ link, relayUrl, storage: memoryRecordStorage(), writer: `member-${randomBytes(6).toString('hex')}`, createNode })
-  return { client, webrtcDials, webrtcDialTargets, webrtcDialLog, memberLists, relayedConnections, syncs }
+  return { client, webrtcDials, webrtcDialTargets, webrtcDialLog, memberLists, relayedConnections, syncs, merged }
 }
 
 if (process.argv[1]?.endsWith('webrtc-member.ts') === true) {
