@@ -1085,12 +1085,22 @@ class Session implements RoomSession {
       let timer: ReturnType<typeof setTimeout> | undefined
       await Promise.race([previous, new Promise(resolve => { timer = setTimeout(resolve, SYNC_TURN_WAIT) })])
       clearTimeout(timer)
+      // Never two at once with the same peer, whatever the wait: the second
+      // would stream what the first is still sending (anti-entropy's tick
+      // during a long catch-up).
+      await this.#syncRunning.get(id)
       this.#syncWaiting.delete(id)
       // Gone while it waited (a member dropped, a relay disconnected): no
       // dial from here (the sync's stream would dial it); it is synced
       // again when it comes back.
-      if (!this.#node.getConnections(peer).some(c => c.status === 'open')) return
-      await this.#syncNow(peer)
+      if (this.#closed || !this.#node.getConnections(peer).some(c => c.status === 'open')) return
+      const running = this.#syncNow(peer)
+      this.#syncRunning.set(id, running)
+      try {
+        await running
+      } finally {
+        if (this.#syncRunning.get(id) === running) this.#syncRunning.delete(id)
+      }
     })()
     this.#syncWaiting.set(id, turn)
     this.#syncTurns = turn.catch(() => {})
@@ -1100,6 +1110,8 @@ class Session implements RoomSession {
   #syncTurns: Promise<void> = Promise.resolve()
   /** Syncs waiting for their turn, by peer: a second request for one shares it. */
   #syncWaiting = new Map<string, Promise<void>>()
+  /** The sync running with each peer (#syncNow never rejects). */
+  #syncRunning = new Map<string, Promise<void>>()
 
   async #syncNow (peer: PeerId): Promise<void> {
     if (this.#closed) return

@@ -26,6 +26,8 @@ import { createRoomSignalling } from '../../shared/signal/room-signalling.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { joinRoom, type NodeFactoryInit, type RoomClient } from '../../shared/room-client.ts'
 import type { RoomNode } from '../../shared/room.ts'
+import type { Connection, PeerId } from '@libp2p/interface'
+import { listedMembers } from '../../web/node/listed-members.ts'
 
 // The room session dials members over WebRTC only where the platform has it.
 ;(globalThis as { RTCPeerConnection?: unknown }).RTCPeerConnection ??= RTCPeerConnection
@@ -63,6 +65,14 @@ export async function joinWebRtcMember (link: string, relayUrl: string, options:
   const merged = { records: 0 }
   const memberLists: string[][] = []
   const createNode = async (init: NodeFactoryInit): Promise<RoomNode> => {
+    // The tab's dial gate (web/node/browser-node.ts): no second WebRTC
+    // connection from kad-dht to a listed member whose turn it is to dial.
+    let created: { peerId: PeerId, getConnections(peer?: PeerId): Connection[] } | undefined
+    const members = listedMembers({
+      self: () => (created as { peerId: PeerId }).peerId,
+      connections: (peer) => created?.getConnections(peer) ?? [],
+      onRoomPeer: init.onRoomPeer
+    })
     const privateKey = await generateKeyPair('Ed25519')
     const signalling = options.signals === false ? undefined : createRoomSignalling(privateKey)
     const node = await createLibp2p({
@@ -72,6 +82,9 @@ export async function joinWebRtcMember (link: string, relayUrl: string, options:
       connectionEncrypters: [noise()],
       connectionMonitor: CONNECTION_MONITOR,
       streamMuxers: [yamux()],
+      connectionGater: {
+        denyDialMultiaddr: (ma) => created != null && members.mustWait(ma)
+      },
       datastore: dhtDatastore(new MemoryDatastore(), init.store),
       services: {
         ...roomkvServices({ store: init.store, onRoomPeer: init.onRoomPeer, takesSignals: signalling != null }),
@@ -79,6 +92,9 @@ export async function joinWebRtcMember (link: string, relayUrl: string, options:
         ...(signalling != null ? { signals: () => signalling.channels } : {})
       }
     })
+    created = node
+    node.addEventListener('connection:open', (evt) => { members.opened(evt.detail) })
+    node.services.rooms.replication.onMembers(members.listed)
     signalling?.attach(node as unknown as RoomNode)
     const rooms = node.services.rooms
     const sync = rooms.sync.bind(rooms)
