@@ -605,11 +605,8 @@ class Session implements RoomSession {
     this.#init.timeline?.mark('direct')
     this.#addMember(peer, false)
     await this.#openSession(peer)
-    // Not awaited: a dial's bookkeeping (#dialing) ends now; refresh() waits for it (#memberSyncs).
-    const sync = this.#syncWith(peer)
-    const id = peer.toString()
-    this.#memberSyncs.set(id, sync)
-    void sync.finally(() => { if (this.#memberSyncs.get(id) === sync) this.#memberSyncs.delete(id) })
+    // Not awaited: a dial's bookkeeping (#dialing) ends now; refresh() waits for it (#syncOf).
+    void this.#syncWith(peer)
   }
 
   async #openSession (peer: PeerId): Promise<void> {
@@ -872,11 +869,8 @@ class Session implements RoomSession {
     const others = found.filter(p => !p.id.equals(this.#node.peerId))
     await Promise.allSettled(others.map(async (p) => { await this.#connectMember(p.id, p.multiaddrs) }))
     // "then sync with everyone reachable": the syncs those joins started.
-    await Promise.allSettled(others.map(async (p) => { await this.#memberSyncs.get(p.id.toString()) }))
+    await Promise.allSettled(others.map(async (p) => { await this.#syncOf.get(p.id.toString()) }))
   }
-
-  /** Syncs started by members joining (#joinMember), until they end. */
-  #memberSyncs = new Map<string, Promise<void>>()
 
   /**
    * Members a relay listed, in answer to our session hello or as newcomers
@@ -1074,9 +1068,9 @@ class Session implements RoomSession {
    */
   async #syncWith (peer: PeerId): Promise<void> {
     const id = peer.toString()
-    const waiting = this.#syncWaiting.get(id)
     if (this.#closed) return
-    if (waiting != null) return await waiting
+    const latest = this.#syncOf.get(id)
+    if (latest != null && this.#syncWaiting.has(id)) return await latest
     const previous = this.#syncTurns
     const turn = (async () => {
       // A turn waits SYNC_TURN_WAIT at most: a peer that trickles its
@@ -1088,30 +1082,29 @@ class Session implements RoomSession {
       // Never two at once with the same peer, whatever the wait: the second
       // would stream what the first is still sending (anti-entropy's tick
       // during a long catch-up).
-      await this.#syncRunning.get(id)
+      await latest
       this.#syncWaiting.delete(id)
       // Gone while it waited (a member dropped, a relay disconnected): no
       // dial from here (the sync's stream would dial it); it is synced
       // again when it comes back.
       if (this.#closed || !this.#node.getConnections(peer).some(c => c.status === 'open')) return
-      const running = this.#syncNow(peer)
-      this.#syncRunning.set(id, running)
-      try {
-        await running
-      } finally {
-        if (this.#syncRunning.get(id) === running) this.#syncRunning.delete(id)
-      }
+      await this.#syncNow(peer)
     })()
-    this.#syncWaiting.set(id, turn)
+    this.#syncOf.set(id, turn)
+    this.#syncWaiting.add(id)
     this.#syncTurns = turn.catch(() => {})
-    await turn
+    try {
+      await turn
+    } finally {
+      if (this.#syncOf.get(id) === turn) this.#syncOf.delete(id)
+    }
   }
 
   #syncTurns: Promise<void> = Promise.resolve()
-  /** Syncs waiting for their turn, by peer: a second request for one shares it. */
-  #syncWaiting = new Map<string, Promise<void>>()
-  /** The sync running with each peer (#syncNow never rejects). */
-  #syncRunning = new Map<string, Promise<void>>()
+  /** Each peer's latest sync turn, waiting or running, until it ends (#syncNow never rejects). */
+  #syncOf = new Map<string, Promise<void>>()
+  /** Peers whose latest turn has not started yet: a second request shares it. */
+  #syncWaiting = new Set<string>()
 
   async #syncNow (peer: PeerId): Promise<void> {
     if (this.#closed) return

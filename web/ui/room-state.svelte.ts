@@ -262,13 +262,13 @@ export class RoomState {
 
   /** One timer for the soonest expiry: an expired version disappears from the rows as it does from `list()`. */
   #watchExpiry (entry?: KeyEntry): void {
+    // Per change, so no array: a catch-up sends thousands.
+    const earlier = (min: number | undefined, at: number): number | undefined => at > 0 && (min == null || at < min) ? at : min
     let soonest: number | undefined
     if (entry == null) soonest = this.#rows.nextExpiry()
     else {
-      // Per change, so no array: a catch-up sends thousands.
-      soonest = this.#expiryAt
-      if (entry.expiresAt > 0 && (soonest == null || entry.expiresAt < soonest)) soonest = entry.expiresAt
-      for (const c of entry.conflicts) if (c.expiresAt > 0 && (soonest == null || c.expiresAt < soonest)) soonest = c.expiresAt
+      soonest = earlier(this.#expiryAt, entry.expiresAt)
+      for (const c of entry.conflicts) soonest = earlier(soonest, c.expiresAt)
     }
     if (soonest === this.#expiryAt && this.#expiryTimer != null) return
     clearTimeout(this.#expiryTimer)
