@@ -606,7 +606,7 @@ class Session implements RoomSession {
     this.#addMember(peer, false)
     await this.#openSession(peer)
     // Not awaited: a dial's bookkeeping (#dialing) ends now; refresh() waits for it (#syncOf).
-    void this.#syncWith(peer)
+    this.#catchUpWith(peer)
   }
 
   async #openSession (peer: PeerId): Promise<void> {
@@ -783,7 +783,7 @@ class Session implements RoomSession {
       if (direct) this.#init.timeline?.mark('direct')
       this.#log('member %p joined', peer)
       this.#emitStatus()
-      if (direct && sync) void this.#syncWith(peer)
+      if (direct && sync) this.#catchUpWith(peer)
     }
   }
 
@@ -1098,6 +1098,16 @@ class Session implements RoomSession {
     } finally {
       if (this.#syncOf.get(id) === turn) this.#syncOf.delete(id)
     }
+  }
+
+  /**
+   * A member just became reachable: sync with it unless a sync with it is
+   * already waiting or running. Its push and our dial both announce it,
+   * moments apart; a second sync right after the first found nothing new
+   * but pushed it up to MEMBER_PUSH_BACK records again.
+   */
+  #catchUpWith (peer: PeerId): void {
+    if (!this.#syncOf.has(peer.toString())) void this.#syncWith(peer)
   }
 
   #syncTurns: Promise<void> = Promise.resolve()
