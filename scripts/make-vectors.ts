@@ -23,7 +23,7 @@ import { AckResult, ReplicateFrame, SignalMessage, SyncQuery, SyncReply, type Sy
 import { gcm } from '@noble/ciphers/aes.js'
 import { signalSigningBytes } from '../shared/signal/signal-message.ts'
 import { Payload, RecordBody, SignedRecord } from '../shared/proto/record.ts'
-import { encodeValue, recordIdOf } from '../shared/record.ts'
+import { encodeValue, payloadAad, recordIdOf } from '../shared/record.ts'
 import { sealRecord } from '../shared/record-js.ts'
 import { deriveRoomKeys, keyIdFor } from '../shared/room-keys.ts'
 import { sha256 } from '@noble/hashes/sha2.js'
@@ -63,7 +63,9 @@ export interface RecordVector {
   dhtKey: string
   /** Payload protobuf (plaintext inside `sealed`). */
   payload: string
-  /** nonce || AES-256-GCM(encryptionKey, nonce, aad = "roomkv/v1/payload\0" || roomId || keyId, payload) || tag. */
+  /** The payload's AEAD associated data (format 2): "roomkv/v2/payload\0" || the body without its `sealed` field. */
+  aad: string
+  /** nonce || AES-256-GCM(encryptionKey, nonce, aad, payload) || tag. */
   sealed: string
   /** RecordBody protobuf: the signed bytes (after the "roomkv/v1/record\0" prefix). */
   body: string
@@ -358,6 +360,7 @@ export function makeVectors (): TestVectors {
       keyId: hex(keyId),
       dhtKey: new TextDecoder().decode(dhtKeyFor(keys.roomId, keyId)),
       payload: hex(Payload.encode({ name: input.key, value: input.deleted ? '' : encodeValue(input.value) })),
+      aad: hex(payloadAad(keys.roomId, body)),
       sealed: hex(body.sealed),
       body: hex(signed.body),
       signature: hex(signed.signature),

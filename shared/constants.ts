@@ -25,8 +25,14 @@ export const SIGNAL_CAPABILITY = '/roomkv/signal/1.0.0'
 /** First path segment of every roomkv DHT key; kad-dht picks validators by it. */
 export const RECORD_NAMESPACE = 'roomkv'
 
-/** Record format version carried in RecordBody.format. */
-export const RECORD_FORMAT = 1
+/**
+ * Record format written, carried in RecordBody.format. Format 2's payload
+ * AEAD binds the whole body (every field but `sealed`), so a member
+ * authenticates a record by decrypting it, without its signature.
+ */
+export const RECORD_FORMAT = 2
+/** The earlier format, still accepted: its payload AEAD binds only the room id and key id. */
+export const RECORD_FORMAT_V1 = 1
 
 /** Longest key name, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 256

@@ -10,8 +10,7 @@ import { gcm } from '@noble/ciphers/aes.js'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { concat, equals } from 'uint8arrays'
 import { DecryptError, WrongRoomError } from './errors.ts'
-import { Payload } from './proto/record.ts'
-import { aad, entryOf, NONCE_BYTES, sealParts, SIGNATURE_PREFIX, signedBytes, type RoomEntry, type SealInit, type VerifiedRecord } from './record.ts'
+import { decodePayload, entryOf, NONCE_BYTES, payloadAad, sealParts, SIGNATURE_PREFIX, signedBytes, type RoomEntry, type SealInit, type VerifiedRecord } from './record.ts'
 import type { RoomKeys } from './room-keys.ts'
 
 /** Encrypt and sign a new record (synchronous, noble). Returns the SignedRecord encoding. */
@@ -25,12 +24,11 @@ export function sealRecord (keys: RoomKeys, init: SealInit): Uint8Array {
 export function openRecord (keys: RoomKeys, record: VerifiedRecord): RoomEntry {
   const { body } = record
   if (!equals(record.roomId, keys.roomId)) throw new WrongRoomError('Record belongs to another room')
-  let payload: Payload
+  let plaintext: Uint8Array
   try {
-    const cipher = gcm(keys.encryptionKey, body.sealed.subarray(0, NONCE_BYTES), aad(keys.roomId, body.keyId))
-    payload = Payload.decode(cipher.decrypt(body.sealed.subarray(NONCE_BYTES)))
+    plaintext = gcm(keys.encryptionKey, body.sealed.subarray(0, NONCE_BYTES), payloadAad(keys.roomId, body)).decrypt(body.sealed.subarray(NONCE_BYTES))
   } catch {
     throw new DecryptError()
   }
-  return entryOf(keys, record, payload)
+  return entryOf(keys, record, decodePayload(plaintext))
 }

@@ -11,7 +11,7 @@ import { base32 } from './base32.ts'
 import { DIGEST_ID_BYTES, MAX_HEADS, MAX_RECORD_BYTES, MAX_REPLACES, MAX_SEEN, RECORD_ID_BYTES } from './constants.ts'
 import { compareClocks, type Clock } from './hlc.ts'
 import { HeadSet } from './proto/record.ts'
-import { compareRecords, readStoredRecord, recordIdOf, verifyRecordAsync, type VerifiedRecord } from './record.ts'
+import { compareRecords, readStoredRecord, recordIdOf, verifyRecordAsync, type RecordAuthenticator, type VerifiedRecord } from './record.ts'
 import { roomIdFromRoomKey } from './room-keys.ts'
 import type { SignatureVerifier } from './signature.ts'
 import { yieldToEventLoop } from './yield.ts'
@@ -155,6 +155,13 @@ export interface RecordStoreInit {
    * @default verifySignature (this thread)
    */
   verifySignature?: SignatureVerifier
+  /**
+   * A member's check of received records in place of their signatures
+   * (RecordAuthenticator in record.ts): a room's client opens the records of
+   * its room, which costs an AES-GCM decryption instead of an Ed25519 check
+   * and leaves the payload ready for reading. @default none: signatures
+   */
+  authenticate?: RecordAuthenticator
 }
 
 /** Storage's text for room and key ids (base32). */
@@ -439,7 +446,7 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
   const verifyPending = async (p: Pending, t: number): Promise<VerifiedRecord | Error> => {
     try {
       // p.id was computed from p.bytes at enqueue (scanRecord): no second SHA-256.
-      return await verifyRecordAsync(p.bytes, { ...p.options, now: t, verifySignature: init.verifySignature }, p.id.length > 0 ? p.id : undefined)
+      return await verifyRecordAsync(p.bytes, { ...p.options, now: t, verifySignature: init.verifySignature, authenticate: init.authenticate }, p.id.length > 0 ? p.id : undefined)
     } catch (err: any) {
       return err instanceof Error ? err : new Error(String(err))
     }

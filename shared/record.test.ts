@@ -16,6 +16,7 @@ import { prng } from './test-support.ts'
 // Wire constants from the record format (not exported by record.ts).
 const SIGNATURE_PREFIX = new TextEncoder().encode('roomkv/v1/record\0')
 const AAD_PREFIX = new TextEncoder().encode('roomkv/v1/payload\0')
+const AAD_PREFIX_V2 = new TextEncoder().encode('roomkv/v2/payload\0')
 
 const NOW = 1_767_225_600_000
 const keysA = deriveRoomKeys(Uint8Array.from({ length: 32 }, (_, i) => i))
@@ -76,13 +77,20 @@ function resign (body: Partial<RecordBody>, keys: RoomKeys): Uint8Array {
   return SignedRecord.encode({ body: encoded, signature: ed25519.sign(concat([SIGNATURE_PREFIX, encoded]), keys.signingSeed) })
 }
 
-function aad (roomId: Uint8Array, keyId: Uint8Array): Uint8Array {
+/** Format 1's payload AAD: the room id and key id only. */
+function aadV1 (roomId: Uint8Array, keyId: Uint8Array): Uint8Array {
   return concat([AAD_PREFIX, roomId, keyId])
 }
 
-/** Encrypt a payload the way sealRecord does, under any AAD the caller likes. */
-function encryptPayload (keys: RoomKeys, keyId: Uint8Array, payload: Payload, nonce = new Uint8Array(12).fill(7)): Uint8Array {
-  return concat([nonce, gcm(keys.encryptionKey, nonce, aad(keys.roomId, keyId)).encrypt(Payload.encode(payload))])
+/** Format 2's payload AAD, written out here: the prefix, then the body encoded without `sealed`. */
+function aadV2 (body: RecordBody): Uint8Array {
+  return concat([AAD_PREFIX_V2, RecordBody.encode({ ...body, sealed: new Uint8Array(0) })])
+}
+
+/** Encrypt a payload for `body` (its own sealed field is ignored) the way sealRecord does. */
+function encryptPayload (keys: RoomKeys, body: RecordBody, payload: Payload, nonce = new Uint8Array(12).fill(7)): Uint8Array {
+  const associated = body.format === 1 ? aadV1(keys.roomId, body.keyId) : aadV2(body)
+  return concat([nonce, gcm(keys.encryptionKey, nonce, associated).encrypt(Payload.encode(payload))])
 }
 
 describe('seal / verify / open round trip', () => {
@@ -123,7 +131,7 @@ describe('seal / verify / open round trip', () => {
     expect(hex(record.id)).toBe(hex(recordIdOf(SignedRecord.decode(bytes).body)))
     expect(record.id.length).toBe(RECORD_ID_BYTES)
     expect(hex(record.body.roomKey)).toBe(hex(keysA.roomKey))
-    expect(record.body.format).toBe(1)
+    expect(record.body.format).toBe(2)
     const entry = openRecord(keysA, record)
     expect(entry).toEqual({
       key: 'clé 🔑/ünïcode',
@@ -414,7 +422,7 @@ describe('verifyRecord rejects forgeries and damage', () => {
 
   it('structural rules, each on an otherwise valid re-signed record: ERR_INVALID_RECORD', () => {
     const cases: Array<[string, Partial<RecordBody>]> = [
-      ['unknown format 2', { format: 2 }],
+      ['unknown format 3', { format: 3 }],
       ['format 0 (missing)', { format: 0 }],
       ['31-byte room key', { roomKey: keysA.roomKey.subarray(0, 31) }],
       ['31-byte key id', { keyId: body.keyId.subarray(0, 31) }],
@@ -574,13 +582,13 @@ describe('openRecord', () => {
     const { body } = decodeRecord(bytes)
     // Someone holding the room secret swaps the payload for key "admin" while
     // keeping the key id of "greeting", with a correct AAD and signature.
-    const sealed = encryptPayload(keysA, body.keyId, { name: 'admin', value: '"pwned"' })
+    const sealed = encryptPayload(keysA, body, { name: 'admin', value: '"pwned"' })
     const forged = verify(resign({ ...body, sealed }, keysA))
     const err = errorOf(() => openRecord(keysA, forged))
     expect(err.code).toBe('ERR_WRONG_ROOM')
     expect(err.message).toBe('Key name does not match key id')
     // Control: the same construction with the right name opens fine.
-    const honest = verify(resign({ ...body, sealed: encryptPayload(keysA, body.keyId, { name: 'greeting', value: '"fine"' }) }, keysA))
+    const honest = verify(resign({ ...body, sealed: encryptPayload(keysA, body, { name: 'greeting', value: '"fine"' }) }, keysA))
     expect(openRecord(keysA, honest).value).toBe('fine')
   })
 
@@ -601,8 +609,70 @@ describe('openRecord', () => {
 
   it('a payload whose value is not JSON: ERR_INVALID_RECORD', () => {
     const { body } = decodeRecord(bytes)
-    const sealed = encryptPayload(keysA, body.keyId, { name: 'greeting', value: '{not json' })
+    const sealed = encryptPayload(keysA, body, { name: 'greeting', value: '{not json' })
     expect(codeOf(() => openRecord(keysA, verify(resign({ ...body, sealed }, keysA))))).toBe('ERR_INVALID_RECORD')
+  })
+})
+
+describe('format 2: the payload AEAD binds the whole body', () => {
+  const bytes = seal({ key: 'greeting', value: 'hello', clock: { wall: NOW - 10, counter: 3 }, expiresAt: NOW + 60_000, replaces: [recordIdOf(new Uint8Array([9]))] })
+  const { body, signature } = decodeRecord(bytes)
+
+  it('any field changed, even re-signed with the room key, no longer opens: ERR_DECRYPT', () => {
+    const changes: Array<[string, Partial<RecordBody>]> = [
+      ['clock wall', { hlcWall: body.hlcWall - 1 }],
+      ['clock counter', { hlcCounter: body.hlcCounter + 1 }],
+      ['writer', { writer: 'someone-else' }],
+      ['expiry', { expiresAt: 0 }],
+      ['tombstone', { tombstone: true }],
+      ['replaces', { replaces: [] }],
+      ['seen', { seen: [{ writer: 'w', wall: 1, counter: 0 }] }],
+      ['format (to 1: the old AAD)', { format: 1 }]
+    ]
+    for (const [what, change] of changes) {
+      const forged = verify(resign({ ...body, ...change }, keysA), { allowExpired: true })
+      expect(codeOf(() => openRecord(keysA, forged)), what).toBe('ERR_DECRYPT')
+    }
+    // Control: the same body re-signed opens.
+    expect(openRecord(keysA, verify(resign(body, keysA))).value).toBe('hello')
+  })
+
+  it('a member\'s check without the signature: authentic opens, a changed body refuses, a forged signature is the relays\' concern', async () => {
+    const member = (record: VerifiedRecord): boolean => {
+      try {
+        openRecord(keysA, record)
+        return true
+      } catch (err: any) {
+        return err.code !== 'ERR_DECRYPT'
+      }
+    }
+    // A relay without the secret alters the clock and keeps the signature:
+    // the member refuses it (the tag), as the signature check would have.
+    const altered = SignedRecord.encode({ body: RecordBody.encode({ ...body, hlcWall: body.hlcWall + 1000 }), signature })
+    await expect(verifyRecordAsync(altered, { now: NOW, authenticate: member })).rejects.toMatchObject({ code: 'ERR_DECRYPT' })
+    await expect(verifyRecordAsync(altered, { now: NOW })).rejects.toMatchObject({ code: 'ERR_BAD_SIGNATURE' })
+    // The genuine body with a damaged signature: the member accepts it (the
+    // body is a member's), a relay refuses it; the record id is the body's.
+    const damaged = SignedRecord.encode({ body: SignedRecord.decode(bytes).body, signature: new Uint8Array(64).fill(1) })
+    const accepted = await verifyRecordAsync(damaged, { now: NOW, authenticate: member })
+    expect(hex(accepted.id)).toBe(hex(verify(bytes).id))
+    await expect(verifyRecordAsync(damaged, { now: NOW })).rejects.toMatchObject({ code: 'ERR_BAD_SIGNATURE' })
+    // No verdict: the signature decides; structure and expiry come first either way.
+    await expect(verifyRecordAsync(damaged, { now: NOW, authenticate: () => undefined })).rejects.toMatchObject({ code: 'ERR_BAD_SIGNATURE' })
+    await expect(verifyRecordAsync(bytes, { now: NOW + 120_000, authenticate: () => true })).rejects.toMatchObject({ code: 'ERR_RECORD_EXPIRED' })
+    const refused = vi.fn(() => false)
+    await expect(verifyRecordAsync(bytes, { now: NOW, authenticate: refused })).rejects.toMatchObject({ code: 'ERR_DECRYPT' })
+    expect(refused).toHaveBeenCalledOnce()
+  })
+
+  it('format 1 records (AAD: room id and key id) still verify and open', () => {
+    const v1 = { ...body, format: 1 }
+    const sealed = encryptPayload(keysA, v1, { name: 'greeting', value: '"from v1"' })
+    const record = verify(resign({ ...v1, sealed }, keysA))
+    expect(record.body.format).toBe(1)
+    expect(openRecord(keysA, record).value).toBe('from v1')
+    // Its clock is bound by the signature only: changed and re-signed, it opens.
+    expect(openRecord(keysA, verify(resign({ ...v1, sealed, hlcWall: body.hlcWall - 1 }, keysA))).value).toBe('from v1')
   })
 })
 

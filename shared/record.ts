@@ -8,7 +8,7 @@ import { randomBytes } from '@noble/hashes/utils.js'
 import { compare as compareBytes, concat, equals } from 'uint8arrays'
 import {
   MAX_CLOCK_SKEW, MAX_KEY_BYTES, MAX_RECORD_BYTES, MAX_REPLACES, MAX_SEEN, MAX_VALUE_BYTES, MAX_WRITER_CHARS,
-  RECORD_FORMAT, RECORD_ID_BYTES
+  RECORD_FORMAT, RECORD_FORMAT_V1, RECORD_ID_BYTES
 } from './constants.ts'
 import {
   BadSignatureError, DecryptError, InvalidKeyError, InvalidRecordError, InvalidValueError,
@@ -27,6 +27,8 @@ import type { OpenedCache } from './opened-cache.ts'
 /** Prefix of every signed message (domain separation). */
 export const SIGNATURE_PREFIX = new TextEncoder().encode('roomkv/v1/record\0')
 const AAD_PREFIX = new TextEncoder().encode('roomkv/v1/payload\0')
+const AAD_PREFIX_V2 = new TextEncoder().encode('roomkv/v2/payload\0')
+const EMPTY = new Uint8Array(0)
 export const NONCE_BYTES = 12
 const TAG_BYTES = 16
 const encoder = new TextEncoder()
@@ -93,9 +95,26 @@ export function encodeValue (value: unknown): string {
   return json
 }
 
-/** The AEAD associated data of a record's payload. */
+/** The AEAD associated data of a format 1 record's payload. */
 export function aad (roomId: Uint8Array, keyId: Uint8Array): Uint8Array {
   return concat([AAD_PREFIX, roomId, keyId])
+}
+
+/**
+ * The AEAD associated data of a record's payload, by its format. Format 2:
+ * the prefix, then the body encoded without `sealed` (an empty bytes field
+ * is not written), so a tag that checks proves every field of the body
+ * came from a holder of the room secret. Verified records are canonical,
+ * so this re-encoding is exactly the received body minus its sealed field.
+ */
+export function payloadAad (roomId: Uint8Array, body: RecordBody): Uint8Array {
+  if (body.format === RECORD_FORMAT_V1) return aad(roomId, body.keyId)
+  return concat([AAD_PREFIX_V2, RecordBody.encode({ ...body, sealed: EMPTY })])
+}
+
+/** Whether the payload's AEAD binds the whole body (format 2 on): then opening a record authenticates it. */
+export function bindsBody (body: RecordBody): boolean {
+  return body.format === RECORD_FORMAT
 }
 
 export function recordIdOf (body: Uint8Array): Uint8Array {
@@ -130,12 +149,11 @@ export function sealParts (keys: RoomKeys, init: SealInit): { nonce: Uint8Array,
   const keyId = keyIdFor(keys, init.key)
   const nonce = init.nonce ?? randomBytes(NONCE_BYTES)
   const plaintext = Payload.encode({ name: init.key, value })
-  const associated = aad(keys.roomId, keyId)
-  const body = (ciphertext: Uint8Array): Uint8Array => RecordBody.encode({
+  const fields: RecordBody = {
     format: RECORD_FORMAT,
     roomKey: keys.roomKey,
     keyId,
-    sealed: concat([nonce, ciphertext]),
+    sealed: EMPTY,
     hlcWall: init.clock.wall,
     hlcCounter: init.clock.counter,
     writer: init.writer,
@@ -143,8 +161,9 @@ export function sealParts (keys: RoomKeys, init: SealInit): { nonce: Uint8Array,
     replaces,
     tombstone: deleted,
     seen: seen.map(s => ({ writer: s.writer, wall: s.clock.wall, counter: s.clock.counter }))
-  })
-  return { nonce, plaintext, aad: associated, body }
+  }
+  const body = (ciphertext: Uint8Array): Uint8Array => RecordBody.encode({ ...fields, sealed: concat([nonce, ciphertext]) })
+  return { nonce, plaintext, aad: payloadAad(keys.roomId, fields), body }
 }
 
 /** The SignedRecord encoding, refused past MAX_RECORD_BYTES. */
@@ -177,7 +196,23 @@ export interface VerifyOptions {
   allowExpired?: boolean
   /** Where the signature is checked. @default verifySignature (this thread) */
   verifySignature?: SignatureVerifier
+  /**
+   * A member's check in place of the signature (verifyRecordAsync only):
+   * see RecordAuthenticator. @default none: every signature is checked
+   */
+  authenticate?: RecordAuthenticator
 }
+
+/**
+ * Authenticates a structurally valid record without its signature: true
+ * (authentic: the signature is not checked), false (refused with
+ * DecryptError), undefined (not for this check: the signature decides). A
+ * member holding the room secret opens a record whose AEAD binds its body
+ * (bindsBody): the tag proves what the signature would (the signing key is
+ * the room's, held by the same members), at a fraction of an Ed25519 check,
+ * and the payload it opened is kept for reading.
+ */
+export type RecordAuthenticator = (record: VerifiedRecord) => Promise<boolean | undefined> | boolean | undefined
 
 /**
  * Check a record without the room secret: size cap before parsing, then
@@ -198,6 +233,12 @@ export function verifyRecord (bytes: Uint8Array, options: VerifyOptions = {}): V
  */
 export async function verifyRecordAsync (bytes: Uint8Array, options: VerifyOptions = {}, recordId?: Uint8Array): Promise<VerifiedRecord> {
   const parsed = checkStructure(bytes, options)
+  if (options.authenticate != null) {
+    const record = checkTime(parsed, options, recordId)
+    const verdict = await options.authenticate(record)
+    if (verdict === true) return record
+    if (verdict === false) throw new DecryptError('Record does not open with this room secret: not written by a member')
+  }
   // What the signature covers: the prefix, then the body, as parts (a Worker
   // pool copies them into its batch; this thread's verifier joins them).
   if (!await (options.verifySignature ?? verifySignature)(parsed.signed.signature, [SIGNATURE_PREFIX, parsed.signed.body], parsed.body.roomKey)) throw new BadSignatureError()
@@ -258,7 +299,7 @@ function checkStructure (bytes: Uint8Array, options: VerifyOptions): Parsed {
   if (!isCanonicalSignedRecord(bytes, signed.body, signed.signature) || !equals(RecordBody.encode(body), signed.body)) {
     throw new InvalidRecordError('Record encoding is not canonical')
   }
-  if (body.format !== RECORD_FORMAT) throw new InvalidRecordError(`Unknown record format ${body.format}`)
+  if (body.format !== RECORD_FORMAT && body.format !== RECORD_FORMAT_V1) throw new InvalidRecordError(`Unknown record format ${body.format}`)
   if (body.roomKey.length !== 32) throw new InvalidRecordError('Room key must be 32 bytes')
   if (body.keyId.length !== 32) throw new InvalidRecordError('Key id must be 32 bytes')
   if (body.sealed.length < NONCE_BYTES + TAG_BYTES) throw new InvalidRecordError('Sealed payload too short')
@@ -324,12 +365,13 @@ export type PayloadOpener = (keys: Pick<RoomKeys, 'roomId' | 'encryptionKey' | '
 export async function openPayloadAsync (keys: Pick<RoomKeys, 'roomId' | 'encryptionKey' | 'nameKey'>, record: VerifiedRecord): Promise<OpenedPayload> {
   const { body } = record
   if (!equals(record.roomId, keys.roomId)) throw new WrongRoomError('Record belongs to another room')
-  let payload: Payload
+  let plaintext: Uint8Array
   try {
-    payload = Payload.decode(await aesGcmDecrypt(keys.encryptionKey, body.sealed.subarray(0, NONCE_BYTES), aad(keys.roomId, body.keyId), body.sealed.subarray(NONCE_BYTES)))
+    plaintext = await aesGcmDecrypt(keys.encryptionKey, body.sealed.subarray(0, NONCE_BYTES), payloadAad(keys.roomId, body), body.sealed.subarray(NONCE_BYTES))
   } catch {
     throw new DecryptError()
   }
+  const payload = decodePayload(plaintext)
   if (!await keyIdMatches(keys, payload.name, body.keyId)) throw new WrongRoomError('Key name does not match key id')
   checkPayload(record, payload)
   return { name: payload.name, value: payload.value }
@@ -350,6 +392,19 @@ export async function openRecordAsync (keys: RoomKeys, record: VerifiedRecord, c
   const payload = await open(keys, record)
   cache?.set(record.id, payload)
   return entryFields(record, payload, body.tombstone ? undefined : JSON.parse(payload.value))
+}
+
+/**
+ * A decrypted payload's protobuf. Its tag checked, so the record is a
+ * member's: a payload that does not parse breaks a rule (InvalidRecordError),
+ * as any other payload check, rather than failing to decrypt.
+ */
+export function decodePayload (plaintext: Uint8Array): Payload {
+  try {
+    return Payload.decode(plaintext)
+  } catch (err: any) {
+    throw new InvalidRecordError(`Payload does not parse: ${err.message}`)
+  }
 }
 
 /** The checks after decryption, and the entry. */

@@ -118,7 +118,9 @@ export async function joinRoom (init: JoinRoomInit): Promise<RoomClient> {
     info = first.value.info
   }
   timeline.mark('relayInfo')
-  const store = createRecordStore(init.storage, init.store)
+  // The session, once it exists, authenticates its room's records by
+  // opening them (no Ed25519 check per record; see RecordAuthenticator).
+  const store = createRecordStore(init.storage, { authenticate: (record) => session?.authenticate(record), ...init.store })
   let session: RoomSession | undefined
   // Grows as fallback relays answer: the node trusts (may dial ws:// to) exactly these.
   const relayAddrs = [...info.addrs]

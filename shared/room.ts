@@ -20,7 +20,7 @@ import { errorCode, QuorumFailedError, RoomkvError } from './errors.ts'
 import { dhtKeyFor } from './dht-key.ts'
 import { createDhtPublisher, type DhtPublisher } from './dht-publisher.ts'
 import { createHybridClock, type HybridClock } from './hlc.ts'
-import { openRecordAsync, sealRecordAsync, selectRecord, validateKeyName, type PayloadOpener, type RoomEntry, type VerifiedRecord } from './record.ts'
+import { bindsBody, openPayloadAsync, openRecordAsync, sealRecordAsync, selectRecord, validateKeyName, type PayloadOpener, type RoomEntry, type VerifiedRecord } from './record.ts'
 import { writeContext, type RecordStore } from './record-store.ts'
 import { keyCid, roomMembersCid } from './room-cid.ts'
 import { createOpenedCache, type OpenedCache } from './opened-cache.ts'
@@ -231,6 +231,13 @@ export interface RoomSession {
   /** Every key, sorted; keys whose winner is a deletion appear only while a conflicting value remains. */
   list(options?: { prefix?: string }): Promise<KeyEntry[]>
   watch(callback: (change: RoomChange) => void): () => void
+  /**
+   * The record store's member check (RecordAuthenticator) for this room's
+   * records: one whose AEAD binds its body is opened instead of having its
+   * signature checked, and the payload is kept for reads; undefined for
+   * other rooms' records and format 1 (their signatures decide).
+   */
+  authenticate(record: VerifiedRecord): Promise<boolean> | undefined
   onStatus(callback: (status: RoomStatus) => void): () => void
   status(): RoomStatus
   /** Find and connect members now, then sync with everyone reachable. */
@@ -469,6 +476,16 @@ class Session implements RoomSession {
     const opened = (await Promise.all(heads.map(async head => this.#open(head)))).filter((e): e is RoomEntry => e != null)
     if (opened.length === 0) return undefined
     return { ...opened[0], conflicts: opened.slice(1) }
+  }
+
+  authenticate (record: VerifiedRecord): Promise<boolean> | undefined {
+    if (!bindsBody(record.body) || !equals(record.roomId, this.#keys.roomId)) return undefined
+    return (this.#init.openPayload ?? openPayloadAsync)(this.#keys, record).then((payload) => {
+      this.#opened.set(record.id, payload)
+      return true
+    // The tag checked but a payload rule is broken (a member sealed it by
+    // hand): authentic, so kept like a signed one, and hidden when read.
+    }, (err) => errorCode(err) !== 'ERR_DECRYPT')
   }
 
   /** A head opened, or undefined (logged) when it does not open. */

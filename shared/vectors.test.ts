@@ -41,6 +41,7 @@ interface RecordVector {
   keyId: string
   dhtKey: string
   payload: string
+  aad: string
   sealed: string
   body: string
   signature: string
@@ -102,6 +103,14 @@ interface FrameVector {
   fields: Record<string, any>
   encoding: string
   frame: string
+}
+
+/** A protobuf varint, written out here rather than borrowed from the code under test. */
+function varintBytes (n: number): number[] {
+  const out: number[] = []
+  while (n >= 0x80) { out.push((n & 0x7f) | 0x80); n = Math.floor(n / 128) }
+  out.push(n)
+  return out
 }
 
 const vectors = JSON.parse(readFileSync(new URL('../docs/test-vectors.json', import.meta.url), 'utf8')) as TestVectors
@@ -203,7 +212,7 @@ describe.each(vectors.records.map(v => [v.name, v] as const))('test vector "%s"'
     const body = RecordBody.decode(bytes(vector.body))
     expect(hex(RecordBody.encode(body))).toBe(vector.body)
     expect(body).toEqual({
-      format: 1,
+      format: 2,
       roomKey: bytes(room.roomKey),
       keyId: bytes(vector.keyId),
       sealed: bytes(vector.sealed),
@@ -228,10 +237,15 @@ describe.each(vectors.records.map(v => [v.name, v] as const))('test vector "%s"'
     expect(nodeVerify(null, Buffer.from(vector.body, 'hex'), publicKey, Buffer.from(vector.signature, 'hex'))).toBe(false)
   })
 
-  it('the payload decrypts with node:crypto AES-256-GCM under aad "roomkv/v1/payload\\0" || roomId || keyId', () => {
+  it('the payload decrypts with node:crypto AES-256-GCM under aad "roomkv/v2/payload\\0" || the body without its sealed field', () => {
     const sealed = Buffer.from(vector.sealed, 'hex')
+    // The sealed field's bytes (tag 0x22, length, nonce || ciphertext || tag), cut out of the body.
+    const field = Buffer.concat([Buffer.from([0x22]), Buffer.from(varintBytes(sealed.length)), sealed]).toString('hex')
+    expect(vector.body.split(field)).toHaveLength(2)
+    const aad = Buffer.concat([Buffer.from('roomkv/v2/payload\0'), Buffer.from(vector.body.replace(field, ''), 'hex')])
+    expect(aad.toString('hex')).toBe(vector.aad)
     const decipher = createDecipheriv('aes-256-gcm', Buffer.from(room.encryptionKey, 'hex'), sealed.subarray(0, 12))
-    decipher.setAAD(Buffer.concat([Buffer.from('roomkv/v1/payload\0'), Buffer.from(room.roomId, 'hex'), Buffer.from(vector.keyId, 'hex')]))
+    decipher.setAAD(aad)
     decipher.setAuthTag(sealed.subarray(sealed.length - 16))
     const plain = Buffer.concat([decipher.update(sealed.subarray(12, sealed.length - 16)), decipher.final()])
     expect(plain.toString('hex')).toBe(vector.payload)
