@@ -160,14 +160,7 @@ export async function startRelay (config: RelayConfig, log: RelayLog = createRel
       onRejected: (code, peer) => { reject(code, peer.toString()) },
       onServed: (kind) => { metrics.requestsServed.inc({ kind }) },
       onPushed: (peer, roomId, records, delivered) => { fanout.forward(peer, roomId, records, delivered) },
-      onRoomPeer: (peer, roomId) => {
-        federation.onRoomPeer(peer, roomId)
-        // A member's hello comes just before its first sync: the room's sync
-        // index (read from storage on first use, ~140 ms for 10,000 keys)
-        // starts building now rather than when that sync asks. Built once,
-        // bounded by --max-indexed-items like any sync's.
-        store.syncItems(roomId).catch(() => {})
-      }
+      onRoomPeer: (peer, roomId) => { federation.onRoomPeer(peer, roomId) }
     }
   })
   running = node
