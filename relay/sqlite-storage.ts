@@ -360,6 +360,10 @@ export async function sqliteRecordStorage (init: SqliteRecordStorageInit): Promi
         after = rows[rows.length - 1].room_id as string
       }
     },
+    count (roomId) {
+      checkOpen()
+      return (sql.room.get(roomId) as Usage | undefined)?.records ?? 0
+    },
     usage () {
       return { ...totals }
     },

@@ -54,6 +54,8 @@ export interface RecordStorage {
   list(roomId: string): AsyncIterable<Uint8Array>
   /** Every room with stored values (for garbage collection). */
   rooms?(): AsyncIterable<string>
+  /** Keys stored for a room, where the storage keeps a count. Optional. */
+  count?(roomId: string): number | Promise<number>
   close(): Promise<void>
 }
 
@@ -122,6 +124,15 @@ export interface RecordStore {
    * room's first sync, one pass); see RecordStoreInit.maxIndexedItems.
    */
   syncItems(roomId: Uint8Array): Promise<SyncItems>
+  /**
+   * Every live head of a room, encoded and unparsed, in storage order: a
+   * sync's bulk transfer to a replica that holds nothing reads the room
+   * once, without the sync index (whose first build reads and hashes every
+   * record before the first one is sent: ~1.5 s for 100,000 keys).
+   */
+  liveRecords(roomId: Uint8Array): AsyncIterable<Uint8Array>
+  /** Keys stored for a room, when the storage counts them (a progress hint). */
+  keyCount(roomId: Uint8Array): Promise<number | undefined>
   /**
    * The stored heads of many keys (encoded records, unparsed, expired ones
    * included), in the order asked, in one storage read: what sync serves.
@@ -252,6 +263,14 @@ function indexedHeadOf (bytes: Uint8Array): { keyId: Uint8Array, recordId: Uint8
   const expiresAt = protoField(body, 8, 0) ?? 0
   if (!(keyId instanceof Uint8Array) || keyId.length !== 32 || typeof expiresAt !== 'number') return undefined
   return { keyId, recordId: recordIdOf(body), expiresAt }
+}
+
+/** An encoded SignedRecord's expiry (0 = never), scanned (not parsed); undefined when it does not scan. */
+function expiresAtOf (bytes: Uint8Array): number | undefined {
+  const body = protoField(bytes, 1, 2)
+  if (!(body instanceof Uint8Array)) return undefined
+  const expiresAt = protoField(body, 8, 0) ?? 0
+  return typeof expiresAt === 'number' ? expiresAt : undefined
 }
 
 /** Body, room key and key id of an encoded SignedRecord, scanned (not parsed); undefined when they are missing or of the wrong size. */
@@ -708,6 +727,24 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
     },
     async syncItems (roomId) {
       return syncIndex.items(text(roomId))
+    },
+    async * liveRecords (roomId) {
+      for await (const value of storage.list(text(roomId))) {
+        let records: Uint8Array[]
+        try {
+          records = HeadSet.decode(value).records
+        } catch {
+          continue // hidden from reads too (decode)
+        }
+        const t = now()
+        for (const bytes of records) {
+          const expiresAt = expiresAtOf(bytes)
+          if (expiresAt === 0 || (expiresAt != null && expiresAt > t)) yield bytes
+        }
+      }
+    },
+    async keyCount (roomId) {
+      return storage.count == null ? undefined : storage.count(text(roomId))
     },
     async storedHeads (roomId, keyIds) {
       const values = await readMany(text(roomId), keyIds.map(text))

@@ -3,7 +3,7 @@
  * stores with real sealed records; both end with the same heads.
  */
 import { streamPair } from '@libp2p/utils'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { SyncQuery, SyncReply } from '../proto/protocol.ts'
 import { sealRecordAsync } from '../record.ts'
 import { createRecordStore, memoryRecordStorage, type RecordStore } from '../record-store.ts'
@@ -58,6 +58,27 @@ describe('sync exchange', () => {
     // Two queries: the opening one and the range-less last one (no round trip waits on it).
     expect(result).toMatchObject({ received: 600, stored: 600, sent: 0, rounds: 2 })
     expect(itemsText(await a.syncItems(keys.roomId))).toEqual(itemsText(await b.syncItems(keys.roomId)))
+  }, 60_000)
+
+  it('an empty asker is sent the room straight from storage: no sync index on the responder, expired heads left out, conflicts kept', async () => {
+    const a = store()
+    const b = store()
+    await b.mergeMany(await seal(300, 'k'))
+    await b.mergeMany(await seal(20, 'k', 'w2')) // concurrent versions: 20 keys with two heads
+    const wall = Date.now()
+    const expiring = await Promise.all(Array.from({ length: 5 }, async (_, i) =>
+      (await sealRecordAsync(keys, { key: `gone${i}`, value: i, clock: { wall, counter: i }, writer: 'w', expiresAt: wall + 300 })).bytes))
+    await b.mergeMany(expiring)
+    await new Promise(resolve => setTimeout(resolve, 350))
+    const syncItems = vi.fn(b.syncItems)
+    const result = await run(a, { ...b, syncItems })
+    expect(syncItems).not.toHaveBeenCalled()
+    expect(result).toMatchObject({ received: 320, stored: 320, sent: 0, rounds: 2 })
+    expect(itemsText(await a.syncItems(keys.roomId))).toEqual(itemsText(await b.syncItems(keys.roomId)))
+    // Holding anything, the asker reconciles against the index as before.
+    await b.mergeMany(await seal(3, 'new'))
+    expect(await run(a, { ...b, syncItems })).toMatchObject({ received: 3, sent: 0 })
+    expect(syncItems).toHaveBeenCalled()
   }, 60_000)
 
   it('random differences both ways, conflicts included: both end with the same heads', async () => {

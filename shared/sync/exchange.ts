@@ -37,7 +37,7 @@ import { boundedLengthDecoder } from '../protocol/replication.ts'
 import { SyncLimitError, SyncMalformedError } from './errors.ts'
 import { yieldToEventLoop } from '../yield.ts'
 import { ITEM_ID_BYTES, ITEM_KEY_BYTES, lowerBound, type SyncItems } from './items.ts'
-import { checkRanges, idText, MODE_IDS, openingRanges, reconcile } from './reconcile.ts'
+import { checkRanges, idText, MODE_IDS, MODE_SKIP, openingRanges, reconcile } from './reconcile.ts'
 
 const log = logger('roomkv:sync')
 
@@ -369,29 +369,47 @@ export async function serveSync (init: ServeInit): Promise<{ rounds: number, sen
   let listed = new Map<string, number>()
   let rounds = 0
   let sent = 0
+  /** The room's item set, from the store's index on first need (a newcomer's sync never needs it). */
+  const indexed = async (): Promise<SyncItems> => {
+    if (items == null) {
+      const started = Date.now()
+      items = await store.syncItems(roomId)
+      log('serve: %d items (index ready after %d ms)', items.count, Date.now() - started)
+    }
+    return items
+  }
   try {
-    const started = Date.now()
-    items = await store.syncItems(roomId)
-    log('serve: %d items (index ready after %d ms)', items.count, Date.now() - started)
     for (;;) {
       if (++rounds > MAX_SYNC_ROUNDS) throw new SyncLimitError(`Sync did not end in ${MAX_SYNC_ROUNDS} rounds`)
       if (!equals(query.roomId, roomId)) throw new SyncMalformedError('Room id changed during the sync')
       checkIdList(query.want, 'want')
       const last = query.ranges.length === 0
+      if (rounds === 1 && holdsNothing(query)) {
+        // An empty replica (a newcomer): the answer is every live head, so
+        // stream them straight from storage. Building the index first read
+        // and hashed the whole room before the first record went out.
+        const t = Date.now()
+        await write({ ranges: [{ upper: NONE, mode: MODE_SKIP, fingerprint: NONE, ids: NONE }], total: await store.keyCount(roomId) ?? 0, last: false })
+        sent += await streamRecords(init, store.liveRecords(roomId), write)
+        log('serve: round 1 sent the whole room (%d records) in %d ms', sent, Date.now() - t)
+        query = await read()
+        continue
+      }
       let toSend = indexesOf(listed, query.want)
       if (last) {
         if (toSend.length === 0 && query.want.length === 0) break
-        await write({ total: rounds === 1 ? items.count : 0, last: toSend.length === 0 })
+        await write({ total: rounds === 1 ? (await indexed()).count : 0, last: toSend.length === 0 })
       } else {
         checkRanges(query.ranges)
-        const step = reconcile(items, query.ranges)
-        listed = listedIn(items, step.ranges)
+        const all = await indexed()
+        const step = reconcile(all, query.ranges)
+        listed = listedIn(all, step.ranges)
         if (step.theyLack.length > 0) toSend = mergeSorted(toSend, step.theyLack)
-        await write({ ranges: step.ranges, need: concatIds(step.iLack), total: rounds === 1 ? items.count : 0, last: toSend.length === 0 })
+        await write({ ranges: step.ranges, need: concatIds(step.iLack), total: rounds === 1 ? all.count : 0, last: toSend.length === 0 })
       }
       if (toSend.length > 0) {
         const t = Date.now()
-        sent += await streamRecords(init, roomId, items, toSend, write)
+        sent += await streamRecords(init, recordsOf(init.store, roomId, await indexed(), toSend), write)
         log('serve: round %d sent %d records in %d ms', rounds, toSend.length, Date.now() - t)
       }
       if (last) break
@@ -405,8 +423,21 @@ export async function serveSync (init: ServeInit): Promise<{ rounds: number, sen
   return { rounds, sent }
 }
 
-/** Records of `indexes` in frames of at most FRAME_RECORD_BYTES, each charged before it is sent; the last frame says `last`. */
-async function streamRecords (init: ServeInit, roomId: Uint8Array, items: SyncItems, indexes: number[], write: (reply: Partial<SyncReply>) => Promise<void>): Promise<number> {
+const NONE = new Uint8Array(0)
+
+/**
+ * The asker's first query says it holds nothing: one ids range over the
+ * whole item space, naming no id, and no `want`. Reconciling it against
+ * any item set gives one skip range and every item to send.
+ */
+function holdsNothing (query: SyncQuery): boolean {
+  if (query.ranges.length !== 1 || query.want.length !== 0) return false
+  const [range] = query.ranges
+  return range.upper.length === 0 && range.mode === MODE_IDS && range.ids.length === 0
+}
+
+/** `records` in frames of at most FRAME_RECORD_BYTES, each charged before it is sent; the last frame says `last`. */
+async function streamRecords (init: ServeInit, records: AsyncIterable<Uint8Array>, write: (reply: Partial<SyncReply>) => Promise<void>): Promise<number> {
   let frame: Uint8Array[] = []
   let bytes = 0
   let sent = 0
@@ -426,7 +457,7 @@ async function streamRecords (init: ServeInit, roomId: Uint8Array, items: SyncIt
     // until the last frame, and every other peer of this process would wait.
     if (!last) await yieldToEventLoop()
   }
-  for await (const record of recordsOf(init.store, roomId, items, indexes)) {
+  for await (const record of records) {
     if (frame.length > 0 && (bytes + record.length + 8 > target || frame.length >= MAX_FRAME_RECORDS)) await flush(false)
     frame.push(record)
     bytes += record.length + 8
