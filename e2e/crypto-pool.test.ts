@@ -35,13 +35,17 @@ beforeAll(async () => {
 })
 afterAll(async () => { await stopAll() })
 
+/** In the page: countPosts(worker, onPost) calls onPost for each message posted to the Worker (work it was given). */
+const COUNT_POSTS = 'globalThis.countPosts = (worker, onPost) => { const post = worker.postMessage.bind(worker); worker.postMessage = (...args) => { onPost(); return post(...args) }; return worker }'
+declare function countPosts (worker: Worker, onPost: () => void): Worker
+
 async function openPage (): Promise<Page> {
   const page = await (await browser.newContext()).newPage()
   await page.route(`${ORIGIN}/**`, async route => {
     const path = new URL(route.request().url()).pathname
     if (path === '/worker.js') await route.fulfill({ contentType: 'text/javascript', body: worker })
-    else if (path === '/broken.js') await route.fulfill({ contentType: 'text/javascript', body: 'onmessage = () => { throw new Error("broken") }' })
-    else await route.fulfill({ contentType: 'text/html', body: `<!doctype html><meta charset="utf-8"><script>${pool}</script>` })
+    else if (path === '/broken.js') await route.fulfill({ contentType: 'text/javascript', body: 'postMessage({ ready: true }); onmessage = () => { throw new Error("broken") }' })
+    else await route.fulfill({ contentType: 'text/html', body: `<!doctype html><meta charset="utf-8"><script>${pool}</script><script>${COUNT_POSTS}</script>` })
   })
   await page.goto(`${ORIGIN}/`)
   return page
@@ -71,7 +75,10 @@ test('Workers answer every check exactly as the main thread does, in one tick or
   const result = await page.evaluate(async ({ items, origin }) => {
     const { createCryptoPool } = (globalThis as any).__cryptoPool
     let started = 0
-    const pool = createCryptoPool({ workers: 2, maxBatch: 64, createWorker: () => { started++; return new Worker(`${origin}/worker.js`) } })
+    let posted = 0
+    const pool = createCryptoPool({ workers: 2, maxBatch: 64, createWorker: () => { started++; return countPosts(new Worker(`${origin}/worker.js`), () => { posted++ }) } })
+    // Until a Worker has loaded, the pool works on this thread: wait, so the checks below are the Workers'.
+    const ready = await pool.ready()
     const asBytes = (item: any): Uint8Array[] => {
       // Views into a larger buffer, as sync frames hand them over.
       const frame = new Uint8Array(1 << 16)
@@ -82,11 +89,14 @@ test('Workers answer every check exactly as the main thread does, in one tick or
     const oneTick = await Promise.all(items.map(async (item: any) => pool.verify(...asBytes(item))))
     const spread: boolean[] = []
     for (const item of items.slice(0, 40)) spread.push(await pool.verify(...asBytes(item)))
+    const postedBeforeClose = posted
     pool.close()
     const afterClose = await pool.verify(...asBytes(items[0]))
-    return { oneTick, spread, afterClose, started }
+    return { oneTick, spread, afterClose, started, ready, posted: postedBeforeClose }
   }, { items, origin: ORIGIN })
   expect(result.started).toBe(2)
+  expect(result.ready).toBe(true)
+  expect(result.posted).toBeGreaterThan(0)
   expect(result.oneTick).toEqual(expected)
   expect(result.spread).toEqual(expected.slice(0, 40))
   expect(result.afterClose).toBe(expected[0])
@@ -125,18 +135,46 @@ test('a few checks at a time run on the main thread and start no Worker; the fir
   expect(result.lateOut).toEqual(expected.slice(0, 40))
 })
 
+test('until a Worker has loaded its script, checks run on the main thread instead of waiting for it', async () => {
+  const page = await openPage()
+  const { items, expected } = cases()
+  const result = await page.evaluate(async ({ items, origin }) => {
+    const { createCryptoPool } = (globalThis as any).__cryptoPool
+    let posted = 0
+    const pool = createCryptoPool({ workers: 2, createWorker: () => countPosts(new Worker(`${origin}/worker.js`), () => { posted++ }) })
+    const check = async (item: any): Promise<boolean> => pool.verify(Uint8Array.from(item.signature), Uint8Array.from(item.message), Uint8Array.from(item.publicKey))
+    // The first burst starts the Workers; none can have said `ready` within its own task.
+    const first = await Promise.all(items.map(check))
+    const postedByFirst = posted
+    const ready = await pool.ready()
+    const second = await Promise.all(items.map(check))
+    pool.close()
+    return { first, postedByFirst, ready, second, posted }
+  }, { items, origin: ORIGIN })
+  expect(result.first).toEqual(expected)
+  expect(result.postedByFirst).toBe(0)
+  expect(result.ready).toBe(true)
+  expect(result.second).toEqual(expected)
+  expect(result.posted).toBeGreaterThan(0)
+})
+
 test('a Worker that fails hands its checks back to the main thread; none is lost or wrong', async () => {
   const page = await openPage()
   const { items, expected } = cases()
   const result = await page.evaluate(async ({ items, origin }) => {
     const { createCryptoPool } = (globalThis as any).__cryptoPool
     let n = 0
-    const pool = createCryptoPool({ workers: 2, maxBatch: 32, createWorker: () => new Worker(`${origin}/${n++ === 0 ? 'broken' : 'worker'}.js`) })
+    let posted = 0
+    const pool = createCryptoPool({ workers: 2, maxBatch: 32, createWorker: () => countPosts(new Worker(`${origin}/${n++ === 0 ? 'broken' : 'worker'}.js`), () => { posted++ }) })
+    // Both say ready (the broken one too), so the burst below is split between them.
+    await pool.ready()
+    await new Promise(resolve => setTimeout(resolve, 200))
     const out = await Promise.all(items.map(async (item: any) => pool.verify(Uint8Array.from(item.signature), Uint8Array.from(item.message), Uint8Array.from(item.publicKey))))
     pool.close()
-    return out
+    return { out, posted }
   }, { items, origin: ORIGIN })
-  expect(result).toEqual(expected)
+  expect(result.out).toEqual(expected)
+  expect(result.posted).toBeGreaterThan(1)
 })
 
 test('records open in Workers to exactly the payloads and error codes of the main thread', async () => {
@@ -158,7 +196,9 @@ test('records open in Workers to exactly the payloads and error codes of the mai
   const result = await page.evaluate(async ({ records, keys, origin }) => {
     const { createCryptoPool, readStoredRecord } = (globalThis as any).__cryptoPool
     let started = 0
-    const pool = createCryptoPool({ workers: 2, maxBatch: 50, createWorker: () => { started++; return new Worker(`${origin}/worker.js`) } })
+    let posted = 0
+    const pool = createCryptoPool({ workers: 2, maxBatch: 50, createWorker: () => { started++; return countPosts(new Worker(`${origin}/worker.js`), () => { posted++ }) } })
+    const ready = await pool.ready()
     const k = { roomId: Uint8Array.from(keys.roomId), encryptionKey: Uint8Array.from(keys.encryptionKey), nameKey: Uint8Array.from(keys.nameKey) }
     const out = await Promise.all(records.map(async (bytes: number[]) => {
       try {
@@ -169,8 +209,10 @@ test('records open in Workers to exactly the payloads and error codes of the mai
       }
     }))
     pool.close()
-    return { out, started }
+    return { out, started, ready, posted }
   }, { records: [...good, foreign].map(b => [...b]), keys: { roomId: [...keys.roomId], encryptionKey: [...keys.encryptionKey], nameKey: [...keys.nameKey] }, origin: ORIGIN })
   expect(result.started).toBe(2)
+  expect(result.ready).toBe(true)
+  expect(result.posted).toBeGreaterThan(0)
   expect(result.out).toEqual(expected)
 })

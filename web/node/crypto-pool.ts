@@ -43,6 +43,11 @@ export interface CryptoPoolInit {
 export interface CryptoPool {
   verify: SignatureVerifier
   open: PayloadOpener
+  /**
+   * Start the Workers now if they are not running: true once one has loaded
+   * its script (work goes to them from then on), false if none can.
+   */
+  ready(): Promise<boolean>
   /** Stop the Workers; work still pending runs on this thread. */
   close(): void
 }
@@ -57,6 +62,8 @@ interface Slot {
   worker: Worker
   /** Batches sent and not answered, by request id. */
   pending: Map<number, Item[]>
+  /** Its script has loaded (it said `ready`): batches go to it from then on. */
+  ready: boolean
 }
 
 const DEFAULT_MAX_BATCH = 256
@@ -92,6 +99,12 @@ export function createCryptoPool (init: CryptoPoolInit = {}): CryptoPool {
   let queue: Item[] = []
   let scheduled = false
   let closed = false
+  let readyWaiters: Array<(ready: boolean) => void> = []
+  const settleReady = (ready: boolean): void => {
+    const waiters = readyWaiters
+    readyWaiters = []
+    for (const w of waiters) w(ready)
+  }
 
   const local = (item: Item): void => {
     if (item.kind === 'verify') verifySignature(item.signature, item.message, item.publicKey).then(item.resolve, () => item.resolve(false))
@@ -112,6 +125,7 @@ export function createCryptoPool (init: CryptoPoolInit = {}): CryptoPool {
     if (index < 0) return
     log('crypto worker failed, working on the main thread: %e', reason)
     slots.splice(index, 1)
+    if (slots.length === 0) settleReady(false)
     slot.worker.terminate()
     for (const items of slot.pending.values()) items.forEach(local)
     slot.pending.clear()
@@ -122,9 +136,14 @@ export function createCryptoPool (init: CryptoPoolInit = {}): CryptoPool {
     started = true
     try {
       for (let i = 0; i < count && typeof Worker !== 'undefined'; i++) {
-        const slot: Slot = { worker: createWorker(), pending: new Map() }
+        const slot: Slot = { worker: createWorker(), pending: new Map(), ready: false }
         slot.worker.onmessage = (event: MessageEvent<CryptoResponse>) => {
           const response = event.data
+          if ('ready' in response) {
+            slot.ready = true
+            settleReady(true)
+            return
+          }
           const items = slot.pending.get(response.id)
           if (items == null) return
           slot.pending.delete(response.id)
@@ -138,11 +157,13 @@ export function createCryptoPool (init: CryptoPoolInit = {}): CryptoPool {
     } catch (err) {
       log('no crypto workers: %e', err)
     }
+    if (slots.length === 0) settleReady(false)
   }
 
   const send = (batch: Item[], turn: number): void => {
-    // The Worker with the fewest batches waiting.
-    const slot = slots.reduce((a, b) => b.pending.size < a.pending.size ? b : a, slots[turn % slots.length])
+    // The ready Worker with the fewest batches waiting.
+    const ready = slots.filter(s => s.ready)
+    const slot = ready.reduce((a, b) => b.pending.size < a.pending.size ? b : a, ready[turn % ready.length])
     const id = nextId++
     try {
       const { message, transfer } = request(id, batch)
@@ -167,7 +188,10 @@ export function createCryptoPool (init: CryptoPoolInit = {}): CryptoPool {
       }
       start()
     }
-    if (slots.length === 0) {
+    // No Worker yet, or none has loaded its script: this thread does the
+    // work meanwhile rather than wait for them.
+    const ready = slots.filter(s => s.ready).length
+    if (ready === 0) {
       items.forEach(local)
       return
     }
@@ -182,7 +206,7 @@ export function createCryptoPool (init: CryptoPoolInit = {}): CryptoPool {
     }
     let turn = 0
     for (const list of groups.values()) {
-      const per = Math.min(maxBatch, Math.ceil(list.length / slots.length))
+      const per = Math.min(maxBatch, Math.ceil(list.length / ready))
       for (let i = 0; i < list.length; i += per) send(list.slice(i, i + per), turn++)
     }
   }
@@ -206,8 +230,15 @@ export function createCryptoPool (init: CryptoPoolInit = {}): CryptoPool {
     open (keys, record) {
       return new Promise<OpenedPayload>((resolve, reject) => { enqueue({ kind: 'open', keys, record, resolve, reject }) })
     },
+    async ready () {
+      if (!started && !closed) start()
+      if (slots.some(s => s.ready)) return true
+      if (slots.length === 0) return false
+      return new Promise<boolean>((resolve) => { readyWaiters.push(resolve) })
+    },
     close () {
       closed = true
+      settleReady(false)
       for (const slot of [...slots]) {
         slots.splice(slots.indexOf(slot), 1)
         slot.worker.terminate()

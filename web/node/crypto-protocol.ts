@@ -8,6 +8,7 @@
  *   results[i] is 1 when it verified.
  * - open: each item is a stored record (SignedRecord bytes, verified when
  *   it was merged); the answer is its checked payload or the error.
+ * - ready (Worker to tab, once): the Worker's script has loaded.
  */
 export interface VerifyRequest {
   kind: 'verify'
@@ -28,7 +29,8 @@ export type CryptoRequest = VerifyRequest | OpenRequest
 
 export type OpenResult = { name: string, value: string } | { error: { code: string, message: string } }
 
-export type CryptoResponse = { id: number, results: Uint8Array } | { id: number, opened: OpenResult[] }
+/** `ready`: sent once, when the Worker's script has loaded (batches go to it from then on). */
+export type CryptoResponse = { id: number, results: Uint8Array } | { id: number, opened: OpenResult[] } | { ready: true }
 
 export const SIGNATURE_BYTES = 64
 export const PUBLIC_KEY_BYTES = 32

@@ -47,3 +47,7 @@ scope.onmessage = (event) => {
     })
   }
 }
+
+// Until this arrives the pool works on the tab's thread: a Worker's start
+// (thread, isolate, script) took 100-150 ms of a catch-up's first records.
+scope.postMessage({ ready: true })
