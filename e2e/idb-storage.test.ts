@@ -28,7 +28,7 @@ beforeAll(async () => {
     platform: 'browser',
     target: 'es2022'
   })
-  html = `<!doctype html><meta charset="utf-8"><script>${bundle.outputFiles[0].text}</script>`
+  html = `<!doctype html><meta charset="utf-8"><script>${bundle.outputFiles[0].text}</script><script>${COUNT_POSTS}</script>`
   writerScript = (await build({ entryPoints: ['web/node/idb-writer-worker.ts'], bundle: true, write: false, format: 'iife', platform: 'browser', target: 'es2022' })).outputFiles[0].text
   browser = await launchBrowser()
 })
@@ -39,12 +39,16 @@ async function openPage (context?: BrowserContext): Promise<Page> {
   await page.route(`${ORIGIN}/**`, async route => {
     const path = new URL(route.request().url()).pathname
     if (path === '/writer.js') await route.fulfill({ contentType: 'text/javascript', body: writerScript })
-    else if (path === '/broken.js') await route.fulfill({ contentType: 'text/javascript', body: 'onmessage = () => { throw new Error("broken") }' })
+    else if (path === '/broken.js') await route.fulfill({ contentType: 'text/javascript', body: 'postMessage({ ready: true }); onmessage = () => { throw new Error("broken") }' })
     else await route.fulfill({ contentType: 'text/html', body: html })
   })
   await page.goto(`${ORIGIN}/`)
   return page
 }
+
+/** In the page: countPosts(worker, onPost) calls onPost for each message posted to the Worker (a batch it was given). */
+const COUNT_POSTS = 'globalThis.countPosts = (worker, onPost) => { const post = worker.postMessage.bind(worker); worker.postMessage = (...args) => { onPost(); return post(...args) }; return worker }'
+declare function countPosts (worker: Worker, onPost: () => void): Worker
 
 test('write applies a batch in one transaction; getMany reads it back in the order asked', async () => {
   const page = await openPage()
@@ -159,7 +163,10 @@ test('batches committed by the writer Worker: on disk for a fresh reader, delete
   const page = await openPage()
   const result = await page.evaluate(async (origin) => {
     const { idbRecordStorage } = (globalThis as any).__idbStorage
-    const storage = idbRecordStorage({ database: 'worker', writerAfterBytes: 0, createWriter: () => new Worker(`${origin}/writer.js`) })
+    let posted = 0
+    const storage = idbRecordStorage({ database: 'worker', writerAfterBytes: 0, createWriter: () => countPosts(new Worker(`${origin}/writer.js`), () => { posted++ }) })
+    // Until the Worker has loaded, batches commit on this thread: wait, so these are the Worker's.
+    const ready = await storage.writerReady()
     const writes = []
     for (let b = 0; b < 10; b++) writes.push(storage.write(Array.from({ length: 300 }, (_, i) => ({ roomId: 'room', keyId: `k${b * 300 + i}`, value: new Uint8Array([b, i & 255, 7]) }))))
     writes.push(storage.write([{ roomId: 'room', keyId: 'k5' }, { roomId: 'room', keyId: 'k6', value: new Uint8Array([42]) }]))
@@ -171,28 +178,62 @@ test('batches committed by the writer Worker: on disk for a fresh reader, delete
     for await (const _ of fresh.list('room')) count++
     const read = await fresh.getMany('room', ['k0', 'k5', 'k6', 'k2999'])
     const show = (v: Uint8Array | undefined): number[] | null => v == null ? null : [...v]
-    return { ok: results.every((r: any[]) => r.every(x => x.ok)), meanwhile: meanwhile.map(show), count, read: read.map(show) }
+    return { ready, posted, ok: results.every((r: any[]) => r.every(x => x.ok)), meanwhile: meanwhile.map(show), count, read: read.map(show) }
   }, ORIGIN)
-  expect(result).toEqual({ ok: true, meanwhile: [null, [42], [9, 299 & 255, 7]], count: 2999, read: [[0, 0, 7], null, [42], [9, 299 & 255, 7]] })
+  expect(result).toEqual({ ready: true, posted: 11, ok: true, meanwhile: [null, [42], [9, 299 & 255, 7]], count: 2999, read: [[0, 0, 7], null, [42], [9, 299 & 255, 7]] })
 })
 
-test('the writer Worker starts with the first batch of writerAfterBytes: small batches before it commit on the main thread, every batch after it in the Worker', async () => {
+test('the writer Worker starts with the first batch of writerAfterBytes: batches commit on the main thread until it has loaded, in the Worker after', async () => {
   const page = await openPage()
   const result = await page.evaluate(async (origin) => {
     const { idbRecordStorage } = (globalThis as any).__idbStorage
     let started = 0
-    const storage = idbRecordStorage({ database: 'lazy', writerAfterBytes: 4096, createWriter: () => { started++; return new Worker(`${origin}/writer.js`) } })
+    let posted = 0
+    const storage = idbRecordStorage({ database: 'lazy', writerAfterBytes: 4096, createWriter: () => { started++; return countPosts(new Worker(`${origin}/writer.js`), () => { posted++ }) } })
     await storage.write([{ roomId: 'room', keyId: 'a', value: new Uint8Array([1]) }])
     const afterSmall = started
+    // Starts the Worker, which cannot have loaded yet: this batch commits here.
     await storage.write(Array.from({ length: 100 }, (_, i) => ({ roomId: 'room', keyId: `k${i}`, value: new Uint8Array(64).fill(i) })))
+    const postedBeforeReady = posted
+    const ready = await storage.writerReady()
     await storage.write([{ roomId: 'room', keyId: 'a', value: new Uint8Array([2]) }])
     await storage.close()
     const fresh = idbRecordStorage({ database: 'lazy' })
     let count = 0
     for await (const _ of fresh.list('room')) count++
-    return { afterSmall, started, count, a: [...await fresh.get('room', 'a')], k7: [...await fresh.get('room', 'k7')].slice(0, 2) }
+    return { afterSmall, started, postedBeforeReady, ready, posted, count, a: [...await fresh.get('room', 'a')], k7: [...await fresh.get('room', 'k7')].slice(0, 2) }
   }, ORIGIN)
-  expect(result).toEqual({ afterSmall: 0, started: 1, count: 101, a: [2], k7: [7, 7] })
+  expect(result).toEqual({ afterSmall: 0, started: 1, postedBeforeReady: 0, ready: true, posted: 1, count: 101, a: [2], k7: [7, 7] })
+})
+
+test('batches written while the writer Worker loads, some committed here and some in it, land in the order they were written', async () => {
+  const page = await openPage()
+  const result = await page.evaluate(async (origin) => {
+    const { idbRecordStorage } = (globalThis as any).__idbStorage
+    let posted = 0
+    const storage = idbRecordStorage({ database: 'switch', writerAfterBytes: 0, createWriter: () => countPosts(new Worker(`${origin}/writer.js`), () => { posted++ }) })
+    // A batch every few ms, none awaited, until some went to the Worker: the
+    // first ones commit on this thread, the rest in the Worker.
+    const writes = []
+    let n = 0
+    const ready = storage.writerReady()
+    for (; n < 400 && posted < 5; n++) {
+      writes.push(storage.write([{ roomId: 'room', keyId: 'last', value: new Uint8Array([n >> 8, n & 255]) }, { roomId: 'room', keyId: `k${n}`, value: new Uint8Array([1]) }]))
+      await new Promise(resolve => setTimeout(resolve, 5))
+    }
+    await Promise.all(writes)
+    await storage.close()
+    const fresh = idbRecordStorage({ database: 'switch' })
+    const last = [...await fresh.get('room', 'last')]
+    let count = 0
+    for await (const _ of fresh.list('room')) count++
+    return { ready: await ready, n, posted, last: (last[0] << 8) + last[1], count }
+  }, ORIGIN)
+  expect(result.ready).toBe(true)
+  expect(result.posted).toBeGreaterThan(0)
+  expect(result.posted).toBeLessThan(result.n)
+  expect(result.last).toBe(result.n - 1)
+  expect(result.count).toBe(result.n + 1)
 })
 
 test('a writer Worker that fails: its batches are refused, memory reads them again from disk, later batches commit on the main thread', async () => {
@@ -203,6 +244,7 @@ test('a writer Worker that fails: its batches are refused, memory reads them aga
     await seed.write([{ roomId: 'room', keyId: 'a', value: new Uint8Array([1]) }])
     await seed.close()
     const storage = idbRecordStorage({ database: 'broken', writerAfterBytes: 0, createWriter: () => new Worker(`${origin}/broken.js`) })
+    await storage.writerReady()
     let error = ''
     try {
       await storage.write([{ roomId: 'room', keyId: 'a', value: new Uint8Array([2]) }])

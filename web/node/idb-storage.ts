@@ -46,7 +46,7 @@ import {
   appendSegments, decodeSegment, encodedSize, encodeSegment, encodeSegmentInSlices, lastSeq, legacyRange, segmentKey, segmentRange,
   segmentsUpTo, seqOfKey, unfoldSegments, type Segment
 } from './idb-segments.ts'
-import type { WriteRequest, WriteResponse } from './idb-writer-protocol.ts'
+import type { WriterReady, WriteRequest, WriteResponse } from './idb-writer-protocol.ts'
 import { packBytes } from './packed-bytes.ts'
 import { yieldToEventLoop } from '../../shared/yield.ts'
 
@@ -134,7 +134,10 @@ type ChannelMessage =
 
 const newResident = (roomId: string): Resident => ({ roomId, values: new Map(), bytes: 0, live: 0, disk: 0, lastSeq: -1, behind: false, pending: new Map(), batches: 0, sorted: true })
 
-export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
+/** The tab's record storage; `writerReady` starts the writer Worker now and tells when it takes batches (false: it cannot). */
+export type IdbRecordStorage = RecordStorage & { writerReady(): Promise<boolean> }
+
+export function idbRecordStorage (init: IdbStorageInit = {}): IdbRecordStorage {
   const database = init.database ?? 'roomkv'
   const store: UseStore = createStore(database, 'records')
   const listPage = Math.max(1, init.listPage ?? DEFAULT_LIST_PAGE)
@@ -366,6 +369,7 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
     log('IndexedDB writer failed (%s): committing on the main thread', reason)
     writer.terminate()
     writer = undefined
+    settleWriterReady(false)
     // Whether those batches committed is unknown: their callers get an
     // error, and their rooms are read again (write()).
     for (const w of waiting.values()) w.reject(new Error(`IndexedDB writer failed: ${reason}`))
@@ -374,16 +378,31 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
   // Started with the first batch of writerAfterBytes or more (a catch-up):
   // a join's first writes are small, and starting a Worker (a thread, an
   // isolate, its script) in a tab's first second competed with the join
-  // for the CPU. Until then batches commit on this thread; once started,
-  // every batch goes to the Worker (one connection keeps their order).
+  // for the CPU. Until it has loaded (it says ready) batches commit on this
+  // thread; from then on every batch goes to the Worker (one connection
+  // keeps their order), the first once this thread's commits are done.
   let writerStarted = false
+  let writerReady = false
+  let readyWaiters: Array<(ready: boolean) => void> = []
+  const settleWriterReady = (ready: boolean): void => {
+    const waiters = readyWaiters
+    readyWaiters = []
+    for (const w of waiters) w(ready)
+  }
+  /** This thread's latest commit: the Worker's first batch waits for it. */
+  let lastLocalCommit: Promise<unknown> = Promise.resolve()
   const startWriter = (): void => {
     writerStarted = true
     try {
       if (init.createWriter != null && typeof Worker !== 'undefined') {
         const started = init.createWriter()
         writer = started
-        started.onmessage = (event: MessageEvent<WriteResponse>) => {
+        started.onmessage = (event: MessageEvent<WriteResponse | WriterReady>) => {
+          if ('ready' in event.data) {
+            writerReady = true
+            settleWriterReady(true)
+            return
+          }
           const { id, seqs, error } = event.data
           const w = waiting.get(id)
           if (w == null) return
@@ -407,12 +426,18 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
       if (bytes < writerAfterBytes) return undefined
       startWriter()
     }
-    if (writer == null) return undefined
+    if (writer == null || !writerReady) return undefined
     const { buffer, offsets } = packBytes(segments)
     const id = nextWrite++
     const request: WriteRequest = { id, database, roomIds, offsets, buffer }
     const done = new Promise<number[]>((resolve, reject) => { waiting.set(id, { resolve, reject }) })
-    writer.postMessage(request, [buffer, offsets.buffer])
+    // Posted in order (then() callbacks run in the order they were added),
+    // each after this thread's last commit: two connections' transactions
+    // need not run in the order they were created.
+    const to = writer
+    void lastLocalCommit.catch(() => {}).then(() => {
+      if (writer === to) to.postMessage(request, [buffer, offsets.buffer])
+    })
     return done
   }
 
@@ -541,6 +566,7 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
       // with them.
       const inWriter = keyOps.length === 0 ? commitInWriter(segmentRooms, segments) : undefined
       const done = inWriter ?? commit(segmentRooms, segments, keyOps)
+      if (inWriter == null) lastLocalCommit = done
       inflight.add(done)
       void done.catch(() => {}).finally(() => inflight.delete(done))
       track(byRoom.keys(), done)
@@ -594,6 +620,12 @@ export function idbRecordStorage (init: IdbStorageInit = {}): RecordStorage {
   }
 
   return {
+    async writerReady () {
+      if (!writerStarted) startWriter()
+      if (writer == null) return false
+      if (writerReady) return true
+      return new Promise<boolean>((resolve) => { readyWaiters.push(resolve) })
+    },
     async get (roomId, keyId) {
       return (await getMany(roomId, [keyId]))[0]
     },

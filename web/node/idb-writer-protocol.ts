@@ -21,3 +21,8 @@ export interface WriteResponse {
   seqs?: number[]
   error?: { name: string, message: string }
 }
+
+/** Sent once, when the Worker's script has loaded: batches go to it from then on. */
+export interface WriterReady {
+  ready: true
+}

@@ -8,10 +8,10 @@
  */
 import { createStore, promisifyRequest, type UseStore } from 'idb-keyval'
 import { appendSegments } from './idb-segments.ts'
-import type { WriteRequest, WriteResponse } from './idb-writer-protocol.ts'
+import type { WriterReady, WriteRequest, WriteResponse } from './idb-writer-protocol.ts'
 import { unpackBytes } from './packed-bytes.ts'
 
-const scope = globalThis as unknown as { onmessage: ((event: MessageEvent<WriteRequest>) => void) | null, postMessage(message: WriteResponse): void }
+const scope = globalThis as unknown as { onmessage: ((event: MessageEvent<WriteRequest>) => void) | null, postMessage(message: WriteResponse | WriterReady): void }
 const stores = new Map<string, UseStore>()
 
 scope.onmessage = (event) => {
@@ -37,3 +37,7 @@ scope.onmessage = (event) => {
     (err: any) => { scope.postMessage({ id, error: { name: err?.name ?? 'Error', message: String(err?.message ?? err) } }) }
   )
 }
+
+// Until this arrives the tab commits on its own thread: a Worker's start
+// (thread, isolate, script) held a catch-up's first commit ~200 ms.
+scope.postMessage({ ready: true })
