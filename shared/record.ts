@@ -233,8 +233,10 @@ export function verifyRecord (bytes: Uint8Array, options: VerifyOptions = {}): V
  */
 export async function verifyRecordAsync (bytes: Uint8Array, options: VerifyOptions = {}, recordId?: Uint8Array): Promise<VerifiedRecord> {
   const parsed = checkStructure(bytes, options)
+  // With a member's check, clock and expiry are checked first (the check needs the record).
+  let record: VerifiedRecord | undefined
   if (options.authenticate != null) {
-    const record = checkTime(parsed, options, recordId)
+    record = checkTime(parsed, options, recordId)
     const verdict = await options.authenticate(record)
     if (verdict === true) return record
     if (verdict === false) throw new DecryptError('Record does not open with this room secret: not written by a member')
@@ -242,7 +244,7 @@ export async function verifyRecordAsync (bytes: Uint8Array, options: VerifyOptio
   // What the signature covers: the prefix, then the body, as parts (a Worker
   // pool copies them into its batch; this thread's verifier joins them).
   if (!await (options.verifySignature ?? verifySignature)(parsed.signed.signature, [SIGNATURE_PREFIX, parsed.signed.body], parsed.body.roomKey)) throw new BadSignatureError()
-  return checkTime(parsed, options, recordId)
+  return record ?? checkTime(parsed, options, recordId)
 }
 
 /**
