@@ -163,6 +163,11 @@ export function createCryptoPool (init: CryptoPoolInit = {}): CryptoPool {
   const send = (batch: Item[], turn: number): void => {
     // The ready Worker with the fewest batches waiting.
     const ready = slots.filter(s => s.ready)
+    if (ready.length === 0) {
+      // The last ready Worker failed during this flush.
+      batch.forEach(local)
+      return
+    }
     const slot = ready.reduce((a, b) => b.pending.size < a.pending.size ? b : a, ready[turn % ready.length])
     const id = nextId++
     try {
