@@ -10,7 +10,7 @@ import { build } from 'esbuild'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { launchBrowser, stopAll } from './harness.ts'
+import { COUNT_POSTS_SCRIPT, launchBrowser, stopAll } from './harness.ts'
 import { openPayloadAsync, readStoredRecord } from '../shared/record.ts'
 import { sealRecord } from '../shared/record-js.ts'
 import { deriveRoomKeys } from '../shared/room-keys.ts'
@@ -35,9 +35,6 @@ beforeAll(async () => {
 })
 afterAll(async () => { await stopAll() })
 
-/** In the page: countPosts(worker, onPost) calls onPost for each message posted to the Worker (work it was given). */
-const COUNT_POSTS = 'globalThis.countPosts = (worker, onPost) => { const post = worker.postMessage.bind(worker); worker.postMessage = (...args) => { onPost(); return post(...args) }; return worker }'
-declare function countPosts (worker: Worker, onPost: () => void): Worker
 
 async function openPage (): Promise<Page> {
   const page = await (await browser.newContext()).newPage()
@@ -45,7 +42,7 @@ async function openPage (): Promise<Page> {
     const path = new URL(route.request().url()).pathname
     if (path === '/worker.js') await route.fulfill({ contentType: 'text/javascript', body: worker })
     else if (path === '/broken.js') await route.fulfill({ contentType: 'text/javascript', body: 'postMessage({ ready: true }); onmessage = () => { throw new Error("broken") }' })
-    else await route.fulfill({ contentType: 'text/html', body: `<!doctype html><meta charset="utf-8"><script>${pool}</script><script>${COUNT_POSTS}</script>` })
+    else await route.fulfill({ contentType: 'text/html', body: `<!doctype html><meta charset="utf-8"><script>${pool}</script><script>${COUNT_POSTS_SCRIPT}</script>` })
   })
   await page.goto(`${ORIGIN}/`)
   return page

@@ -123,3 +123,15 @@ export async function freePort (): Promise<number> {
     })
   })
 }
+
+/**
+ * A page script: countPosts(worker, onPost) calls onPost for each message
+ * posted to the Worker, so a test can tell work a Worker was given from
+ * work the page did itself.
+ */
+export const COUNT_POSTS_SCRIPT = 'globalThis.countPosts = (worker, onPost) => { const post = worker.postMessage.bind(worker); worker.postMessage = (...args) => { onPost(); return post(...args) }; return worker }'
+
+declare global {
+  /** Installed in the page by COUNT_POSTS_SCRIPT. */
+  function countPosts (worker: Worker, onPost: () => void): Worker
+}

@@ -8,7 +8,7 @@
 import { build } from 'esbuild'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { launchBrowser, startRelayProcess, stopAll } from './harness.ts'
+import { COUNT_POSTS_SCRIPT, launchBrowser, startRelayProcess, stopAll } from './harness.ts'
 import { createRoom, joined, rowValue } from './ui-driver.ts'
 
 // Never dialled: every request to it is answered by page.route below.
@@ -28,7 +28,7 @@ beforeAll(async () => {
     platform: 'browser',
     target: 'es2022'
   })
-  html = `<!doctype html><meta charset="utf-8"><script>${bundle.outputFiles[0].text}</script><script>${COUNT_POSTS}</script>`
+  html = `<!doctype html><meta charset="utf-8"><script>${bundle.outputFiles[0].text}</script><script>${COUNT_POSTS_SCRIPT}</script>`
   writerScript = (await build({ entryPoints: ['web/node/idb-writer-worker.ts'], bundle: true, write: false, format: 'iife', platform: 'browser', target: 'es2022' })).outputFiles[0].text
   browser = await launchBrowser()
 })
@@ -46,9 +46,6 @@ async function openPage (context?: BrowserContext): Promise<Page> {
   return page
 }
 
-/** In the page: countPosts(worker, onPost) calls onPost for each message posted to the Worker (a batch it was given). */
-const COUNT_POSTS = 'globalThis.countPosts = (worker, onPost) => { const post = worker.postMessage.bind(worker); worker.postMessage = (...args) => { onPost(); return post(...args) }; return worker }'
-declare function countPosts (worker: Worker, onPost: () => void): Worker
 
 test('write applies a batch in one transaction; getMany reads it back in the order asked', async () => {
   const page = await openPage()
@@ -214,20 +211,21 @@ test('batches written while the writer Worker loads, some committed here and som
     const storage = idbRecordStorage({ database: 'switch', writerAfterBytes: 0, createWriter: () => countPosts(new Worker(`${origin}/writer.js`), () => { posted++ }) })
     // A batch every few ms, none awaited, until some went to the Worker: the
     // first ones commit on this thread, the rest in the Worker.
+    // The first batch's commit starts the Worker, which cannot be ready in that same task.
     const writes = []
     let n = 0
-    const ready = storage.writerReady()
     for (; n < 400 && posted < 5; n++) {
       writes.push(storage.write([{ roomId: 'room', keyId: 'last', value: new Uint8Array([n >> 8, n & 255]) }, { roomId: 'room', keyId: `k${n}`, value: new Uint8Array([1]) }]))
       await new Promise(resolve => setTimeout(resolve, 5))
     }
     await Promise.all(writes)
+    const ready = await storage.writerReady()
     await storage.close()
     const fresh = idbRecordStorage({ database: 'switch' })
     const last = [...await fresh.get('room', 'last')]
     let count = 0
     for await (const _ of fresh.list('room')) count++
-    return { ready: await ready, n, posted, last: (last[0] << 8) + last[1], count }
+    return { ready, n, posted, last: (last[0] << 8) + last[1], count }
   }, ORIGIN)
   expect(result.ready).toBe(true)
   expect(result.posted).toBeGreaterThan(0)

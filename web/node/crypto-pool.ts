@@ -15,6 +15,7 @@ import type { RoomKeys } from '../../shared/room-keys.ts'
 import { verifySignature, type SignatureVerifier, type SignedMessage } from '../../shared/signature.ts'
 import { RoomkvError } from '../../shared/errors.ts'
 import { packBytes as pack } from './packed-bytes.ts'
+import { readyWaiters } from './ready-waiters.ts'
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, type CryptoRequest, type CryptoResponse, type OpenResult } from './crypto-protocol.ts'
 
 const log = logger('roomkv:crypto-pool')
@@ -99,12 +100,7 @@ export function createCryptoPool (init: CryptoPoolInit = {}): CryptoPool {
   let queue: Item[] = []
   let scheduled = false
   let closed = false
-  let readyWaiters: Array<(ready: boolean) => void> = []
-  const settleReady = (ready: boolean): void => {
-    const waiters = readyWaiters
-    readyWaiters = []
-    for (const w of waiters) w(ready)
-  }
+  const readiness = readyWaiters()
 
   const local = (item: Item): void => {
     if (item.kind === 'verify') verifySignature(item.signature, item.message, item.publicKey).then(item.resolve, () => item.resolve(false))
@@ -125,7 +121,7 @@ export function createCryptoPool (init: CryptoPoolInit = {}): CryptoPool {
     if (index < 0) return
     log('crypto worker failed, working on the main thread: %e', reason)
     slots.splice(index, 1)
-    if (slots.length === 0) settleReady(false)
+    if (slots.length === 0) readiness.settle(false)
     slot.worker.terminate()
     for (const items of slot.pending.values()) items.forEach(local)
     slot.pending.clear()
@@ -141,7 +137,7 @@ export function createCryptoPool (init: CryptoPoolInit = {}): CryptoPool {
           const response = event.data
           if ('ready' in response) {
             slot.ready = true
-            settleReady(true)
+            readiness.settle(true)
             return
           }
           const items = slot.pending.get(response.id)
@@ -157,7 +153,7 @@ export function createCryptoPool (init: CryptoPoolInit = {}): CryptoPool {
     } catch (err) {
       log('no crypto workers: %e', err)
     }
-    if (slots.length === 0) settleReady(false)
+    if (slots.length === 0) readiness.settle(false)
   }
 
   const send = (batch: Item[], turn: number): void => {
@@ -239,11 +235,11 @@ export function createCryptoPool (init: CryptoPoolInit = {}): CryptoPool {
       if (!started && !closed) start()
       if (slots.some(s => s.ready)) return true
       if (slots.length === 0) return false
-      return new Promise<boolean>((resolve) => { readyWaiters.push(resolve) })
+      return readiness.wait()
     },
     close () {
       closed = true
-      settleReady(false)
+      readiness.settle(false)
       for (const slot of [...slots]) {
         slots.splice(slots.indexOf(slot), 1)
         slot.worker.terminate()

@@ -48,6 +48,7 @@ import {
 } from './idb-segments.ts'
 import type { WriterReady, WriteRequest, WriteResponse } from './idb-writer-protocol.ts'
 import { packBytes } from './packed-bytes.ts'
+import { readyWaiters } from './ready-waiters.ts'
 import { yieldToEventLoop } from '../../shared/yield.ts'
 
 const log = logger('roomkv:idb-storage')
@@ -369,7 +370,7 @@ export function idbRecordStorage (init: IdbStorageInit = {}): IdbRecordStorage {
     log('IndexedDB writer failed (%s): committing on the main thread', reason)
     writer.terminate()
     writer = undefined
-    settleWriterReady(false)
+    writerReadiness.settle(false)
     // Whether those batches committed is unknown: their callers get an
     // error, and their rooms are read again (write()).
     for (const w of waiting.values()) w.reject(new Error(`IndexedDB writer failed: ${reason}`))
@@ -383,12 +384,7 @@ export function idbRecordStorage (init: IdbStorageInit = {}): IdbRecordStorage {
   // keeps their order), the first once this thread's commits are done.
   let writerStarted = false
   let writerReady = false
-  let readyWaiters: Array<(ready: boolean) => void> = []
-  const settleWriterReady = (ready: boolean): void => {
-    const waiters = readyWaiters
-    readyWaiters = []
-    for (const w of waiters) w(ready)
-  }
+  const writerReadiness = readyWaiters()
   /** This thread's latest commit: the Worker's first batch waits for it. */
   let lastLocalCommit: Promise<unknown> = Promise.resolve()
   const startWriter = (): void => {
@@ -400,7 +396,7 @@ export function idbRecordStorage (init: IdbStorageInit = {}): IdbRecordStorage {
         started.onmessage = (event: MessageEvent<WriteResponse | WriterReady>) => {
           if ('ready' in event.data) {
             writerReady = true
-            settleWriterReady(true)
+            writerReadiness.settle(true)
             return
           }
           const { id, seqs, error } = event.data
@@ -624,7 +620,7 @@ export function idbRecordStorage (init: IdbStorageInit = {}): IdbRecordStorage {
       if (!writerStarted) startWriter()
       if (writer == null) return false
       if (writerReady) return true
-      return new Promise<boolean>((resolve) => { readyWaiters.push(resolve) })
+      return writerReadiness.wait()
     },
     async get (roomId, keyId) {
       return (await getMany(roomId, [keyId]))[0]
@@ -664,6 +660,7 @@ export function idbRecordStorage (init: IdbStorageInit = {}): IdbRecordStorage {
       await Promise.allSettled([...inflight])
       writer?.terminate()
       writer = undefined
+      writerReadiness.settle(false)
       clearTimeout(appendTimer)
       flushAppends()
       channel?.close()
