@@ -25,6 +25,19 @@ export async function joined (page: Page): Promise<void> {
   await expect.poll(() => page.evaluate(() => (globalThis as any).__roomkv != null), { timeout: 30_000 }).toBe(true)
 }
 
+/**
+ * Wait until the app shell is cached for offline use: the service worker
+ * (registered once the page is idle) is active and has the shell. A page
+ * reloaded or opened with the relay gone needs it.
+ */
+export async function shellCached (page: Page): Promise<void> {
+  await expect.poll(() => page.evaluate(async () => {
+    const registration = await navigator.serviceWorker.getRegistration()
+    return registration?.active?.state ?? 'none'
+  }), { timeout: 30_000 }).toBe('activated')
+  await expect.poll(() => page.evaluate(async () => (await caches.keys()).length > 0 && (await (await caches.open('roomkv-shell-v1')).keys()).length >= 3), { timeout: 15_000 }).toBe(true)
+}
+
 /** The key editor form ("Add a key", or "Edit …" with a row loaded). */
 export const editor = (page: Page): Locator => page.getByRole('form', { name: /^(Add a key|Edit ")/ })
 

@@ -5,7 +5,7 @@
  */
 import { expect, test } from 'vitest'
 import { useRelayAndBrowser } from './harness.ts'
-import { createRoom, joined, put, rowValue, screenshots, statuses } from './ui-driver.ts'
+import { createRoom, joined, put, rowValue, screenshots, shellCached, statuses } from './ui-driver.ts'
 
 const env = useRelayAndBrowser()
 
@@ -16,12 +16,7 @@ test('relay stopped: a new tab still opens the room from the device', async () =
   await joined(page)
   await put(page, 'kept', 'on this device')
   await expect.poll(() => rowValue(page, 'kept').textContent(), { timeout: 15_000 }).toBe('on this device')
-  // The shell is cached once the service worker controls a page.
-  await expect.poll(() => page.evaluate(async () => {
-    const registration = await navigator.serviceWorker.getRegistration()
-    return registration?.active?.state ?? 'none'
-  }), { timeout: 30_000 }).toBe('activated')
-  await expect.poll(() => page.evaluate(async () => (await caches.keys()).length > 0 && (await (await caches.open('roomkv-shell-v1')).keys()).length >= 3), { timeout: 15_000 }).toBe(true)
+  await shellCached(page)
 
   await env.relay.stop()
   const offline = await context.newPage()
