@@ -10,7 +10,7 @@ import { build } from 'esbuild'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { COUNT_POSTS_SCRIPT, launchBrowser, stopAll } from './harness.ts'
+import { COUNTED_WORKERS_SCRIPT, launchBrowser, stopAll } from './harness.ts'
 import { openPayloadAsync, readStoredRecord } from '../shared/record.ts'
 import { sealRecord } from '../shared/record-js.ts'
 import { deriveRoomKeys } from '../shared/room-keys.ts'
@@ -42,7 +42,7 @@ async function openPage (): Promise<Page> {
     const path = new URL(route.request().url()).pathname
     if (path === '/worker.js') await route.fulfill({ contentType: 'text/javascript', body: worker })
     else if (path === '/broken.js') await route.fulfill({ contentType: 'text/javascript', body: 'postMessage({ ready: true }); onmessage = () => { throw new Error("broken") }' })
-    else await route.fulfill({ contentType: 'text/html', body: `<!doctype html><meta charset="utf-8"><script>${pool}</script><script>${COUNT_POSTS_SCRIPT}</script>` })
+    else await route.fulfill({ contentType: 'text/html', body: `<!doctype html><meta charset="utf-8"><script>${pool}</script><script>${COUNTED_WORKERS_SCRIPT}</script>` })
   })
   await page.goto(`${ORIGIN}/`)
   return page
@@ -71,9 +71,8 @@ test('Workers answer every check exactly as the main thread does, in one tick or
   const { items, expected } = cases()
   const result = await page.evaluate(async ({ items, origin }) => {
     const { createCryptoPool } = (globalThis as any).__cryptoPool
-    let started = 0
-    let posted = 0
-    const pool = createCryptoPool({ workers: 2, maxBatch: 64, createWorker: () => { started++; return countPosts(new Worker(`${origin}/worker.js`), () => { posted++ }) } })
+    const workers = countedWorkers(`${origin}/worker.js`)
+    const pool = createCryptoPool({ workers: 2, maxBatch: 64, createWorker: workers.create })
     // Until a Worker has loaded, the pool works on this thread: wait, so the checks below are the Workers'.
     const ready = await pool.ready()
     const asBytes = (item: any): Uint8Array[] => {
@@ -86,10 +85,10 @@ test('Workers answer every check exactly as the main thread does, in one tick or
     const oneTick = await Promise.all(items.map(async (item: any) => pool.verify(...asBytes(item))))
     const spread: boolean[] = []
     for (const item of items.slice(0, 40)) spread.push(await pool.verify(...asBytes(item)))
-    const postedBeforeClose = posted
+    const posted = workers.posted
     pool.close()
     const afterClose = await pool.verify(...asBytes(items[0]))
-    return { oneTick, spread, afterClose, started, ready, posted: postedBeforeClose }
+    return { oneTick, spread, afterClose, started: workers.started, ready, posted }
   }, { items, origin: ORIGIN })
   expect(result.started).toBe(2)
   expect(result.ready).toBe(true)
@@ -104,24 +103,24 @@ test('a few checks at a time run on the main thread and start no Worker; the fir
   const { items, expected } = cases()
   const result = await page.evaluate(async ({ items, origin }) => {
     const { createCryptoPool } = (globalThis as any).__cryptoPool
-    let started = 0
-    const pool = createCryptoPool({ workers: 2, localBelow: 8, createWorker: () => { started++; return new Worker(`${origin}/worker.js`) } })
+    const workers = countedWorkers(`${origin}/worker.js`)
+    const pool = createCryptoPool({ workers: 2, localBelow: 8, createWorker: workers.create })
     const check = async (item: any): Promise<boolean> => pool.verify(Uint8Array.from(item.signature), Uint8Array.from(item.message), Uint8Array.from(item.publicKey))
     const few: boolean[] = []
     for (let i = 0; i < 40; i += 4) few.push(...await Promise.all(items.slice(i, i + 4).map(check)))
-    const startedAfterFew = started
+    const startedAfterFew = workers.started
     const burst = await Promise.all(items.map(check))
-    // Workers running: a few at a time go to them now (answers the same).
+    // Workers started: a few at a time go to them once they are ready (answers the same).
     const after: boolean[] = []
     for (let i = 0; i < 40; i += 4) after.push(...await Promise.all(items.slice(i, i + 4).map(check)))
     pool.close()
     // Closed before its first burst was flushed: the burst runs here, no Worker starts.
-    let lateStarted = 0
-    const late = createCryptoPool({ workers: 2, localBelow: 8, createWorker: () => { lateStarted++; return new Worker(`${origin}/worker.js`) } })
+    const lateWorkers = countedWorkers(`${origin}/worker.js`)
+    const late = createCryptoPool({ workers: 2, localBelow: 8, createWorker: lateWorkers.create })
     const pending = items.slice(0, 40).map(async (item: any) => late.verify(Uint8Array.from(item.signature), Uint8Array.from(item.message), Uint8Array.from(item.publicKey)))
     late.close()
     const lateOut = await Promise.all(pending)
-    return { few, startedAfterFew, burst, after, started, lateOut, lateStarted }
+    return { few, startedAfterFew, burst, after, started: workers.started, lateOut, lateStarted: lateWorkers.started }
   }, { items, origin: ORIGIN })
   expect(result.startedAfterFew).toBe(0)
   expect(result.few).toEqual(expected.slice(0, 40))
@@ -137,16 +136,16 @@ test('until a Worker has loaded its script, checks run on the main thread instea
   const { items, expected } = cases()
   const result = await page.evaluate(async ({ items, origin }) => {
     const { createCryptoPool } = (globalThis as any).__cryptoPool
-    let posted = 0
-    const pool = createCryptoPool({ workers: 2, createWorker: () => countPosts(new Worker(`${origin}/worker.js`), () => { posted++ }) })
+    const workers = countedWorkers(`${origin}/worker.js`)
+    const pool = createCryptoPool({ workers: 2, createWorker: workers.create })
     const check = async (item: any): Promise<boolean> => pool.verify(Uint8Array.from(item.signature), Uint8Array.from(item.message), Uint8Array.from(item.publicKey))
     // The first burst starts the Workers; none can have said `ready` within its own task.
     const first = await Promise.all(items.map(check))
-    const postedByFirst = posted
+    const postedByFirst = workers.posted
     const ready = await pool.ready()
     const second = await Promise.all(items.map(check))
     pool.close()
-    return { first, postedByFirst, ready, second, posted }
+    return { first, postedByFirst, ready, second, posted: workers.posted }
   }, { items, origin: ORIGIN })
   expect(result.first).toEqual(expected)
   expect(result.postedByFirst).toBe(0)
@@ -160,18 +159,20 @@ test('a Worker that fails hands its checks back to the main thread; none is lost
   const { items, expected } = cases()
   const result = await page.evaluate(async ({ items, origin }) => {
     const { createCryptoPool } = (globalThis as any).__cryptoPool
+    const broken = countedWorkers(`${origin}/broken.js`)
+    const good = countedWorkers(`${origin}/worker.js`)
     let n = 0
-    let posted = 0
-    const pool = createCryptoPool({ workers: 2, maxBatch: 32, createWorker: () => countPosts(new Worker(`${origin}/${n++ === 0 ? 'broken' : 'worker'}.js`), () => { posted++ }) })
+    const pool = createCryptoPool({ workers: 2, maxBatch: 32, createWorker: () => n++ === 0 ? broken.create() : good.create() })
     // Both say ready (the broken one too), so the burst below is split between them.
     await pool.ready()
-    await new Promise(resolve => setTimeout(resolve, 200))
+    while (broken.ready + good.ready < 2) await new Promise(resolve => setTimeout(resolve, 10))
     const out = await Promise.all(items.map(async (item: any) => pool.verify(Uint8Array.from(item.signature), Uint8Array.from(item.message), Uint8Array.from(item.publicKey))))
     pool.close()
-    return { out, posted }
+    return { out, brokenGiven: broken.posted, goodGiven: good.posted }
   }, { items, origin: ORIGIN })
   expect(result.out).toEqual(expected)
-  expect(result.posted).toBeGreaterThan(1)
+  expect(result.brokenGiven).toBeGreaterThan(0)
+  expect(result.goodGiven).toBeGreaterThan(0)
 })
 
 test('records open in Workers to exactly the payloads and error codes of the main thread', async () => {
@@ -192,9 +193,8 @@ test('records open in Workers to exactly the payloads and error codes of the mai
   expect(expected.filter(e => 'code' in e)).toEqual([{ code: 'ERR_WRONG_ROOM' }])
   const result = await page.evaluate(async ({ records, keys, origin }) => {
     const { createCryptoPool, readStoredRecord } = (globalThis as any).__cryptoPool
-    let started = 0
-    let posted = 0
-    const pool = createCryptoPool({ workers: 2, maxBatch: 50, createWorker: () => { started++; return countPosts(new Worker(`${origin}/worker.js`), () => { posted++ }) } })
+    const workers = countedWorkers(`${origin}/worker.js`)
+    const pool = createCryptoPool({ workers: 2, maxBatch: 50, createWorker: workers.create })
     const ready = await pool.ready()
     const k = { roomId: Uint8Array.from(keys.roomId), encryptionKey: Uint8Array.from(keys.encryptionKey), nameKey: Uint8Array.from(keys.nameKey) }
     const out = await Promise.all(records.map(async (bytes: number[]) => {
@@ -206,7 +206,7 @@ test('records open in Workers to exactly the payloads and error codes of the mai
       }
     }))
     pool.close()
-    return { out, started, ready, posted }
+    return { out, started: workers.started, ready, posted: workers.posted }
   }, { records: [...good, foreign].map(b => [...b]), keys: { roomId: [...keys.roomId], encryptionKey: [...keys.encryptionKey], nameKey: [...keys.nameKey] }, origin: ORIGIN })
   expect(result.started).toBe(2)
   expect(result.ready).toBe(true)

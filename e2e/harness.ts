@@ -125,13 +125,14 @@ export async function freePort (): Promise<number> {
 }
 
 /**
- * A page script: countPosts(worker, onPost) calls onPost for each message
- * posted to the Worker, so a test can tell work a Worker was given from
- * work the page did itself.
+ * A page script: countedWorkers(url) makes Workers of `url` through its
+ * `create` and counts what happens to them: `started` Workers, messages
+ * `posted` to them (work they were given), `ready` messages from them. A
+ * test tells work a Worker did from work the page did itself.
  */
-export const COUNT_POSTS_SCRIPT = 'globalThis.countPosts = (worker, onPost) => { const post = worker.postMessage.bind(worker); worker.postMessage = (...args) => { onPost(); return post(...args) }; return worker }'
+export const COUNTED_WORKERS_SCRIPT = 'globalThis.countedWorkers = (url) => { const c = { started: 0, posted: 0, ready: 0, create: () => { c.started++; const worker = new Worker(url); const post = worker.postMessage.bind(worker); worker.postMessage = (...args) => { c.posted++; return post(...args) }; worker.addEventListener("message", (event) => { if (event.data?.ready === true) c.ready++ }); return worker } }; return c }'
 
 declare global {
-  /** Installed in the page by COUNT_POSTS_SCRIPT. */
-  function countPosts (worker: Worker, onPost: () => void): Worker
+  /** Installed in the page by COUNTED_WORKERS_SCRIPT. */
+  function countedWorkers (url: string): { started: number, posted: number, ready: number, create: () => Worker }
 }

@@ -8,7 +8,7 @@
 import { build } from 'esbuild'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { COUNT_POSTS_SCRIPT, launchBrowser, startRelayProcess, stopAll } from './harness.ts'
+import { COUNTED_WORKERS_SCRIPT, launchBrowser, startRelayProcess, stopAll } from './harness.ts'
 import { createRoom, joined, rowValue } from './ui-driver.ts'
 
 // Never dialled: every request to it is answered by page.route below.
@@ -28,7 +28,7 @@ beforeAll(async () => {
     platform: 'browser',
     target: 'es2022'
   })
-  html = `<!doctype html><meta charset="utf-8"><script>${bundle.outputFiles[0].text}</script><script>${COUNT_POSTS_SCRIPT}</script>`
+  html = `<!doctype html><meta charset="utf-8"><script>${bundle.outputFiles[0].text}</script><script>${COUNTED_WORKERS_SCRIPT}</script>`
   writerScript = (await build({ entryPoints: ['web/node/idb-writer-worker.ts'], bundle: true, write: false, format: 'iife', platform: 'browser', target: 'es2022' })).outputFiles[0].text
   browser = await launchBrowser()
 })
@@ -160,8 +160,8 @@ test('batches committed by the writer Worker: on disk for a fresh reader, delete
   const page = await openPage()
   const result = await page.evaluate(async (origin) => {
     const { idbRecordStorage } = (globalThis as any).__idbStorage
-    let posted = 0
-    const storage = idbRecordStorage({ database: 'worker', writerAfterBytes: 0, createWriter: () => countPosts(new Worker(`${origin}/writer.js`), () => { posted++ }) })
+    const writers = countedWorkers(`${origin}/writer.js`)
+    const storage = idbRecordStorage({ database: 'worker', writerAfterBytes: 0, createWriter: writers.create })
     // Until the Worker has loaded, batches commit on this thread: wait, so these are the Worker's.
     const ready = await storage.writerReady()
     const writes = []
@@ -175,7 +175,7 @@ test('batches committed by the writer Worker: on disk for a fresh reader, delete
     for await (const _ of fresh.list('room')) count++
     const read = await fresh.getMany('room', ['k0', 'k5', 'k6', 'k2999'])
     const show = (v: Uint8Array | undefined): number[] | null => v == null ? null : [...v]
-    return { ready, posted, ok: results.every((r: any[]) => r.every(x => x.ok)), meanwhile: meanwhile.map(show), count, read: read.map(show) }
+    return { ready, posted: writers.posted, ok: results.every((r: any[]) => r.every(x => x.ok)), meanwhile: meanwhile.map(show), count, read: read.map(show) }
   }, ORIGIN)
   expect(result).toEqual({ ready: true, posted: 11, ok: true, meanwhile: [null, [42], [9, 299 & 255, 7]], count: 2999, read: [[0, 0, 7], null, [42], [9, 299 & 255, 7]] })
 })
@@ -184,21 +184,20 @@ test('the writer Worker starts with the first batch of writerAfterBytes: batches
   const page = await openPage()
   const result = await page.evaluate(async (origin) => {
     const { idbRecordStorage } = (globalThis as any).__idbStorage
-    let started = 0
-    let posted = 0
-    const storage = idbRecordStorage({ database: 'lazy', writerAfterBytes: 4096, createWriter: () => { started++; return countPosts(new Worker(`${origin}/writer.js`), () => { posted++ }) } })
+    const writers = countedWorkers(`${origin}/writer.js`)
+    const storage = idbRecordStorage({ database: 'lazy', writerAfterBytes: 4096, createWriter: writers.create })
     await storage.write([{ roomId: 'room', keyId: 'a', value: new Uint8Array([1]) }])
-    const afterSmall = started
+    const afterSmall = writers.started
     // Starts the Worker, which cannot have loaded yet: this batch commits here.
     await storage.write(Array.from({ length: 100 }, (_, i) => ({ roomId: 'room', keyId: `k${i}`, value: new Uint8Array(64).fill(i) })))
-    const postedBeforeReady = posted
+    const postedBeforeReady = writers.posted
     const ready = await storage.writerReady()
     await storage.write([{ roomId: 'room', keyId: 'a', value: new Uint8Array([2]) }])
     await storage.close()
     const fresh = idbRecordStorage({ database: 'lazy' })
     let count = 0
     for await (const _ of fresh.list('room')) count++
-    return { afterSmall, started, postedBeforeReady, ready, posted, count, a: [...await fresh.get('room', 'a')], k7: [...await fresh.get('room', 'k7')].slice(0, 2) }
+    return { afterSmall, started: writers.started, postedBeforeReady, ready, posted: writers.posted, count, a: [...await fresh.get('room', 'a')], k7: [...await fresh.get('room', 'k7')].slice(0, 2) }
   }, ORIGIN)
   expect(result).toEqual({ afterSmall: 0, started: 1, postedBeforeReady: 0, ready: true, posted: 1, count: 101, a: [2], k7: [7, 7] })
 })
@@ -207,14 +206,14 @@ test('batches written while the writer Worker loads, some committed here and som
   const page = await openPage()
   const result = await page.evaluate(async (origin) => {
     const { idbRecordStorage } = (globalThis as any).__idbStorage
-    let posted = 0
-    const storage = idbRecordStorage({ database: 'switch', writerAfterBytes: 0, createWriter: () => countPosts(new Worker(`${origin}/writer.js`), () => { posted++ }) })
-    // A batch every few ms, none awaited, until some went to the Worker: the
-    // first ones commit on this thread, the rest in the Worker.
-    // The first batch's commit starts the Worker, which cannot be ready in that same task.
+    const writers = countedWorkers(`${origin}/writer.js`)
+    const storage = idbRecordStorage({ database: 'switch', writerAfterBytes: 0, createWriter: writers.create })
+    // A batch every few ms, none awaited, until some went to the Worker. The
+    // first batch's commit starts it, and it cannot be ready within that same
+    // task: the first ones commit on this thread, the rest in the Worker.
     const writes = []
     let n = 0
-    for (; n < 400 && posted < 5; n++) {
+    for (; n < 400 && writers.posted < 5; n++) {
       writes.push(storage.write([{ roomId: 'room', keyId: 'last', value: new Uint8Array([n >> 8, n & 255]) }, { roomId: 'room', keyId: `k${n}`, value: new Uint8Array([1]) }]))
       await new Promise(resolve => setTimeout(resolve, 5))
     }
@@ -225,7 +224,7 @@ test('batches written while the writer Worker loads, some committed here and som
     const last = [...await fresh.get('room', 'last')]
     let count = 0
     for await (const _ of fresh.list('room')) count++
-    return { ready, n, posted, last: (last[0] << 8) + last[1], count }
+    return { ready, n, posted: writers.posted, last: (last[0] << 8) + last[1], count }
   }, ORIGIN)
   expect(result.ready).toBe(true)
   expect(result.posted).toBeGreaterThan(0)

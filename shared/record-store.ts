@@ -360,24 +360,29 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
       // A big room takes a while to read and index: other work (another
       // peer's write, a sync already streaming) gets turns meanwhile.
       let lastTurn = Date.now()
-      for await (const value of storage.list(roomId)) {
+      for await (const bytes of headsInStorage(roomId)) {
         if (Date.now() - lastTurn > INDEX_BUILD_SLICE_MS) {
           await yieldToEventLoop()
           lastTurn = Date.now()
         }
-        let records: Uint8Array[]
-        try {
-          records = HeadSet.decode(value).records
-        } catch {
-          continue // hidden from reads too (decode)
-        }
-        for (const bytes of records) {
-          const head = indexedHeadOf(bytes)
-          if (head != null) yield head
-        }
+        const head = indexedHeadOf(bytes)
+        if (head != null) yield head
       }
     }
   })
+
+  /** Every stored head of a room (storage's room id), encoded, expired ones included; values that do not decode are skipped (reads hide them too). */
+  async function * headsInStorage (roomId: string): AsyncGenerator<Uint8Array> {
+    for await (const value of storage.list(roomId)) {
+      let records: Uint8Array[]
+      try {
+        records = HeadSet.decode(value).records
+      } catch {
+        continue
+      }
+      yield * records
+    }
+  }
 
   const isLive = (record: VerifiedRecord): boolean => record.body.expiresAt === 0 || record.body.expiresAt > now()
 
@@ -729,18 +734,9 @@ export function createRecordStore (storage: RecordStorage, init: RecordStoreInit
       return syncIndex.items(text(roomId))
     },
     async * liveRecords (roomId) {
-      for await (const value of storage.list(text(roomId))) {
-        let records: Uint8Array[]
-        try {
-          records = HeadSet.decode(value).records
-        } catch {
-          continue // hidden from reads too (decode)
-        }
-        const t = now()
-        for (const bytes of records) {
-          const expiresAt = expiresAtOf(bytes)
-          if (expiresAt === 0 || (expiresAt != null && expiresAt > t)) yield bytes
-        }
+      for await (const bytes of headsInStorage(text(roomId))) {
+        const expiresAt = expiresAtOf(bytes)
+        if (expiresAt === 0 || (expiresAt != null && expiresAt > now())) yield bytes
       }
     },
     async keyCount (roomId) {

@@ -96,7 +96,7 @@ export function encodeValue (value: unknown): string {
 }
 
 /** The AEAD associated data of a format 1 record's payload. */
-export function aad (roomId: Uint8Array, keyId: Uint8Array): Uint8Array {
+function aad (roomId: Uint8Array, keyId: Uint8Array): Uint8Array {
   return concat([AAD_PREFIX, roomId, keyId])
 }
 
